@@ -1,0 +1,93 @@
+//! Errors of the log engine.
+
+use std::path::PathBuf;
+
+/// What can go wrong in the log engine. Each variant renders as one clear line.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// An I/O error, with the file it concerns.
+    #[error("{path}: {source}")]
+    Io {
+        /// File or directory concerned.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// Another process holds the data directory's lock.
+    #[error("data directory {path} is locked by {holder}")]
+    Locked {
+        /// Data directory.
+        path: PathBuf,
+        /// Who holds it (pid and command line, as written in the lock file).
+        holder: String,
+    },
+    /// No such topic.
+    #[error("unknown topic '{0}'")]
+    UnknownTopic(String),
+    /// No such partition.
+    #[error("unknown partition {partition} of topic '{topic}'")]
+    UnknownPartition {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+    },
+    /// Topic exists already.
+    #[error("topic '{0}' already exists")]
+    TopicExists(String),
+    /// Topic name breaks Kafka's rules.
+    #[error("invalid topic name '{name}': {reason}")]
+    InvalidTopicName {
+        /// The name given.
+        name: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A config key unknown or a value out of range.
+    #[error("invalid config {key}={value}: {reason}")]
+    InvalidConfig {
+        /// Config name.
+        key: String,
+        /// Value given.
+        value: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// A batch larger than `max.message.bytes`.
+    #[error("record batch of {size} bytes exceeds max.message.bytes={max}")]
+    RecordTooLarge {
+        /// Batch size.
+        size: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// A corrupt or malformed batch (append rejected, nothing written).
+    #[error("corrupt record batch: {0}")]
+    CorruptBatch(#[from] crate::record::BatchError),
+    /// An offset outside `[log start, log end]`.
+    #[error("offset {offset} out of range [{start}, {end}]")]
+    OffsetOutOfRange {
+        /// Offset asked for.
+        offset: i64,
+        /// Log start offset.
+        start: i64,
+        /// Log end offset.
+        end: i64,
+    },
+    /// Invalid number of partitions.
+    #[error("invalid partition count {0}")]
+    InvalidPartitions(i32),
+    /// A corrupt file found by a check (file, byte position, what).
+    #[error("{path} at byte {position}: {reason}")]
+    Corrupt {
+        /// File.
+        path: PathBuf,
+        /// Byte position.
+        position: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Result alias of the log engine.
+pub type Result<T, E = LogError> = std::result::Result<T, E>;

@@ -1,0 +1,28 @@
+//! The log engine: Kafka's on-disk log format and its semantics.
+//!
+//! A data directory holds one folder per partition, `<topic>-<partition>/`,
+//! with segments named by their 20-digit base offset
+//! (`00000000000000000000.log`, `.index`, `.timeindex`) exactly as Apache
+//! Kafka names them, and one human-readable `<topic>.properties` file per
+//! topic (partition count, topic id, configs).
+//!
+//! Parts, named after Kafka's log layer: [`segment::LogSegment`],
+//! [`offset_index::OffsetIndex`], [`time_index::TimeIndex`],
+//! [`partition_log::Log`], [`cleaner::LogCleaner`], [`config::LogConfig`],
+//! [`data_dir::DataDir`], [`group_commit::GroupCommit`].
+
+pub mod cleaner;
+pub mod config;
+pub mod data_dir;
+pub mod error;
+pub mod group_commit;
+pub mod offset_index;
+pub mod partition_log;
+pub mod segment;
+pub mod time_index;
+
+pub use config::LogConfig;
+pub use data_dir::{DataDir, TopicMeta};
+pub use error::LogError;
+pub use group_commit::GroupCommit;
+pub use partition_log::{AppendInfo, Log, ReadSlice, RecoveryReport};

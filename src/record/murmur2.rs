@@ -1,0 +1,1 @@
+//! Kafka's murmur2 hash and the default partitioner's choice for keyed records.

@@ -1,0 +1,1 @@
+//! Zigzag varints and varlongs as Kafka's record format encodes them.
