@@ -86,9 +86,12 @@ pub fn kcat(bootstrap: &str) -> Command {
     cmd
 }
 
-/// A `runnel` command.
+/// A `runnel` command, unaffected by the caller's `RUNNEL_DATA_DIR` / `RUNNEL_BROKERS`.
 pub fn runnel() -> Command {
-    Command::new(runnel_bin())
+    let mut cmd = Command::new(runnel_bin());
+    cmd.env_remove("RUNNEL_DATA_DIR")
+        .env_remove("RUNNEL_BROKERS");
+    cmd
 }
 
 /// A command running `script` (relative to tests/interop/py) with the venv's Python.
