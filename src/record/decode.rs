@@ -1,1 +1,570 @@
-//! Decoding the records of a batch (v2, or legacy v0/v1 message sets).
+//! Decoding the records of a batch (v2, or legacy v0/v1 message sets), and
+//! scanning a log file buffer entry by entry.
+//!
+//! Three levels, from convenient to fast:
+//! - [`decode_batch`] / [`decode_batch_bytes`]: one complete batch of any
+//!   magic into owned [`Record`]s (decompressed as needed). The records share
+//!   one buffer (`Bytes` slices), so this costs one copy per batch, not one
+//!   allocation per record.
+//! - [`BatchRecords`] + [`RecordIter`]: the hot path. `BatchRecords::new`
+//!   checks a v2 batch's CRC and decompresses it if needed (borrowing the
+//!   input when it is uncompressed); `iter()` then yields [`RecordRef`]s whose
+//!   key, value and headers borrow from that buffer: no allocation per record.
+//! - [`scan`]: walks a log segment's bytes (any magic) yielding a
+//!   [`BatchSummary`] per entry without decoding records, and ends with a
+//!   [`ScanError`] naming the byte position when the tail is not a whole entry.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+
+use super::batch::{self, ATTR_TIMESTAMP_TYPE, BatchError, BatchHeader, HEADER_SIZE, LOG_OVERHEAD};
+use super::varint::{get_varint, get_varlong};
+use super::{Compression, Header, Record, legacy};
+
+/// Decodes every record of one complete batch at the start of `batch`
+/// (v2 batch or legacy v0/v1 message, compressed or not), checking its CRC.
+pub fn decode_batch(batch: &[u8]) -> Result<Vec<Record>, BatchError> {
+    match magic_of(batch)? {
+        2 => {
+            let records = BatchRecords::new(batch)?;
+            let shared = match records.records {
+                Cow::Borrowed(b) => Bytes::copy_from_slice(b),
+                Cow::Owned(v) => Bytes::from(v),
+            };
+            collect_records(&records.header, shared)
+        }
+        _ => legacy::decode_entry(batch),
+    }
+}
+
+/// Like [`decode_batch`] for a batch already held in `Bytes`: keys and values
+/// of uncompressed batches are slices of `batch`, without any copy.
+pub fn decode_batch_bytes(batch: &Bytes) -> Result<Vec<Record>, BatchError> {
+    match magic_of(batch)? {
+        2 => {
+            let records = BatchRecords::new(batch)?;
+            let shared = match records.records {
+                Cow::Borrowed(b) => batch.slice_ref(b),
+                Cow::Owned(v) => Bytes::from(v),
+            };
+            collect_records(&records.header, shared)
+        }
+        _ => legacy::decode_entry(batch),
+    }
+}
+
+fn magic_of(batch: &[u8]) -> Result<i8, BatchError> {
+    let magic = *batch
+        .get(batch::MAGIC_OFFSET)
+        .ok_or(BatchError::Truncated {
+            needed: batch::MAGIC_OFFSET + 1,
+            available: batch.len(),
+        })? as i8;
+    if !(0..=2).contains(&magic) {
+        return Err(BatchError::UnsupportedMagic(magic));
+    }
+    Ok(magic)
+}
+
+fn collect_records(header: &BatchHeader, records: Bytes) -> Result<Vec<Record>, BatchError> {
+    let mut out = Vec::with_capacity(header.records_count.clamp(0, 1 << 16) as usize);
+    for r in RecordIter::over_records(header, &records) {
+        let r = r?;
+        let slice = |s: Option<&[u8]>| s.map(|s| records.slice_ref(s));
+        out.push(Record {
+            offset: r.offset,
+            timestamp: r.timestamp,
+            key: slice(r.key),
+            value: slice(r.value),
+            headers: r
+                .headers()
+                .map(|h| Header {
+                    key: String::from_utf8_lossy(h.key).into_owned(),
+                    value: slice(h.value),
+                })
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// The records section of one v2 batch, CRC-checked and decompressed,
+/// ready to iterate without allocating per record.
+pub struct BatchRecords<'a> {
+    header: BatchHeader,
+    records: Cow<'a, [u8]>,
+}
+
+impl<'a> BatchRecords<'a> {
+    /// Validates the complete v2 batch at the start of `batch` (length, magic,
+    /// CRC) and decompresses its records if needed; an uncompressed batch is
+    /// borrowed, not copied.
+    pub fn new(batch: &'a [u8]) -> Result<Self, BatchError> {
+        let header = batch::validate(batch)?;
+        let body = &batch[HEADER_SIZE..header.total_size()];
+        let records = match Compression::from_id(header.compression_id())? {
+            Compression::None => Cow::Borrowed(body),
+            codec => Cow::Owned(codec.decompress(body)?),
+        };
+        Ok(BatchRecords { header, records })
+    }
+
+    /// The batch header.
+    pub fn header(&self) -> &BatchHeader {
+        &self.header
+    }
+
+    /// The (decompressed) records section.
+    pub fn records_bytes(&self) -> &[u8] {
+        &self.records
+    }
+
+    /// Iterates the records, borrowing from this buffer.
+    pub fn iter(&self) -> RecordIter<'_> {
+        RecordIter::over_records(&self.header, &self.records)
+    }
+}
+
+/// A record borrowed from a batch's (decompressed) bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// Absolute offset (base offset + offset delta).
+    pub offset: i64,
+    /// Timestamp: base timestamp + delta, or the batch's max timestamp when
+    /// the batch uses log-append time.
+    pub timestamp: i64,
+    /// Key; `None` is a null key.
+    pub key: Option<&'a [u8]>,
+    /// Value; `None` is a null value (a tombstone).
+    pub value: Option<&'a [u8]>,
+    header_count: usize,
+    headers: &'a [u8],
+}
+
+impl<'a> RecordRef<'a> {
+    /// Number of headers.
+    pub fn header_count(&self) -> usize {
+        self.header_count
+    }
+
+    /// Iterates the headers in order (already validated by [`RecordIter`]).
+    pub fn headers(&self) -> HeaderIter<'a> {
+        HeaderIter {
+            buf: self.headers,
+            remaining: self.header_count,
+        }
+    }
+
+    /// An owned copy of this record.
+    pub fn to_record(&self) -> Record {
+        let owned = |s: Option<&[u8]>| s.map(Bytes::copy_from_slice);
+        Record {
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: owned(self.key),
+            value: owned(self.value),
+            headers: self
+                .headers()
+                .map(|h| Header {
+                    key: String::from_utf8_lossy(h.key).into_owned(),
+                    value: owned(h.value),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A record header borrowed from a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderRef<'a> {
+    /// Header key bytes (UTF-8 in Kafka; not checked).
+    pub key: &'a [u8],
+    /// Header value; `None` is a null value.
+    pub value: Option<&'a [u8]>,
+}
+
+/// Iterator over the headers of a [`RecordRef`].
+#[derive(Debug, Clone)]
+pub struct HeaderIter<'a> {
+    buf: &'a [u8],
+    remaining: usize,
+}
+
+impl<'a> Iterator for HeaderIter<'a> {
+    type Item = HeaderRef<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        // The bytes were validated when the record was read; a failure here
+        // cannot happen and simply ends the iteration.
+        let mut c = Cursor::new(self.buf);
+        let key = c.nullable().ok()??;
+        let value = c.nullable().ok()?;
+        self.buf = &self.buf[c.pos..];
+        self.remaining -= 1;
+        Some(HeaderRef { key, value })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+/// Iterates the records of an uncompressed v2 records section, yielding
+/// borrowed [`RecordRef`]s. Each record is checked against its declared
+/// length; a malformed record yields an error and ends the iteration, as
+/// does a record count that does not match the bytes.
+pub struct RecordIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    remaining: i32,
+    base_offset: i64,
+    base_timestamp: i64,
+    log_append_time: Option<i64>,
+    failed: bool,
+}
+
+impl<'a> RecordIter<'a> {
+    /// Iterates the records of the complete, uncompressed v2 batch at the
+    /// start of `batch` after validating its CRC. For compressed batches use
+    /// [`BatchRecords`].
+    pub fn new(batch: &'a [u8]) -> Result<Self, BatchError> {
+        let header = batch::validate(batch)?;
+        if header.compression_id() != 0 {
+            return Err(BatchError::Corrupt(
+                "RecordIter::new needs an uncompressed batch; use BatchRecords".into(),
+            ));
+        }
+        Ok(Self::over_records(
+            &header,
+            &batch[HEADER_SIZE..header.total_size()],
+        ))
+    }
+
+    /// Iterates an already decompressed records section belonging to `header`.
+    pub fn over_records(header: &BatchHeader, records: &'a [u8]) -> Self {
+        RecordIter {
+            buf: records,
+            pos: 0,
+            remaining: header.records_count,
+            base_offset: header.base_offset,
+            base_timestamp: header.base_timestamp,
+            log_append_time: (header.attributes & ATTR_TIMESTAMP_TYPE != 0)
+                .then_some(header.max_timestamp),
+            failed: false,
+        }
+    }
+
+    fn read_record(&mut self) -> Result<RecordRef<'a>, BatchError> {
+        let mut c = Cursor::new(&self.buf[self.pos..]);
+        let length = c.varint()?;
+        let body_start = c.pos;
+        let body_end = usize::try_from(length)
+            .ok()
+            .and_then(|l| body_start.checked_add(l))
+            .filter(|&end| end <= c.buf.len())
+            .ok_or_else(|| {
+                BatchError::Corrupt(format!("record length {length} exceeds the batch"))
+            })?;
+        let mut c = Cursor::new(&c.buf[..body_end]);
+        c.pos = body_start;
+        c.take(1)?; // record attributes, unused
+        let timestamp_delta = c.varlong()?;
+        let offset_delta = c.varint()?;
+        let key = c.nullable()?;
+        let value = c.nullable()?;
+        let header_count = c.varint()?;
+        let header_count = usize::try_from(header_count)
+            .map_err(|_| BatchError::Corrupt(format!("negative header count {header_count}")))?;
+        let headers_start = c.pos;
+        for _ in 0..header_count {
+            if c.nullable()?.is_none() {
+                return Err(BatchError::Corrupt("null header key".into()));
+            }
+            c.nullable()?;
+        }
+        if c.pos != body_end {
+            return Err(BatchError::Corrupt(format!(
+                "record declares {length} bytes but holds {}",
+                c.pos - body_start
+            )));
+        }
+        let headers = &c.buf[headers_start..body_end];
+        self.pos += body_end;
+        Ok(RecordRef {
+            offset: self.base_offset + offset_delta as i64,
+            timestamp: self
+                .log_append_time
+                .unwrap_or(self.base_timestamp.wrapping_add(timestamp_delta)),
+            key,
+            value,
+            header_count,
+            headers,
+        })
+    }
+}
+
+impl<'a> Iterator for RecordIter<'a> {
+    type Item = Result<RecordRef<'a>, BatchError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        if self.remaining <= 0 {
+            if self.pos != self.buf.len() {
+                self.failed = true;
+                return Some(Err(BatchError::Corrupt(format!(
+                    "{} bytes after the last declared record",
+                    self.buf.len() - self.pos
+                ))));
+            }
+            return None;
+        }
+        if self.pos == self.buf.len() {
+            self.failed = true;
+            return Some(Err(BatchError::Corrupt(format!(
+                "batch ends with {} of its declared records missing",
+                self.remaining
+            ))));
+        }
+        self.remaining -= 1;
+        let r = self.read_record();
+        self.failed = r.is_err();
+        Some(r)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.remaining.max(0) as usize;
+        (0, Some(n + 1))
+    }
+}
+
+/// A bounds-checked reader over record bytes.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Cursor { buf, pos: 0 }
+    }
+
+    fn varint(&mut self) -> Result<i32, BatchError> {
+        let (v, n) = get_varint(&self.buf[self.pos..])
+            .map_err(|e| BatchError::Corrupt(format!("{e} in record")))?;
+        self.pos += n;
+        Ok(v)
+    }
+
+    fn varlong(&mut self) -> Result<i64, BatchError> {
+        let (v, n) = get_varlong(&self.buf[self.pos..])
+            .map_err(|e| BatchError::Corrupt(format!("{e} in record")))?;
+        self.pos += n;
+        Ok(v)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], BatchError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| BatchError::Corrupt("record field runs past the record".into()))?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    /// A varint length (-1 = null) followed by that many bytes.
+    fn nullable(&mut self) -> Result<Option<&'a [u8]>, BatchError> {
+        match self.varint()? {
+            -1 => Ok(None),
+            n if n < -1 => Err(BatchError::Corrupt(format!("invalid field length {n}"))),
+            n => self.take(n as usize).map(Some),
+        }
+    }
+}
+
+/// What one entry of a log file holds, read from its header alone (legacy
+/// compressed wrappers are decompressed to count their records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSummary {
+    /// Offset of the first record.
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// Number of records (for a legacy wrapper that cannot be decompressed, 0).
+    pub records_count: i32,
+    /// Timestamp of the first record (v2 base timestamp; v1 message
+    /// timestamp; -1 for v0).
+    pub base_timestamp: i64,
+    /// Largest timestamp (v2 max timestamp; v1 message timestamp; -1 for v0).
+    pub max_timestamp: i64,
+    /// Whether timestamps are log-append time.
+    pub log_append_time: bool,
+    /// Bytes of the whole entry, including offset and length fields.
+    pub size: usize,
+    /// Magic byte: 0, 1 or 2.
+    pub magic: i8,
+    /// Raw attributes (v0/v1: the message's attribute byte).
+    pub attributes: i16,
+    /// Compression codec; `None` when the attributes name an unknown codec.
+    pub compression: Option<Compression>,
+    /// CRC stored in the entry (CRC32C for v2, CRC32 for v0/v1).
+    pub crc: u32,
+    /// Whether the stored CRC matches the bytes.
+    pub crc_valid: bool,
+    /// Whether this is a control batch (v2 only).
+    pub is_control: bool,
+    /// Whether the batch is transactional (v2 only).
+    pub is_transactional: bool,
+    /// Producer id (-1 if none or legacy).
+    pub producer_id: i64,
+    /// Producer epoch (-1 if none or legacy).
+    pub producer_epoch: i16,
+    /// Sequence of the first record (-1 if none or legacy).
+    pub base_sequence: i32,
+    /// Partition leader epoch (-1 for legacy).
+    pub partition_leader_epoch: i32,
+}
+
+impl BatchSummary {
+    /// Summarizes a v2 batch header whose complete bytes are `batch`.
+    pub fn from_v2(header: &BatchHeader, batch: &[u8]) -> Self {
+        BatchSummary {
+            base_offset: header.base_offset,
+            last_offset: header.last_offset(),
+            records_count: header.records_count,
+            base_timestamp: header.base_timestamp,
+            max_timestamp: header.max_timestamp,
+            log_append_time: header.attributes & ATTR_TIMESTAMP_TYPE != 0,
+            size: header.total_size(),
+            magic: header.magic,
+            attributes: header.attributes,
+            compression: Compression::from_id(header.compression_id()).ok(),
+            crc: header.crc,
+            crc_valid: batch::compute_crc(&batch[..header.total_size()]) == header.crc,
+            is_control: header.is_control(),
+            is_transactional: header.is_transactional(),
+            producer_id: header.producer_id,
+            producer_epoch: header.producer_epoch,
+            base_sequence: header.base_sequence,
+            partition_leader_epoch: header.partition_leader_epoch,
+        }
+    }
+}
+
+/// Why [`scan`] stopped before the end of its buffer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("at byte {position}: {error}")]
+pub struct ScanError {
+    /// Byte position of the entry that could not be read.
+    pub position: usize,
+    /// What is wrong there: [`BatchError::Truncated`],
+    /// [`BatchError::InvalidLength`] or [`BatchError::UnsupportedMagic`].
+    pub error: BatchError,
+}
+
+/// Iterates the entries of a log file buffer of any magic; see [`scan`].
+pub struct ScanIter<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    done: bool,
+}
+
+/// Walks the entries of a log segment's bytes (v2 batches and legacy v0/v1
+/// messages, freely mixed), yielding `(byte position, summary, entry bytes)`.
+/// A CRC mismatch does not stop the scan (it shows in
+/// [`BatchSummary::crc_valid`]); an entry that is cut short, has an
+/// impossible length or an unknown magic ends it with a [`ScanError`].
+pub fn scan(buf: &[u8]) -> ScanIter<'_> {
+    ScanIter {
+        buf,
+        pos: 0,
+        done: false,
+    }
+}
+
+impl<'a> ScanIter<'a> {
+    /// Byte position after the last entry yielded.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    fn entry(&self) -> Result<(BatchSummary, &'a [u8]), BatchError> {
+        let rest = &self.buf[self.pos..];
+        let size = entry_size(rest)?;
+        let entry = &rest[..size];
+        match entry[batch::MAGIC_OFFSET] {
+            2 => {
+                let header = BatchHeader::parse(entry)?;
+                Ok((BatchSummary::from_v2(&header, entry), entry))
+            }
+            _ => Ok((legacy::summarize(entry)?, entry)),
+        }
+    }
+}
+
+/// Size of the complete entry at the start of `rest`, checking its length
+/// field and magic byte against what the buffer holds.
+pub fn entry_size(rest: &[u8]) -> Result<usize, BatchError> {
+    if rest.len() < LOG_OVERHEAD {
+        return Err(BatchError::Truncated {
+            needed: LOG_OVERHEAD,
+            available: rest.len(),
+        });
+    }
+    let length = i32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]);
+    if length < legacy::MIN_MESSAGE_SIZE_V0 as i32 {
+        return Err(BatchError::InvalidLength(length));
+    }
+    if rest.len() <= batch::MAGIC_OFFSET {
+        return Err(BatchError::Truncated {
+            needed: batch::MAGIC_OFFSET + 1,
+            available: rest.len(),
+        });
+    }
+    let magic = rest[batch::MAGIC_OFFSET] as i8;
+    let min = match magic {
+        0 => legacy::MIN_MESSAGE_SIZE_V0,
+        1 => legacy::MIN_MESSAGE_SIZE_V1,
+        2 => HEADER_SIZE - LOG_OVERHEAD,
+        other => return Err(BatchError::UnsupportedMagic(other)),
+    };
+    if (length as usize) < min {
+        return Err(BatchError::InvalidLength(length));
+    }
+    let size = length as usize + LOG_OVERHEAD;
+    if rest.len() < size {
+        return Err(BatchError::Truncated {
+            needed: size,
+            available: rest.len(),
+        });
+    }
+    Ok(size)
+}
+
+impl<'a> Iterator for ScanIter<'a> {
+    type Item = Result<(usize, BatchSummary, &'a [u8]), ScanError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.pos == self.buf.len() {
+            return None;
+        }
+        let position = self.pos;
+        match self.entry() {
+            Ok((summary, entry)) => {
+                self.pos += entry.len();
+                Some(Ok((position, summary, entry)))
+            }
+            Err(error) => {
+                self.done = true;
+                Some(Err(ScanError { position, error }))
+            }
+        }
+    }
+}
