@@ -568,3 +568,250 @@ impl<'a> Iterator for ScanIter<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::BatchBuilder;
+    use crate::record::batch::{CRC_OFFSET, compute_crc, set_base_offset};
+    use crate::record::legacy::encode_message;
+
+    fn v2(codec: Compression, base_offset: i64, n: usize) -> Vec<u8> {
+        let mut b = BatchBuilder::new(codec, 1000);
+        for i in 0..n {
+            let key = format!("k{i}");
+            let h = [Header {
+                key: "h".into(),
+                value: (i % 2 == 0).then(|| Bytes::from_static(b"hv")),
+            }];
+            b.push(
+                1000 + i as i64,
+                Some(key.as_bytes()),
+                (i != 1).then_some(b"value".as_slice()),
+                &h,
+            );
+        }
+        let mut batch = b.finish();
+        set_base_offset(&mut batch, base_offset);
+        batch
+    }
+
+    /// Rewrites the CRC after editing a batch's bytes.
+    fn reseal(batch: &mut [u8]) {
+        let crc = compute_crc(batch);
+        batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    }
+
+    #[test]
+    fn record_iter_borrows_without_copy() {
+        let batch = v2(Compression::None, 10, 3);
+        let recs: Vec<_> = RecordIter::new(&batch)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(recs.len(), 3);
+        assert_eq!(recs[1].offset, 11);
+        assert_eq!(recs[1].timestamp, 1001);
+        assert_eq!(recs[1].key, Some(b"k1".as_slice()));
+        assert_eq!(recs[1].value, None);
+        let range = batch.as_ptr_range();
+        assert!(
+            range.contains(&recs[2].key.unwrap().as_ptr()),
+            "key borrowed from the batch"
+        );
+        let hs: Vec<_> = recs[0].headers().collect();
+        assert_eq!(
+            hs,
+            vec![HeaderRef {
+                key: b"h",
+                value: Some(b"hv")
+            }]
+        );
+        assert_eq!(recs[1].headers().next().unwrap().value, None);
+        assert_eq!(recs[2].to_record(), decode_batch(&batch).unwrap()[2]);
+        assert!(
+            RecordIter::new(&v2(Compression::Gzip, 0, 1)).is_err(),
+            "compressed needs BatchRecords"
+        );
+    }
+
+    #[test]
+    fn batch_records_handles_every_codec() {
+        for codec in Compression::ALL {
+            let batch = v2(codec, 5, 4);
+            let br = BatchRecords::new(&batch).unwrap();
+            let offsets: Vec<i64> = br.iter().map(|r| r.unwrap().offset).collect();
+            assert_eq!(offsets, [5, 6, 7, 8], "{codec}");
+            assert_eq!(br.header().records_count, 4);
+        }
+    }
+
+    #[test]
+    fn decode_batch_bytes_slices_the_input() {
+        let batch = Bytes::from(v2(Compression::None, 0, 2));
+        let recs = decode_batch_bytes(&batch).unwrap();
+        assert!(
+            batch
+                .as_ptr_range()
+                .contains(&recs[0].value.as_ref().unwrap().as_ptr())
+        );
+        assert_eq!(recs, decode_batch(&batch).unwrap());
+    }
+
+    #[test]
+    fn log_append_time_overrides_record_timestamps() {
+        let mut batch = v2(Compression::Snappy, 0, 3);
+        let attrs = i16::from_be_bytes([batch[21], batch[22]]) | batch::ATTR_TIMESTAMP_TYPE;
+        batch[21..23].copy_from_slice(&attrs.to_be_bytes());
+        batch[batch::MAX_TIMESTAMP_OFFSET..batch::MAX_TIMESTAMP_OFFSET + 8]
+            .copy_from_slice(&5555i64.to_be_bytes());
+        reseal(&mut batch);
+        let recs = decode_batch(&batch).unwrap();
+        assert!(recs.iter().all(|r| r.timestamp == 5555));
+        let (_, s, _) = scan(&batch).next().unwrap().unwrap();
+        assert!(s.log_append_time);
+    }
+
+    #[test]
+    fn malformed_records_under_a_valid_crc_are_errors() {
+        let good = v2(Compression::None, 0, 3);
+        // Wrong record count, both ways.
+        for count in [2i32, 4, -1] {
+            let mut b = good.clone();
+            b[batch::RECORDS_COUNT_OFFSET..batch::RECORDS_COUNT_OFFSET + 4]
+                .copy_from_slice(&count.to_be_bytes());
+            reseal(&mut b);
+            assert!(decode_batch(&b).is_err(), "count {count}");
+        }
+        // Every single-byte change inside the records, resealed: an error or a
+        // different decode, never a panic.
+        // (Record attribute bytes are unused, so changing them changes nothing.)
+        let expected = decode_batch(&good).unwrap();
+        let mut attribute_bytes = Vec::new();
+        let mut pos = HEADER_SIZE;
+        while pos < good.len() {
+            let (len, n) = get_varint(&good[pos..]).unwrap();
+            attribute_bytes.push(pos + n);
+            pos += n + len as usize;
+        }
+        for i in (HEADER_SIZE..good.len()).filter(|i| !attribute_bytes.contains(i)) {
+            for x in [0x01u8, 0x80, 0xff] {
+                let mut b = good.clone();
+                b[i] ^= x;
+                reseal(&mut b);
+                if let Ok(recs) = decode_batch(&b) {
+                    assert_ne!(recs, expected, "byte {i} ^ {x:#x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scan_walks_mixed_magic_buffers() {
+        let mut buf = Vec::new();
+        buf.extend(encode_message(0, 0, 0, 0, Some(b"a"), Some(b"v0")));
+        buf.extend(encode_message(1, 1, 0, 77, None, Some(b"v1")));
+        let inner = [
+            encode_message(0, 1, 0, 80, None, Some(b"x")),
+            encode_message(1, 1, 0, 81, None, Some(b"y")),
+        ]
+        .concat();
+        buf.extend(encode_message(
+            3,
+            1,
+            1,
+            81,
+            None,
+            Some(&Compression::Gzip.compress(&inner)),
+        ));
+        let v2a = v2(Compression::Zstd, 4, 3);
+        buf.extend(&v2a);
+        buf.extend(v2(Compression::None, 7, 2));
+        let entries: Vec<_> = scan(&buf).collect::<Result<_, _>>().unwrap();
+        let summary: Vec<_> = entries
+            .iter()
+            .map(|(p, s, e)| {
+                (
+                    *p,
+                    s.magic,
+                    s.base_offset,
+                    s.last_offset,
+                    s.records_count,
+                    e.len() == s.size,
+                )
+            })
+            .collect();
+        let p2 = entries[2].0;
+        let p3 = entries[3].0;
+        assert_eq!(summary[0], (0, 0, 0, 0, 1, true));
+        assert_eq!(summary[1], (entries[1].0, 1, 1, 1, 1, true));
+        assert_eq!(entries[1].1.max_timestamp, 77);
+        assert_eq!(summary[2], (p2, 1, 2, 3, 2, true));
+        assert_eq!(summary[3], (p3, 2, 4, 6, 3, true));
+        assert_eq!(summary[4], (p3 + v2a.len(), 2, 7, 8, 2, true));
+        assert!(entries.iter().all(|(_, s, _)| s.crc_valid));
+        assert_eq!(entries[2].1.compression, Some(Compression::Gzip));
+        assert_eq!(entries[3].1.compression, Some(Compression::Zstd));
+        let all: Vec<i64> = entries
+            .iter()
+            .flat_map(|(_, _, e)| decode_batch(e).unwrap())
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(all, (0..9).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn scan_reports_crc_mismatch_and_continues() {
+        let a = v2(Compression::None, 0, 2);
+        let b = v2(Compression::None, 2, 2);
+        let mut buf = [a.clone(), b].concat();
+        buf[a.len() - 1] ^= 0xff;
+        let entries: Vec<_> = scan(&buf).collect::<Result<_, _>>().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert!(!entries[0].1.crc_valid);
+        assert!(entries[1].1.crc_valid);
+        assert!(matches!(
+            decode_batch(entries[0].2),
+            Err(BatchError::CrcMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn scan_ends_with_positioned_errors_on_bad_tails() {
+        let a = v2(Compression::None, 0, 2);
+        let b = v2(Compression::Gzip, 2, 2);
+        let good = [a.clone(), b.clone()].concat();
+        // Every truncation of the second batch.
+        for cut in a.len() + 1..good.len() {
+            let items: Vec<_> = scan(&good[..cut]).collect();
+            assert_eq!(items.len(), 2, "cut {cut}");
+            let err = items[1].clone().unwrap_err();
+            assert_eq!(err.position, a.len());
+            assert!(
+                matches!(err.error, BatchError::Truncated { .. }),
+                "cut {cut}: {err}"
+            );
+        }
+        let with = |tail: &[u8]| {
+            let buf = [good.as_slice(), tail].concat();
+            let items: Vec<_> = scan(&buf).collect();
+            assert_eq!(items.len(), 3);
+            items[2].clone().unwrap_err()
+        };
+        let zeros = with(&[0u8; 40]);
+        assert_eq!(zeros.position, good.len());
+        assert_eq!(zeros.error, BatchError::InvalidLength(0));
+        let mut bad_magic = a.clone();
+        bad_magic[batch::MAGIC_OFFSET] = 7;
+        assert_eq!(with(&bad_magic).error, BatchError::UnsupportedMagic(7));
+        let mut short_v2 = a.clone();
+        short_v2[8..12].copy_from_slice(&30i32.to_be_bytes());
+        assert_eq!(with(&short_v2).error, BatchError::InvalidLength(30));
+        let msg = with(&[1, 2, 3]).to_string();
+        assert!(
+            msg.starts_with(&format!("at byte {}: truncated", good.len())),
+            "{msg}"
+        );
+        assert_eq!(scan(&[]).count(), 0);
+    }
+}

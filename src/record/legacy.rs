@@ -350,6 +350,36 @@ fn xxh32_short(data: &[u8]) -> u32 {
     h ^ (h >> 16)
 }
 
+/// Encodes one legacy message entry (test helper; runnel never writes v0/v1).
+#[cfg(test)]
+pub(crate) fn encode_message(
+    offset: i64,
+    magic: i8,
+    attributes: i8,
+    timestamp: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut body = vec![magic as u8, attributes as u8];
+    if magic == 1 {
+        body.extend_from_slice(&timestamp.to_be_bytes());
+    }
+    for field in [key, value] {
+        match field {
+            None => body.extend_from_slice(&(-1i32).to_be_bytes()),
+            Some(b) => {
+                body.extend_from_slice(&(b.len() as i32).to_be_bytes());
+                body.extend_from_slice(b);
+            }
+        }
+    }
+    let mut out = offset.to_be_bytes().to_vec();
+    out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    out.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,5 +391,168 @@ mod tests {
         // Magic, FLG, BD, then HC: our hash must agree with the encoder's.
         assert_eq!(frame[6], (xxh32_short(&frame[4..6]) >> 8) as u8);
         assert!(matches!(fix_lz4_header_checksum(&frame), Cow::Borrowed(_)));
+    }
+
+    fn rec(offset: i64, timestamp: i64, key: Option<&str>, value: Option<&str>) -> Record {
+        Record {
+            offset,
+            timestamp,
+            key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+            value: value.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn plain_v0_and_v1_messages() {
+        let v0 = encode_message(7, 0, 0, 0, Some(b"k"), Some(b"v"));
+        assert_eq!(v0.len(), LOG_OVERHEAD + MIN_MESSAGE_SIZE_V0 + 2);
+        assert_eq!(
+            decode_entry(&v0).unwrap(),
+            vec![rec(7, NO_TIMESTAMP, Some("k"), Some("v"))]
+        );
+        let v1 = encode_message(8, 1, 0, 1234, None, None);
+        assert_eq!(v1.len(), LOG_OVERHEAD + MIN_MESSAGE_SIZE_V1);
+        assert_eq!(decode_entry(&v1).unwrap(), vec![rec(8, 1234, None, None)]);
+        let m = LegacyMessage::parse(&v1).unwrap();
+        assert!(m.crc_valid);
+        assert_eq!(m.crc, compute_crc(&v1));
+    }
+
+    #[test]
+    fn crc_mismatch_and_truncation_are_errors() {
+        let v1 = encode_message(8, 1, 0, 1234, Some(b"key"), Some(b"value"));
+        for i in 12..v1.len() {
+            let mut bad = v1.clone();
+            bad[i] ^= 0x01;
+            assert!(decode_entry(&bad).is_err(), "byte {i}");
+        }
+        let mut bad = v1.clone();
+        bad[v1.len() - 1] ^= 1;
+        assert!(matches!(
+            decode_entry(&bad),
+            Err(BatchError::CrcMismatch { .. })
+        ));
+        for cut in 0..v1.len() {
+            assert!(decode_entry(&v1[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    fn wrapper(
+        magic: i8,
+        codec: Compression,
+        wrapper_offset: i64,
+        inner: &[Vec<u8>],
+        ts: i64,
+        lat: bool,
+    ) -> Vec<u8> {
+        let set: Vec<u8> = inner.concat();
+        let attrs = codec.id() as i8 | if lat { ATTR_LOG_APPEND_TIME } else { 0 };
+        encode_message(
+            wrapper_offset,
+            magic,
+            attrs,
+            ts,
+            None,
+            Some(&codec.compress(&set)),
+        )
+    }
+
+    #[test]
+    fn v1_wrappers_have_relative_inner_offsets() {
+        let inner = vec![
+            encode_message(0, 1, 0, 100, Some(b"a"), Some(b"1")),
+            encode_message(1, 1, 0, 105, None, Some(b"2")),
+            encode_message(2, 1, 0, 103, Some(b"c"), None),
+        ];
+        for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4] {
+            let entry = wrapper(1, codec, 52, &inner, 105, false);
+            assert_eq!(
+                decode_entry(&entry).unwrap(),
+                vec![
+                    rec(50, 100, Some("a"), Some("1")),
+                    rec(51, 105, None, Some("2")),
+                    rec(52, 103, Some("c"), None)
+                ],
+                "{codec}"
+            );
+            let s = summarize(&entry).unwrap();
+            assert_eq!((s.base_offset, s.last_offset, s.records_count), (50, 52, 3));
+            assert_eq!((s.base_timestamp, s.max_timestamp), (100, 105));
+            assert_eq!(s.compression, Some(codec));
+            assert!(s.crc_valid);
+        }
+        let lat = wrapper(1, Compression::Gzip, 52, &inner, 999, true);
+        assert!(
+            decode_entry(&lat)
+                .unwrap()
+                .iter()
+                .all(|r| r.timestamp == 999)
+        );
+    }
+
+    #[test]
+    fn v0_wrappers_have_absolute_inner_offsets() {
+        let inner = vec![
+            encode_message(10, 0, 0, 0, Some(b"a"), Some(b"1")),
+            encode_message(11, 0, 0, 0, Some(b"b"), Some(b"2")),
+        ];
+        let entry = wrapper(0, Compression::Gzip, 11, &inner, 0, false);
+        assert_eq!(
+            decode_entry(&entry).unwrap(),
+            vec![
+                rec(10, -1, Some("a"), Some("1")),
+                rec(11, -1, Some("b"), Some("2"))
+            ]
+        );
+    }
+
+    #[test]
+    fn v0_lz4_with_kafkas_broken_header_checksum() {
+        let inner = vec![encode_message(3, 0, 0, 0, None, Some(b"old lz4"))];
+        let mut frame = Compression::Lz4.compress(&inner.concat());
+        // Old Kafka hashed the magic number too.
+        frame[6] = (xxh32_short(&frame[..6]) >> 8) as u8;
+        assert!(Compression::Lz4.decompress(&frame).is_err());
+        let entry = encode_message(3, 0, Compression::Lz4.id() as i8, 0, None, Some(&frame));
+        assert_eq!(
+            decode_entry(&entry).unwrap(),
+            vec![rec(3, -1, None, Some("old lz4"))]
+        );
+    }
+
+    #[test]
+    fn bad_wrappers_are_errors() {
+        let nested = wrapper(
+            1,
+            Compression::Gzip,
+            0,
+            &[encode_message(0, 1, 0, 1, None, Some(b"x"))],
+            1,
+            false,
+        );
+        let double = wrapper(1, Compression::Gzip, 0, &[nested], 1, false);
+        assert!(decode_entry(&double).is_err());
+        let null_value = encode_message(0, 1, Compression::Gzip.id() as i8, 0, None, None);
+        assert!(decode_entry(&null_value).is_err());
+        let zstd = encode_message(
+            0,
+            1,
+            Compression::Zstd.id() as i8,
+            0,
+            None,
+            Some(&Compression::Zstd.compress(b"")),
+        );
+        assert!(decode_entry(&zstd).is_err());
+        let garbage = encode_message(
+            0,
+            1,
+            Compression::Snappy.id() as i8,
+            0,
+            None,
+            Some(b"\x82SNAPPY\x00junk"),
+        );
+        assert!(decode_entry(&garbage).is_err());
+        assert_eq!(summarize(&garbage).unwrap().records_count, 0);
     }
 }
