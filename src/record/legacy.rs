@@ -509,7 +509,7 @@ mod tests {
 
     #[test]
     fn v0_lz4_with_kafkas_broken_header_checksum() {
-        let inner = vec![encode_message(3, 0, 0, 0, None, Some(b"old lz4"))];
+        let inner = [encode_message(3, 0, 0, 0, None, Some(b"old lz4"))];
         let mut frame = Compression::Lz4.compress(&inner.concat());
         // Old Kafka hashed the magic number too.
         frame[6] = (xxh32_short(&frame[..6]) >> 8) as u8;
