@@ -88,6 +88,7 @@ pub struct Log {
     read_only: bool,
     closed: bool,
     checkpoint: Option<CheckpointHandle>,
+    cleaned_up_to: i64,
 }
 
 /// Leader epoch written into appended batches (a single broker's first epoch).
@@ -246,6 +247,7 @@ impl Log {
             read_only: false,
             closed: false,
             checkpoint: None,
+            cleaned_up_to: 0,
         };
         let first = log.first_segment().base_offset();
         log.log_start_offset = opts.log_start_offset.max(first).min(log.log_end_offset());
@@ -271,6 +273,7 @@ impl Log {
             read_only: true,
             closed: true,
             checkpoint: None,
+            cleaned_up_to: 0,
         };
         log.refresh()?;
         if log.segments.is_empty() {
@@ -663,6 +666,28 @@ impl Log {
             sync_dir(&self.dir)?;
         }
         Ok(())
+    }
+
+    /// Base offset of the active segment.
+    pub fn active_base(&self) -> i64 {
+        self.active().base_offset()
+    }
+
+    /// Offset up to which the cleaner has cleaned since the log was opened.
+    pub fn cleaned_up_to(&self) -> i64 {
+        self.cleaned_up_to
+    }
+
+    pub(crate) fn set_cleaned_up_to(&mut self, offset: i64) {
+        self.cleaned_up_to = offset;
+    }
+
+    pub(crate) fn remove_segment(&mut self, base: i64) -> Option<LogSegment> {
+        self.segments.remove(&base)
+    }
+
+    pub(crate) fn insert_segment(&mut self, seg: LogSegment) {
+        self.segments.insert(seg.base_offset(), seg);
     }
 
     /// Flushes, trims indexes and closes cleanly.

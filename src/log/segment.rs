@@ -84,7 +84,23 @@ pub struct LogSegment {
 impl LogSegment {
     /// Creates a new, empty active segment at `base_offset` in `dir`.
     pub fn create(dir: &Path, base_offset: i64, config: &LogConfig) -> Result<LogSegment> {
-        let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
+        LogSegment::create_with_suffix(dir, base_offset, config, "")
+    }
+
+    /// Creates a new, empty segment whose file names end in `suffix` after
+    /// the usual extension (the cleaner's `.cleaned` files).
+    pub fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        suffix: &str,
+    ) -> Result<LogSegment> {
+        let name = |ext: &str| {
+            let mut p = segment_file(dir, base_offset, ext).into_os_string();
+            p.push(suffix);
+            PathBuf::from(p)
+        };
+        let log_path = name(LOG_SUFFIX);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -93,8 +109,8 @@ impl LogSegment {
             .open(&log_path)
             .map_err(io_err(&log_path))?;
         let ibytes = config.segment_index_bytes;
-        let index_path = segment_file(dir, base_offset, INDEX_SUFFIX);
-        let time_path = segment_file(dir, base_offset, TIME_INDEX_SUFFIX);
+        let index_path = name(INDEX_SUFFIX);
+        let time_path = name(TIME_INDEX_SUFFIX);
         for p in [&index_path, &time_path] {
             std::fs::write(p, b"").map_err(io_err(p))?;
         }

@@ -32,6 +32,8 @@ pub struct BatchBuilder {
     base_sequence: i32,
     partition_leader_epoch: i32,
     attributes: i16,
+    /// Largest offset delta pushed (offsets may have gaps after compaction).
+    last_offset_delta: i32,
     /// Header space (zeroed until `finish`) followed by the encoded records.
     buf: Vec<u8>,
 }
@@ -57,6 +59,7 @@ impl BatchBuilder {
             base_sequence: -1,
             partition_leader_epoch: -1,
             attributes: compression.id(),
+            last_offset_delta: 0,
             buf,
         }
     }
@@ -105,7 +108,22 @@ impl BatchBuilder {
         value: Option<&[u8]>,
         headers: &[Header],
     ) {
-        let offset_delta = self.count;
+        let offset_delta = self.last_offset_delta + (self.count > 0) as i32;
+        self.push_at(offset_delta, timestamp, key, value, headers);
+    }
+
+    /// Appends one record with an explicit offset delta, larger than the
+    /// previous one (the log cleaner keeps offsets, leaving gaps).
+    pub fn push_at(
+        &mut self,
+        offset_delta: i32,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) {
+        debug_assert!(self.count == 0 || offset_delta > self.last_offset_delta);
+        self.last_offset_delta = offset_delta;
         let timestamp_delta = timestamp.wrapping_sub(self.base_timestamp);
         let body_size = record_body_size(timestamp_delta, offset_delta, key, value, headers);
         let body_len = i32::try_from(body_size).expect("a record is smaller than 2 GiB");
@@ -162,7 +180,7 @@ impl BatchBuilder {
         };
         let batch_length =
             i32::try_from(out.len() - LOG_OVERHEAD).expect("a batch is smaller than 2 GiB");
-        let last_offset_delta = (self.count - 1).max(0);
+        let last_offset_delta = self.last_offset_delta;
         put_at(&mut out, 0, &0i64.to_be_bytes());
         put_at(&mut out, LENGTH_OFFSET, &batch_length.to_be_bytes());
         put_at(
