@@ -1073,4 +1073,75 @@ mod tests {
         log.flush().unwrap();
         assert_eq!(log.recovery_point(), 1);
     }
+
+    /// Unmounts a test filesystem when dropped.
+    struct Unmount(std::ffi::CString);
+
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            // SAFETY: umount2 on a path string we mounted.
+            unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+
+    /// Mounts a 256 KiB tmpfs; `None` where this process may not mount.
+    fn small_filesystem(at: &Path) -> Option<Unmount> {
+        use std::os::unix::ffi::OsStrExt;
+        std::fs::create_dir_all(at).unwrap();
+        let path = std::ffi::CString::new(at.as_os_str().as_bytes()).unwrap();
+        // SAFETY: valid NUL-terminated strings for mount(2).
+        let rc = unsafe {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                path.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                c"size=256k".as_ptr().cast(),
+            )
+        };
+        (rc == 0).then_some(Unmount(path))
+    }
+
+    #[test]
+    fn full_disk_append_fails_cleanly_and_leaves_no_partial_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mnt = dir.path().join("small");
+        let Some(_mounted) = small_filesystem(&mnt) else {
+            eprintln!("skipped: cannot mount a small tmpfs here (needs CAP_SYS_ADMIN)");
+            return;
+        };
+        let log_dir = mnt.join("t-0");
+        let mut c = small_config();
+        c.segment_bytes = 1 << 20;
+        c.max_message_bytes = 1 << 20;
+        let (mut log, _) = Log::open(&log_dir, c.clone(), false).unwrap();
+        let value = vec![b'x'; 10_000];
+        let mut appended = Vec::new();
+        let err = loop {
+            let before = (log.log_end_offset(), log.size_bytes());
+            match log.append(&mut simple(3, 1, &value)) {
+                Ok(info) => appended.push((info.base_offset, info.last_offset)),
+                Err(e) => {
+                    assert_eq!((log.log_end_offset(), log.size_bytes()), before);
+                    break e;
+                }
+            }
+            assert!(appended.len() < 100, "the filesystem never filled");
+        };
+        match &err {
+            LogError::Io { source, .. } => assert_eq!(source.raw_os_error(), Some(libc::ENOSPC)),
+            other => panic!("expected ENOSPC, got {other}"),
+        }
+        let (file, _) = log.sync_target();
+        assert_eq!(file.metadata().unwrap().len(), log.size_bytes());
+        for &(base, last) in &appended {
+            let bytes = slice_bytes(&log.read(base, 1, true).unwrap().unwrap());
+            let h = batch::validate(&bytes).unwrap();
+            assert_eq!((h.base_offset, h.last_offset()), (base, last));
+        }
+        drop(log);
+        let (log, report) = Log::open(&log_dir, c, true).unwrap();
+        assert_eq!(report.bytes_removed, 0);
+        assert_eq!(log.log_end_offset(), appended.last().unwrap().1 + 1);
+    }
 }
