@@ -65,6 +65,7 @@ pub(crate) struct CheckpointHandle {
 }
 
 impl CheckpointHandle {
+    /// Publishes the log's recovery point and log start offset.
     pub(crate) fn update(&self, recovery_point: i64, log_start_offset: i64) {
         if let Ok(mut c) = self.shared.lock()
             && let Some(p) = c.partitions.get_mut(&self.key)
@@ -74,6 +75,7 @@ impl CheckpointHandle {
         }
     }
 
+    /// The log was closed (`clean`: everything flushed) or dropped.
     pub(crate) fn release(&self, clean: bool) {
         if let Ok(mut c) = self.shared.lock()
             && let Some(p) = c.partitions.get_mut(&self.key)

@@ -7,7 +7,8 @@
 //! into memory instead of mapped, so that a writer trimming the file cannot
 //! fault the reader.
 
-use super::error::{LogError, Result};
+use super::error::Result;
+use super::segment::io_err;
 use memmap2::{MmapMut, MmapOptions};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -39,13 +40,6 @@ pub(crate) struct IndexFile {
 
 /// How much of a preallocated index is reserved on disk at a time.
 const ALLOCATE_STEP: usize = 64 * 1024;
-
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
-    move |source| LogError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 impl IndexFile {
     /// Opens (creating if missing) a writable index. Entries already in the

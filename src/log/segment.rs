@@ -32,6 +32,7 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Maps an I/O error to [`LogError::Io`] naming `path`.
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
     move |source| LogError::Io {
         path: path.to_path_buf(),
@@ -528,6 +529,31 @@ impl LogSegment {
         self.max_timestamp = max_ts;
         self.next_offset = next;
         self.first_batch_timestamp = self.header_at(0)?.map(|h| h.max_timestamp);
+        Ok(())
+    }
+
+    /// For a read-only view: takes in the complete batches a writer appended
+    /// since the view was loaded.
+    pub fn extend_read_only(&mut self) -> Result<()> {
+        let len = self.file.metadata().map_err(io_err(&self.log_path))?.len();
+        if len <= self.size {
+            return Ok(());
+        }
+        let old = self.size;
+        self.size = len;
+        let mut scan = HeaderScanner::new(self, old);
+        let (mut end, mut next, mut max_ts) = (old, self.next_offset, self.max_timestamp);
+        while let Some((p, h)) = scan.next_header()? {
+            end = p + h.total_size() as u64;
+            next = h.last_offset() + 1;
+            max_ts = max_ts.max(h.max_timestamp);
+        }
+        self.size = end;
+        self.next_offset = next;
+        self.max_timestamp = max_ts;
+        if self.first_batch_timestamp.is_none() {
+            self.first_batch_timestamp = self.header_at(0)?.map(|h| h.max_timestamp);
+        }
         Ok(())
     }
 
