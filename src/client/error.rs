@@ -50,7 +50,7 @@ fn upper_snake(camel: &str) -> String {
 }
 
 /// Everything that can go wrong talking to Kafka brokers.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
     /// The TCP connection could not be established.
     #[error("cannot connect to {addr}: {reason}")]
