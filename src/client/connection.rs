@@ -292,7 +292,7 @@ impl Connection {
                 .with_client_software_name(StrBytes::from_static_str("runnel"))
                 .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
             let mut body = self
-                .round_trip(&request, version, self.config.connect_timeout)
+                .round_trip(&request, version, self.config.request_timeout)
                 .await?;
             body.advance(4); // correlation id; ApiVersions responses use header v0
             let error_code = body.get(..2).map(|b| i16::from_be_bytes([b[0], b[1]]));
