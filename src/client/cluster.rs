@@ -287,7 +287,8 @@ impl Cluster {
                             })
                             .collect()
                     }))
-                    .with_allow_auto_topic_creation(allow_auto_create && version >= 4);
+                    // Before v4 the field does not exist and brokers auto-create.
+                    .with_allow_auto_topic_creation(allow_auto_create || version < 4);
                 conn.request(&request, version).await
             }
             .await;

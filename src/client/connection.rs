@@ -288,9 +288,14 @@ impl Connection {
         let (_, ours_max) = implemented(ApiKey::ApiVersions).unwrap_or((0, 0));
         let mut version = ours_max;
         for _ in 0..2 {
-            let request = ApiVersionsRequest::default()
-                .with_client_software_name(StrBytes::from_static_str("runnel"))
-                .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+            let mut request = ApiVersionsRequest::default();
+            if version >= 3 {
+                request = request
+                    .with_client_software_name(StrBytes::from_static_str("runnel"))
+                    .with_client_software_version(StrBytes::from_static_str(env!(
+                        "CARGO_PKG_VERSION"
+                    )));
+            }
             let mut body = self
                 .round_trip(&request, version, self.config.request_timeout)
                 .await?;
