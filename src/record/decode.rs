@@ -54,6 +54,25 @@ pub fn decode_batch_bytes(batch: &Bytes) -> Result<Vec<Record>, BatchError> {
     }
 }
 
+/// Decodes every record of every complete entry in `buf` (a fetch response's
+/// records, or a log slice), of any magic. A trailing incomplete entry is
+/// ignored, since Kafka fetch responses may end with a partial batch; any
+/// other damage (bad length or magic, CRC mismatch) is an error.
+pub fn decode_all(buf: &[u8]) -> Result<Vec<Record>, BatchError> {
+    let mut out = Vec::new();
+    for entry in scan(buf) {
+        match entry {
+            Ok((_, _, bytes)) => out.extend(decode_batch(bytes)?),
+            Err(ScanError {
+                error: BatchError::Truncated { .. },
+                ..
+            }) => break,
+            Err(e) => return Err(e.error),
+        }
+    }
+    Ok(out)
+}
+
 fn magic_of(batch: &[u8]) -> Result<i8, BatchError> {
     let magic = *batch
         .get(batch::MAGIC_OFFSET)
@@ -573,7 +592,7 @@ impl<'a> Iterator for ScanIter<'a> {
 mod tests {
     use super::*;
     use crate::record::BatchBuilder;
-    use crate::record::batch::{CRC_OFFSET, compute_crc, set_base_offset};
+    use crate::record::batch::set_base_offset;
     use crate::record::legacy::encode_message;
 
     fn v2(codec: Compression, base_offset: i64, n: usize) -> Vec<u8> {
@@ -596,11 +615,7 @@ mod tests {
         batch
     }
 
-    /// Rewrites the CRC after editing a batch's bytes.
-    fn reseal(batch: &mut [u8]) {
-        let crc = compute_crc(batch);
-        batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-    }
+    use crate::record::batch::update_crc as reseal;
 
     #[test]
     fn record_iter_borrows_without_copy() {
@@ -661,11 +676,8 @@ mod tests {
     #[test]
     fn log_append_time_overrides_record_timestamps() {
         let mut batch = v2(Compression::Snappy, 0, 3);
-        let attrs = i16::from_be_bytes([batch[21], batch[22]]) | batch::ATTR_TIMESTAMP_TYPE;
-        batch[21..23].copy_from_slice(&attrs.to_be_bytes());
-        batch[batch::MAX_TIMESTAMP_OFFSET..batch::MAX_TIMESTAMP_OFFSET + 8]
-            .copy_from_slice(&5555i64.to_be_bytes());
-        reseal(&mut batch);
+        batch::set_log_append_time(&mut batch, 5555);
+        assert!(batch::validate(&batch).unwrap().is_log_append_time());
         let recs = decode_batch(&batch).unwrap();
         assert!(recs.iter().all(|r| r.timestamp == 5555));
         let (_, s, _) = scan(&batch).next().unwrap().unwrap();
@@ -758,6 +770,29 @@ mod tests {
             .map(|r| r.offset)
             .collect();
         assert_eq!(all, (0..9).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn decode_all_tolerates_only_a_partial_tail() {
+        let buf = [
+            encode_message(0, 1, 0, 5, None, Some(b"legacy")),
+            v2(Compression::Lz4, 1, 2),
+            v2(Compression::None, 3, 2),
+        ]
+        .concat();
+        let offsets =
+            |b: &[u8]| -> Vec<i64> { decode_all(b).unwrap().iter().map(|r| r.offset).collect() };
+        assert_eq!(offsets(&buf), [0, 1, 2, 3, 4]);
+        assert_eq!(offsets(&buf[..buf.len() - 1]), [0, 1, 2]);
+        let mut bad = buf.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(matches!(
+            decode_all(&bad),
+            Err(BatchError::CrcMismatch { .. })
+        ));
+        let garbage = [buf.as_slice(), &[0u8; 20]].concat();
+        assert_eq!(decode_all(&garbage), Err(BatchError::InvalidLength(0)));
     }
 
     #[test]
