@@ -314,7 +314,7 @@ impl<'a> RecordIter<'a> {
         let headers = &c.buf[headers_start..body_end];
         self.pos += body_end;
         Ok(RecordRef {
-            offset: self.base_offset + offset_delta as i64,
+            offset: self.base_offset.wrapping_add(offset_delta as i64),
             timestamp: self
                 .log_append_time
                 .unwrap_or(self.base_timestamp.wrapping_add(timestamp_delta)),
@@ -452,7 +452,8 @@ pub struct BatchSummary {
 }
 
 impl BatchSummary {
-    /// Summarizes a v2 batch header whose complete bytes are `batch`.
+    /// Summarizes a v2 batch header whose complete bytes are `batch` (if
+    /// `batch` is shorter than the header says, `crc_valid` is false).
     pub fn from_v2(header: &BatchHeader, batch: &[u8]) -> Self {
         BatchSummary {
             base_offset: header.base_offset,
@@ -466,7 +467,9 @@ impl BatchSummary {
             attributes: header.attributes,
             compression: Compression::from_id(header.compression_id()).ok(),
             crc: header.crc,
-            crc_valid: batch::compute_crc(&batch[..header.total_size()]) == header.crc,
+            crc_valid: batch
+                .get(..header.total_size())
+                .is_some_and(|b| batch::compute_crc(b) == header.crc),
             is_control: header.is_control(),
             is_transactional: header.is_transactional(),
             producer_id: header.producer_id,
@@ -793,6 +796,49 @@ mod tests {
         ));
         let garbage = [buf.as_slice(), &[0u8; 20]].concat();
         assert_eq!(decode_all(&garbage), Err(BatchError::InvalidLength(0)));
+    }
+
+    #[test]
+    fn random_damage_never_panics() {
+        use rand::{Rng, SeedableRng};
+        let inner = [
+            encode_message(0, 1, 0, 1, Some(b"a"), Some(b"x")),
+            encode_message(1, 1, 0, 2, None, None),
+        ]
+        .concat();
+        let mut good = vec![
+            encode_message(0, 0, 0, 0, Some(b"k"), Some(b"v")),
+            encode_message(
+                2,
+                1,
+                2,
+                9,
+                None,
+                Some(&Compression::Snappy.compress(&inner)),
+            ),
+        ];
+        for codec in Compression::ALL {
+            good.push(v2(codec, 3, 4));
+        }
+        let good = good.concat();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..3000 {
+            let mut buf = good.clone();
+            for _ in 0..rng.random_range(1..4) {
+                let i = rng.random_range(0..buf.len());
+                buf[i] = rng.random();
+            }
+            let cut = rng.random_range(0..=buf.len());
+            let buf = &buf[..cut];
+            for entry in scan(buf).flatten() {
+                let _ = decode_batch(entry.2);
+                if let Ok(records) = BatchRecords::new(entry.2) {
+                    records.iter().for_each(drop);
+                }
+            }
+            let _ = decode_all(buf);
+            let _ = decode_batch(buf);
+        }
     }
 
     #[test]
