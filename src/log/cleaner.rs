@@ -341,7 +341,7 @@ fn filter_batch(
                 value: hd.value.map(Bytes::copy_from_slice),
             })
             .collect();
-        b.push_at(
+        b.push_with_offset_delta(
             (r.offset - first.offset) as i32,
             r.timestamp,
             r.key,
