@@ -488,16 +488,18 @@ impl Drop for Member {
     }
 }
 
-/// Creates `topic` with `partitions` partitions on the broker with `runnel topics create`.
+/// Creates `topic` with `partitions` partitions through the broker's CreateTopics API (with
+/// confluent-kafka's admin client, so that tests of other clients do not hinge on runnel's own;
+/// `runnel topics create` is exercised by the CLI tests) and waits until every partition has a
+/// leader.
 pub fn create_topic(bootstrap: &str, topic: &str, partitions: u32) {
     run_ok(
-        runnel()
-            .args(["topics", "create", topic, "--partitions"])
-            .arg(partitions.to_string())
-            .arg("--brokers")
-            .arg(bootstrap),
+        python_script("create_topic.py")
+            .arg(bootstrap)
+            .arg(topic)
+            .arg(partitions.to_string()),
         b"",
-        "runnel topics create",
+        "create_topic.py",
     );
 }
 
