@@ -8,11 +8,13 @@
 //! [`membership`] (join/sync/heartbeat/leave), [`offsets`] (commit, fetch,
 //! delete, retention), [`admin`] (find coordinator, list/describe/delete
 //! groups), [`state`] (one group's state), [`schema`] (record formats),
-//! [`store`] (the storage interface), [`config`].
+//! [`store`] (the storage interface), [`log_store`] (it on the log engine),
+//! [`config`].
 
 pub mod admin;
 pub mod config;
 pub mod coordinator;
+pub mod log_store;
 pub mod membership;
 pub mod offsets;
 pub mod schema;
@@ -21,4 +23,5 @@ pub mod store;
 
 pub use config::GroupConfig;
 pub use coordinator::{ClientInfo, CoordinatorNode, GroupCoordinator, TopicLookup};
+pub use log_store::LogStore;
 pub use store::{OFFSETS_TOPIC, OffsetsStore, StoreError, StoredRecord};
