@@ -25,8 +25,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-mod support;
-use support::open_store;
+mod group_support;
+use group_support::open_store;
 
 const UNKNOWN_MEMBER_ID: i16 = ResponseError::UnknownMemberId.code();
 const ILLEGAL_GENERATION: i16 = ResponseError::IllegalGeneration.code();
@@ -86,15 +86,21 @@ fn client(id: &str) -> ClientInfo {
 
 /// A consumer protocol subscription (v1) to `topics`.
 fn subscription(topics: &[&str]) -> Bytes {
-    let sub = ConsumerProtocolSubscription::default()
-        .with_topics(topics.iter().map(|t| s(t)).collect());
+    let sub =
+        ConsumerProtocolSubscription::default().with_topics(topics.iter().map(|t| s(t)).collect());
     let mut buf = BytesMut::new();
     buf.extend_from_slice(&1i16.to_be_bytes());
     sub.encode(&mut buf, 1).expect("encodes");
     buf.freeze()
 }
 
-fn join_req(group: &str, member: &str, instance: Option<&str>, session_ms: i32, topics: &[&str]) -> JoinGroupRequest {
+fn join_req(
+    group: &str,
+    member: &str,
+    instance: Option<&str>,
+    session_ms: i32,
+    topics: &[&str],
+) -> JoinGroupRequest {
     JoinGroupRequest::default()
         .with_group_id(gid(group))
         .with_session_timeout_ms(session_ms)
@@ -121,11 +127,21 @@ struct Joined {
 
 /// Joins (handling MEMBER_ID_REQUIRED), syncs (the leader assigns each
 /// member its own id as assignment bytes) and returns what the member holds.
-async fn join_and_sync(c: &GroupCoordinator, group: &str, member_id: &str, instance: Option<&str>, session_ms: i32) -> Joined {
+async fn join_and_sync(
+    c: &GroupCoordinator,
+    group: &str,
+    member_id: &str,
+    instance: Option<&str>,
+    session_ms: i32,
+) -> Joined {
     let mut member_id = member_id.to_string();
     let resp = loop {
         let resp = c
-            .join_group(join_req(group, &member_id, instance, session_ms, &["t1"]), 9, &client("c"))
+            .join_group(
+                join_req(group, &member_id, instance, session_ms, &["t1"]),
+                9,
+                &client("c"),
+            )
             .await;
         encodes(&resp, 9);
         if resp.error_code == MEMBER_ID_REQUIRED {
@@ -139,7 +155,11 @@ async fn join_and_sync(c: &GroupCoordinator, group: &str, member_id: &str, insta
         break resp;
     };
     let member_id = resp.member_id.to_string();
-    let members: Vec<String> = resp.members.iter().map(|m| m.member_id.to_string()).collect();
+    let members: Vec<String> = resp
+        .members
+        .iter()
+        .map(|m| m.member_id.to_string())
+        .collect();
     let assignments = members
         .iter()
         .map(|m| {
@@ -203,7 +223,14 @@ async fn three_members(c: &GroupCoordinator, group: &str, session_ms: i32) -> Ve
     out
 }
 
-fn commit_req(group: &str, generation: i32, member: &str, topic: &str, partition: i32, offset: i64) -> OffsetCommitRequest {
+fn commit_req(
+    group: &str,
+    generation: i32,
+    member: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> OffsetCommitRequest {
     OffsetCommitRequest::default()
         .with_group_id(gid(group))
         .with_generation_id_or_member_epoch(generation)
@@ -228,11 +255,16 @@ async fn commit(c: &GroupCoordinator, req: OffsetCommitRequest) -> i16 {
 }
 
 /// Committed offsets of `group` (v8 batched fetch, all topics), by (topic, partition).
-async fn fetch_all(c: &GroupCoordinator, group: &str) -> HashMap<(String, i32), (i64, i32, String)> {
+async fn fetch_all(
+    c: &GroupCoordinator,
+    group: &str,
+) -> HashMap<(String, i32), (i64, i32, String)> {
     let resp = c
         .offset_fetch(
             OffsetFetchRequest::default().with_groups(vec![
-                OffsetFetchRequestGroup::default().with_group_id(gid(group)).with_topics(None),
+                OffsetFetchRequestGroup::default()
+                    .with_group_id(gid(group))
+                    .with_topics(None),
             ]),
             8,
         )
@@ -261,7 +293,11 @@ async fn three_members_join_sync_and_heartbeat() {
     let joined = three_members(&c, "g", 10_000).await;
     let generation = joined[0].generation;
     let leader = joined[0].leader.clone();
-    assert!(joined.iter().all(|j| j.generation == generation && j.leader == leader));
+    assert!(
+        joined
+            .iter()
+            .all(|j| j.generation == generation && j.leader == leader)
+    );
     let ids: BTreeSet<String> = joined.iter().map(|j| j.member_id.clone()).collect();
     assert_eq!(ids.len(), 3);
     for j in &joined {
@@ -275,23 +311,48 @@ async fn three_members_join_sync_and_heartbeat() {
         assert_eq!(heartbeat(&c, "g", j).await, 0);
     }
     let d = c
-        .describe_groups(DescribeGroupsRequest::default().with_groups(vec![gid("g")]), 5)
+        .describe_groups(
+            DescribeGroupsRequest::default().with_groups(vec![gid("g")]),
+            5,
+        )
         .await;
     encodes(&d, 5);
     let g = &d.groups[0];
-    assert_eq!((g.group_state.as_str(), g.protocol_type.as_str(), g.protocol_data.as_str()), ("Stable", "consumer", "range"));
+    assert_eq!(
+        (
+            g.group_state.as_str(),
+            g.protocol_type.as_str(),
+            g.protocol_data.as_str()
+        ),
+        ("Stable", "consumer", "range")
+    );
     assert_eq!(g.members.len(), 3);
     for m in &g.members {
-        assert_eq!((m.client_id.as_str(), m.client_host.as_str()), ("c", "/127.0.0.1"));
-        assert_eq!(m.member_assignment, Bytes::from(m.member_id.to_string().into_bytes()));
+        assert_eq!(
+            (m.client_id.as_str(), m.client_host.as_str()),
+            ("c", "/127.0.0.1")
+        );
+        assert_eq!(
+            m.member_assignment,
+            Bytes::from(m.member_id.to_string().into_bytes())
+        );
         assert_eq!(m.member_metadata, subscription(&["t1"]));
     }
     let l = c.list_groups(ListGroupsRequest::default(), 5).await;
     encodes(&l, 5);
     assert_eq!(l.groups.len(), 1);
-    assert_eq!((l.groups[0].group_state.as_str(), l.groups[0].group_type.as_str()), ("Stable", "classic"));
+    assert_eq!(
+        (
+            l.groups[0].group_state.as_str(),
+            l.groups[0].group_type.as_str()
+        ),
+        ("Stable", "classic")
+    );
     let filtered = c
-        .list_groups(ListGroupsRequest::default().with_states_filter(vec![s("empty")]), 4)
+        .list_groups(
+            ListGroupsRequest::default().with_states_filter(vec![s("empty")]),
+            4,
+        )
         .await;
     assert!(filtered.groups.is_empty());
 }
@@ -330,7 +391,10 @@ async fn member_that_stops_heartbeating_is_removed_and_others_rebalance() {
     let generation = rejoined[0].generation;
     assert!(generation > dead.generation);
     assert!(rejoined.iter().all(|j| j.generation == generation));
-    let leader = rejoined.iter().find(|j| j.member_id == j.leader).expect("a leader");
+    let leader = rejoined
+        .iter()
+        .find(|j| j.member_id == j.leader)
+        .expect("a leader");
     assert_eq!(leader.members.len(), 2);
     assert!(!leader.members.contains(&dead.member_id));
     // The expired member is unknown now; the others keep working.
@@ -351,7 +415,11 @@ async fn static_member_rejoins_without_rebalance_and_old_id_is_fenced() {
     assert_eq!(a.generation, b.generation);
     // inst-b restarts: joins again with no member id, same protocols.
     let resp = c
-        .join_group(join_req("g", "", Some("inst-b"), 10_000, &["t1"]), 9, &client("c"))
+        .join_group(
+            join_req("g", "", Some("inst-b"), 10_000, &["t1"]),
+            9,
+            &client("c"),
+        )
         .await;
     assert_eq!(resp.error_code, 0);
     assert_eq!(resp.generation_id, b.generation, "no new generation");
@@ -386,7 +454,10 @@ async fn static_member_rejoins_without_rebalance_and_old_id_is_fenced() {
             3,
         )
         .await;
-    assert_eq!((sync.error_code, sync.assignment.clone()), (0, b.assignment.clone()));
+    assert_eq!(
+        (sync.error_code, sync.assignment.clone()),
+        (0, b.assignment.clone())
+    );
 }
 
 #[tokio::test]
@@ -395,16 +466,33 @@ async fn commits_fetches_and_kafka_error_codes() {
     let c = open(open_store(dir.path()), config());
     let joined = three_members(&c, "g", 10_000).await;
     let j = &joined[0];
-    assert_eq!(commit(&c, commit_req("g", j.generation, &j.member_id, "t1", 0, 42)).await, 0);
-    assert_eq!(commit(&c, commit_req("g", j.generation, &j.member_id, "t1", 1, 7)).await, 0);
+    assert_eq!(
+        commit(&c, commit_req("g", j.generation, &j.member_id, "t1", 0, 42)).await,
+        0
+    );
+    assert_eq!(
+        commit(&c, commit_req("g", j.generation, &j.member_id, "t1", 1, 7)).await,
+        0
+    );
     // Bad input: each gets Kafka's error, nothing is committed.
     assert_eq!(
-        commit(&c, commit_req("g", j.generation + 5, &j.member_id, "t1", 2, 1)).await,
+        commit(
+            &c,
+            commit_req("g", j.generation + 5, &j.member_id, "t1", 2, 1)
+        )
+        .await,
         ILLEGAL_GENERATION
     );
-    assert_eq!(commit(&c, commit_req("g", j.generation, "stranger", "t1", 2, 1)).await, UNKNOWN_MEMBER_ID);
     assert_eq!(
-        commit(&c, commit_req("g", j.generation, &j.member_id, "nope", 0, 1)).await,
+        commit(&c, commit_req("g", j.generation, "stranger", "t1", 2, 1)).await,
+        UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(
+        commit(
+            &c,
+            commit_req("g", j.generation, &j.member_id, "nope", 0, 1)
+        )
+        .await,
         ResponseError::UnknownTopicOrPartition.code()
     );
     assert_eq!(
@@ -413,15 +501,22 @@ async fn commits_fetches_and_kafka_error_codes() {
     );
     let mut big = commit_req("g", j.generation, &j.member_id, "t1", 3, 1);
     big.topics[0].partitions[0].committed_metadata = Some(s(&"x".repeat(5000)));
-    assert_eq!(commit(&c, big).await, ResponseError::OffsetMetadataTooLarge.code());
-    assert_eq!(commit(&c, commit_req("g", -1, "", "t1", 2, 1)).await, UNKNOWN_MEMBER_ID);
-    let stray = JoinGroupRequest {
-        protocol_type: s("connect"),
-        ..join_req("g", "", None, 10_000, &["t1"])
-    };
+    assert_eq!(
+        commit(&c, big).await,
+        ResponseError::OffsetMetadataTooLarge.code()
+    );
+    assert_eq!(
+        commit(&c, commit_req("g", -1, "", "t1", 2, 1)).await,
+        UNKNOWN_MEMBER_ID
+    );
+    let mut stray = join_req("g", "", None, 10_000, &["t1"]);
+    stray.protocol_type = s("connect");
     let resp = c.join_group(stray, 3, &client("x")).await;
     encodes(&resp, 3);
-    assert_eq!(resp.error_code, ResponseError::InconsistentGroupProtocol.code());
+    assert_eq!(
+        resp.error_code,
+        ResponseError::InconsistentGroupProtocol.code()
+    );
     let bad_sync = c
         .sync_group(
             SyncGroupRequest::default()
@@ -455,18 +550,30 @@ async fn commits_fetches_and_kafka_error_codes() {
         )
         .await;
     encodes(&resp, 1);
-    let offsets: Vec<i64> = resp.topics[0].partitions.iter().map(|p| p.committed_offset).collect();
+    let offsets: Vec<i64> = resp.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.committed_offset)
+        .collect();
     assert_eq!(offsets, vec![42, -1]);
     // A v8 fetch of several groups at once, one unknown.
     let resp = c
         .offset_fetch(
             OffsetFetchRequest::default().with_groups(vec![
-                OffsetFetchRequestGroup::default().with_group_id(gid("g")).with_topics(Some(vec![
-                    OffsetFetchRequestTopics::default().with_name(tname("t1")).with_partition_indexes(vec![1]),
-                ])),
-                OffsetFetchRequestGroup::default().with_group_id(gid("other")).with_topics(Some(vec![
-                    OffsetFetchRequestTopics::default().with_name(tname("t1")).with_partition_indexes(vec![1]),
-                ])),
+                OffsetFetchRequestGroup::default()
+                    .with_group_id(gid("g"))
+                    .with_topics(Some(vec![
+                        OffsetFetchRequestTopics::default()
+                            .with_name(tname("t1"))
+                            .with_partition_indexes(vec![1]),
+                    ])),
+                OffsetFetchRequestGroup::default()
+                    .with_group_id(gid("other"))
+                    .with_topics(Some(vec![
+                        OffsetFetchRequestTopics::default()
+                            .with_name(tname("t1"))
+                            .with_partition_indexes(vec![1]),
+                    ])),
             ]),
             9,
         )
@@ -482,17 +589,30 @@ async fn offsets_and_groups_survive_a_restart() {
     let (member, generation) = {
         let c = open(open_store(dir.path()), config());
         let j = join_and_sync(&c, "g", "", None, 10_000).await;
-        assert_eq!(commit(&c, commit_req("g", j.generation, &j.member_id, "t1", 4, 1234)).await, 0);
+        assert_eq!(
+            commit(
+                &c,
+                commit_req("g", j.generation, &j.member_id, "t1", 4, 1234)
+            )
+            .await,
+            0
+        );
         // A standalone consumer's commit in another group.
         assert_eq!(commit(&c, commit_req("solo", -1, "", "t2", 1, 99)).await, 0);
         (j.member_id, j.generation)
     };
     let c = open(open_store(dir.path()), config());
-    assert_eq!(fetch_all(&c, "g").await[&("t1".to_string(), 4)], (1234, 3, "meta".to_string()));
+    assert_eq!(
+        fetch_all(&c, "g").await[&("t1".to_string(), 4)],
+        (1234, 3, "meta".to_string())
+    );
     assert_eq!(fetch_all(&c, "solo").await[&("t2".to_string(), 1)].0, 99);
     // The group's generation and member came back too.
     let d = c
-        .describe_groups(DescribeGroupsRequest::default().with_groups(vec![gid("g")]), 0)
+        .describe_groups(
+            DescribeGroupsRequest::default().with_groups(vec![gid("g")]),
+            0,
+        )
         .await;
     encodes(&d, 0);
     assert_eq!(d.groups[0].group_state.as_str(), "Stable");
@@ -514,40 +634,69 @@ async fn delete_groups_and_offsets() {
     let dir = tempfile::tempdir().expect("tempdir");
     let c = open(open_store(dir.path()), config());
     let j = join_and_sync(&c, "g", "", None, 10_000).await;
-    assert_eq!(commit(&c, commit_req("g", j.generation, &j.member_id, "t1", 0, 10)).await, 0);
-    assert_eq!(commit(&c, commit_req("g", j.generation, &j.member_id, "t2", 0, 20)).await, 0);
+    assert_eq!(
+        commit(&c, commit_req("g", j.generation, &j.member_id, "t1", 0, 10)).await,
+        0
+    );
+    assert_eq!(
+        commit(&c, commit_req("g", j.generation, &j.member_id, "t2", 0, 20)).await,
+        0
+    );
 
     // The member subscribes to t1 only.
     let del = |topic: &str| {
-        OffsetDeleteRequest::default().with_group_id(gid("g")).with_topics(vec![
-            OffsetDeleteRequestTopic::default()
-                .with_name(tname(topic))
-                .with_partitions(vec![OffsetDeleteRequestPartition::default().with_partition_index(0)]),
-        ])
+        OffsetDeleteRequest::default()
+            .with_group_id(gid("g"))
+            .with_topics(vec![
+                OffsetDeleteRequestTopic::default()
+                    .with_name(tname(topic))
+                    .with_partitions(vec![
+                        OffsetDeleteRequestPartition::default().with_partition_index(0),
+                    ]),
+            ])
     };
     let resp = c.offset_delete(del("t1"), 0).await;
     encodes(&resp, 0);
-    assert_eq!(resp.topics[0].partitions[0].error_code, ResponseError::GroupSubscribedToTopic.code());
+    assert_eq!(
+        resp.topics[0].partitions[0].error_code,
+        ResponseError::GroupSubscribedToTopic.code()
+    );
     let resp = c.offset_delete(del("t2"), 0).await;
-    assert_eq!((resp.error_code, resp.topics[0].partitions[0].error_code), (0, 0));
+    assert_eq!(
+        (resp.error_code, resp.topics[0].partitions[0].error_code),
+        (0, 0)
+    );
     let left = fetch_all(&c, "g").await;
-    assert_eq!(left.keys().cloned().collect::<Vec<_>>(), vec![("t1".to_string(), 0)]);
+    assert_eq!(
+        left.keys().cloned().collect::<Vec<_>>(),
+        vec![("t1".to_string(), 0)]
+    );
     let resp = c
         .offset_delete(OffsetDeleteRequest::default().with_group_id(gid("nope")), 0)
         .await;
     assert_eq!(resp.error_code, ResponseError::GroupIdNotFound.code());
 
-    let delete = |names: &[&str]| DeleteGroupsRequest::default().with_groups_names(names.iter().map(|n| gid(n)).collect());
+    let delete = |names: &[&str]| {
+        DeleteGroupsRequest::default().with_groups_names(names.iter().map(|n| gid(n)).collect())
+    };
     let resp = c.delete_groups(delete(&["g", "missing"]), 2).await;
     encodes(&resp, 2);
     let codes: Vec<i16> = resp.results.iter().map(|r| r.error_code).collect();
-    assert_eq!(codes, vec![ResponseError::NonEmptyGroup.code(), ResponseError::GroupIdNotFound.code()]);
+    assert_eq!(
+        codes,
+        vec![
+            ResponseError::NonEmptyGroup.code(),
+            ResponseError::GroupIdNotFound.code()
+        ]
+    );
 
     let leave = c
         .leave_group(
             LeaveGroupRequest::default()
                 .with_group_id(gid("g"))
-                .with_members(vec![MemberIdentity::default().with_member_id(s(&j.member_id))]),
+                .with_members(vec![
+                    MemberIdentity::default().with_member_id(s(&j.member_id)),
+                ]),
             3,
         )
         .await;
@@ -555,7 +704,12 @@ async fn delete_groups_and_offsets() {
     assert_eq!((leave.error_code, leave.members[0].error_code), (0, 0));
     // Wait for the group to become empty (the join phase closes at once).
     for _ in 0..100 {
-        let d = c.describe_groups(DescribeGroupsRequest::default().with_groups(vec![gid("g")]), 0).await;
+        let d = c
+            .describe_groups(
+                DescribeGroupsRequest::default().with_groups(vec![gid("g")]),
+                0,
+            )
+            .await;
         if d.groups[0].group_state.as_str() == "Empty" {
             break;
         }
@@ -564,14 +718,27 @@ async fn delete_groups_and_offsets() {
     let resp = c.delete_groups(delete(&["g"]), 0).await;
     assert_eq!(resp.results[0].error_code, 0);
     assert!(fetch_all(&c, "g").await.is_empty());
-    assert!(c.list_groups(ListGroupsRequest::default(), 0).await.groups.is_empty());
+    assert!(
+        c.list_groups(ListGroupsRequest::default(), 0)
+            .await
+            .groups
+            .is_empty()
+    );
     // Deleted for good: a restart does not bring it back.
     drop(c);
     let c = open(open_store(dir.path()), config());
     assert!(fetch_all(&c, "g").await.is_empty());
-    let d = c.describe_groups(DescribeGroupsRequest::default().with_groups(vec![gid("g")]), 6).await;
+    let d = c
+        .describe_groups(
+            DescribeGroupsRequest::default().with_groups(vec![gid("g")]),
+            6,
+        )
+        .await;
     encodes(&d, 6);
-    assert_eq!(d.groups[0].error_code, ResponseError::GroupIdNotFound.code());
+    assert_eq!(
+        d.groups[0].error_code,
+        ResponseError::GroupIdNotFound.code()
+    );
 }
 
 #[tokio::test]
@@ -580,10 +747,23 @@ async fn find_coordinator_answers_this_broker() {
     let c = open(open_store(dir.path()), config());
     for version in 0..=3 {
         let resp = c
-            .find_coordinator(FindCoordinatorRequest::default().with_key(s("g")).with_key_type(0), version)
+            .find_coordinator(
+                FindCoordinatorRequest::default()
+                    .with_key(s("g"))
+                    .with_key_type(0),
+                version,
+            )
             .await;
         encodes(&resp, version);
-        assert_eq!((resp.error_code, resp.node_id.0, resp.host.as_str(), resp.port), (0, 7, "127.0.0.1", 9092));
+        assert_eq!(
+            (
+                resp.error_code,
+                resp.node_id.0,
+                resp.host.as_str(),
+                resp.port
+            ),
+            (0, 7, "127.0.0.1", 9092)
+        );
     }
     let resp = c
         .find_coordinator(
@@ -595,9 +775,18 @@ async fn find_coordinator_answers_this_broker() {
         .await;
     encodes(&resp, 4);
     assert_eq!(resp.coordinators.len(), 2);
-    assert!(resp.coordinators.iter().all(|k| k.error_code == 0 && k.node_id.0 == 7 && k.port == 9092));
+    assert!(
+        resp.coordinators
+            .iter()
+            .all(|k| k.error_code == 0 && k.node_id.0 == 7 && k.port == 9092)
+    );
     let resp = c
-        .find_coordinator(FindCoordinatorRequest::default().with_key(s("g")).with_key_type(5), 3)
+        .find_coordinator(
+            FindCoordinatorRequest::default()
+                .with_key(s("g"))
+                .with_key_type(5),
+            3,
+        )
         .await;
     encodes(&resp, 3);
     assert_eq!(resp.error_code, ResponseError::InvalidRequest.code());
@@ -608,22 +797,40 @@ async fn old_join_versions_and_member_id_required() {
     let dir = tempfile::tempdir().expect("tempdir");
     let c = open(open_store(dir.path()), config());
     // v4+: an unknown member must rejoin with the id it is given.
-    let resp = c.join_group(join_req("g", "", None, 10_000, &["t1"]), 4, &client("c")).await;
+    let resp = c
+        .join_group(join_req("g", "", None, 10_000, &["t1"]), 4, &client("c"))
+        .await;
     encodes(&resp, 4);
     assert_eq!(resp.error_code, MEMBER_ID_REQUIRED);
     assert!(resp.member_id.starts_with("c-"));
-    let resp = c.join_group(join_req("g", &resp.member_id, None, 10_000, &["t1"]), 4, &client("c")).await;
+    let resp = c
+        .join_group(
+            join_req("g", &resp.member_id, None, 10_000, &["t1"]),
+            4,
+            &client("c"),
+        )
+        .await;
     encodes(&resp, 4);
     assert_eq!(resp.error_code, 0);
     assert_eq!(resp.protocol_name.as_deref(), Some("range"));
     // v0 joins directly; a bad session timeout is refused.
-    let resp = c.join_group(join_req("h", "", None, 10_000, &["t1"]), 0, &client("c")).await;
+    let resp = c
+        .join_group(join_req("h", "", None, 10_000, &["t1"]), 0, &client("c"))
+        .await;
     encodes(&resp, 0);
     assert_eq!(resp.error_code, 0);
-    let resp = c.join_group(join_req("h", "", None, 10, &["t1"]), 0, &client("c")).await;
+    let resp = c
+        .join_group(join_req("h", "", None, 10, &["t1"]), 0, &client("c"))
+        .await;
     assert_eq!(resp.error_code, ResponseError::InvalidSessionTimeout.code());
     // A join with an unknown member id.
-    let resp = c.join_group(join_req("h", "ghost", None, 10_000, &["t1"]), 7, &client("c")).await;
+    let resp = c
+        .join_group(
+            join_req("h", "ghost", None, 10_000, &["t1"]),
+            7,
+            &client("c"),
+        )
+        .await;
     encodes(&resp, 7);
     assert_eq!(resp.error_code, UNKNOWN_MEMBER_ID);
 }

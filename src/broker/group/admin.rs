@@ -19,6 +19,9 @@ use kafka_protocol::protocol::StrBytes;
 const KEY_TYPE_GROUP: i8 = 0;
 /// FindCoordinator key type of transactional ids.
 const KEY_TYPE_TRANSACTION: i8 = 1;
+/// Operations allowed on a group without ACLs: READ (3), DELETE (6) and
+/// DESCRIBE (8), as the bit field DescribeGroups v3+ reports.
+const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 /// The only group type this coordinator runs (ListGroups v5).
 const GROUP_TYPE_CLASSIC: &str = "classic";
 
@@ -146,7 +149,7 @@ impl GroupCoordinator {
             .map(|id| {
                 let mut d = DescribedGroup::default().with_group_id(id.clone());
                 if version >= 3 && req.include_authorized_operations {
-                    d.authorized_operations = 0;
+                    d.authorized_operations = GROUP_AUTHORIZED_OPERATIONS;
                 }
                 let Some(g) = groups.get(id.as_str()).filter(|g| !g.is(GroupState::Dead)) else {
                     d.group_state = str_bytes(GroupState::Dead.name());

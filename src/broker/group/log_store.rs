@@ -3,8 +3,8 @@
 //! the log cleaner see the same topic); appends are made durable through
 //! the shared [`GroupCommit`].
 
-use super::store::{Durable, OffsetsStore, StoreError, StoredRecord};
-use crate::log::{GroupCommit, Log};
+use super::store::{Durable, OFFSETS_TOPIC, OffsetsStore, StoreError, StoredRecord};
+use crate::log::{DataDir, GroupCommit, Log, LogError};
 use crate::record::{BatchBuilder, Compression, decode::decode_batch_bytes};
 use bytes::Bytes;
 use std::os::unix::fs::FileExt;
@@ -28,6 +28,47 @@ impl LogStore {
             partitions,
             group_commit,
         }
+    }
+
+    /// Opens `__consumer_offsets` in `data_dir`, creating it first if
+    /// missing with `partitions` partitions (`offsets.topic.num.partitions`)
+    /// and Kafka's configs for it (`cleanup.policy=compact`,
+    /// `segment.bytes=104857600`). An existing topic keeps its partition count.
+    pub fn open(
+        data_dir: &DataDir,
+        partitions: i32,
+        group_commit: Arc<GroupCommit>,
+    ) -> Result<LogStore, StoreError> {
+        let meta = match data_dir.topic(OFFSETS_TOPIC) {
+            Ok(meta) => meta,
+            Err(LogError::UnknownTopic(_)) => {
+                let configs = [
+                    ("cleanup.policy", "compact"),
+                    ("segment.bytes", "104857600"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+                data_dir
+                    .create_topic(OFFSETS_TOPIC, partitions, &configs)
+                    .map_err(|e| StoreError(e.to_string()))?
+            }
+            Err(e) => return Err(StoreError(e.to_string())),
+        };
+        let logs = (0..meta.partitions)
+            .map(|p| {
+                data_dir
+                    .open_log(OFFSETS_TOPIC, p)
+                    .map(|log| Arc::new(Mutex::new(log)))
+                    .map_err(|e| err(p, e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(LogStore::new(logs, group_commit))
+    }
+
+    /// The partition logs (for the broker's Fetch, retention and cleaner).
+    pub fn logs(&self) -> &[Arc<Mutex<Log>>] {
+        &self.partitions
     }
 
     fn log(&self, partition: i32) -> Result<MutexGuard<'_, Log>, StoreError> {
@@ -88,7 +129,10 @@ impl OffsetsStore for LogStore {
                 }
             }
             if next <= offset {
-                return Err(err(partition, format!("no progress reading at offset {offset}")));
+                return Err(err(
+                    partition,
+                    format!("no progress reading at offset {offset}"),
+                ));
             }
             offset = next;
         }
