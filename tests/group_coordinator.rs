@@ -21,6 +21,7 @@ use kafka_protocol::protocol::{Encodable, StrBytes};
 use runnel::broker::group::{
     ClientInfo, CoordinatorNode, GroupConfig, GroupCoordinator, OffsetsStore,
 };
+use runnel::log::cleaner::{CleanOptions, LogCleaner};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,7 +62,7 @@ fn config() -> GroupConfig {
 }
 
 /// Topics t1 (6 partitions) and t2 (3 partitions) exist.
-fn open(store: Arc<dyn OffsetsStore>, config: GroupConfig) -> GroupCoordinator {
+fn open(store: Arc<impl OffsetsStore + 'static>, config: GroupConfig) -> GroupCoordinator {
     let topics = |topic: &str, partition: i32| match topic {
         "t1" => (0..6).contains(&partition),
         "t2" => (0..3).contains(&partition),
@@ -854,4 +855,45 @@ async fn offsets_expire_after_their_retention() {
     let c = open(open_store(dir.path()), config());
     assert!(fetch_all(&c, "solo").await.is_empty());
     assert_eq!(fetch_all(&c, "kept").await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_log_cleaner_compacts_consumer_offsets_and_they_still_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_store(dir.path());
+    let c = open(store.clone(), config());
+    for offset in 0..50 {
+        assert_eq!(
+            commit(&c, commit_req("g", -1, "", "t1", 0, offset)).await,
+            0
+        );
+    }
+    assert_eq!(commit(&c, commit_req("gone", -1, "", "t2", 2, 1)).await, 0);
+    let resp = c
+        .delete_groups(
+            DeleteGroupsRequest::default().with_groups_names(vec![gid("gone")]),
+            2,
+        )
+        .await;
+    assert_eq!(resp.results[0].error_code, 0);
+    // Roll every partition so all records are in cleanable segments, then compact.
+    let mut kept = 0;
+    for log in store.store.logs() {
+        let mut log = log.lock().expect("log lock");
+        log.roll().expect("rolls");
+        let opts = CleanOptions {
+            now_ms: i64::MAX / 2,
+            dry_run: false,
+            force: true,
+        };
+        let stats = LogCleaner::clean(&mut log, &opts, &mut |_, _| {}).expect("cleans");
+        kept += stats.records_after;
+    }
+    // Latest offset of g/t1/0, and (tombstones past delete.retention.ms dropped) nothing of "gone".
+    assert_eq!(kept, 1);
+    drop(c);
+    drop(store);
+    let c = open(open_store(dir.path()), config());
+    assert_eq!(fetch_all(&c, "g").await[&("t1".to_string(), 0)].0, 49);
+    assert!(fetch_all(&c, "gone").await.is_empty());
 }

@@ -10,7 +10,7 @@ pub const TEST_OFFSETS_PARTITIONS: i32 = 5;
 
 /// The store of `__consumer_offsets` in the data directory at `dir`
 /// (created if needed). The data directory stays open as long as the store.
-pub fn open_store(dir: &Path) -> Arc<dyn OffsetsStore> {
+pub fn open_store(dir: &Path) -> Arc<KeepOpen> {
     let data_dir = DataDir::open(dir, true).expect("data dir opens");
     let store = LogStore::open(&data_dir, TEST_OFFSETS_PARTITIONS, GroupCommit::start())
         .expect("offsets topic opens");
@@ -21,8 +21,9 @@ pub fn open_store(dir: &Path) -> Arc<dyn OffsetsStore> {
 }
 
 /// A store that holds its data directory (and so its lock) open.
-struct KeepOpen {
-    store: LogStore,
+pub struct KeepOpen {
+    /// The store on the log engine.
+    pub store: LogStore,
     _data_dir: DataDir,
 }
 
