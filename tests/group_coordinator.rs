@@ -79,10 +79,7 @@ fn open(store: Arc<impl OffsetsStore + 'static>, config: GroupConfig) -> GroupCo
 }
 
 fn client(id: &str) -> ClientInfo {
-    ClientInfo {
-        client_id: id.into(),
-        client_host: "/127.0.0.1".into(),
-    }
+    ClientInfo::new(id, std::net::Ipv4Addr::LOCALHOST.into())
 }
 
 /// A consumer protocol subscription (v1) to `topics`.
@@ -879,7 +876,7 @@ async fn the_log_cleaner_compacts_consumer_offsets_and_they_still_load() {
     // Roll every partition so all records are in cleanable segments, then compact.
     let mut kept = 0;
     for log in store.store.logs() {
-        let mut log = log.lock().expect("log lock");
+        let mut log = log.lock_log();
         log.roll().expect("rolls");
         let opts = CleanOptions {
             now_ms: i64::MAX / 2,

@@ -8,6 +8,7 @@ use super::state::{Group, GroupState, JoinOutcome, Member};
 use super::store::{Durable, OffsetsStore, StoreError, StoredRecord, partition_for};
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::ApiKey;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -32,6 +33,17 @@ pub struct ClientInfo {
     pub client_id: String,
     /// Peer address as Kafka shows it (`"/127.0.0.1"`).
     pub client_host: String,
+}
+
+impl ClientInfo {
+    /// The client info of a request with `client_id` from peer `peer`
+    /// (host shown as Kafka shows it, `/ip`).
+    pub fn new(client_id: &str, peer: std::net::IpAddr) -> Self {
+        ClientInfo {
+            client_id: client_id.to_string(),
+            client_host: format!("/{peer}"),
+        }
+    }
 }
 
 /// Tells the coordinator whether a topic partition exists (for
@@ -136,6 +148,24 @@ impl GroupCoordinator {
                 inner.expire_offsets(now_ms());
             }
         })
+    }
+
+    /// The group APIs and versions this coordinator implements, to advertise
+    /// in ApiVersions: (API key, min version, max version).
+    pub fn api_versions() -> Vec<(ApiKey, i16, i16)> {
+        vec![
+            (ApiKey::FindCoordinator, 0, 4),
+            (ApiKey::JoinGroup, 0, 9),
+            (ApiKey::SyncGroup, 0, 5),
+            (ApiKey::Heartbeat, 0, 4),
+            (ApiKey::LeaveGroup, 0, 5),
+            (ApiKey::OffsetCommit, 2, 9),
+            (ApiKey::OffsetFetch, 1, 9),
+            (ApiKey::ListGroups, 0, 5),
+            (ApiKey::DescribeGroups, 0, 5),
+            (ApiKey::DeleteGroups, 0, 2),
+            (ApiKey::OffsetDelete, 0, 0),
+        ]
     }
 
     /// Expires offsets past retention now (what the background task does

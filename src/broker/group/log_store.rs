@@ -13,9 +13,22 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// Bytes read per step while loading a partition.
 const LOAD_CHUNK_BYTES: usize = 1 << 20;
 
+/// Access to one partition's [`Log`] behind whatever lock its owner keeps
+/// it in (a `Mutex<Log>`, or the broker's partition handle).
+pub trait LogHandle: Send + Sync {
+    /// Locks the log.
+    fn lock_log(&self) -> MutexGuard<'_, Log>;
+}
+
+impl LogHandle for Mutex<Log> {
+    fn lock_log(&self) -> MutexGuard<'_, Log> {
+        self.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// The partitions of `__consumer_offsets` on the log engine.
 pub struct LogStore {
-    partitions: Vec<Arc<Mutex<Log>>>,
+    partitions: Vec<Arc<dyn LogHandle>>,
     group_commit: Arc<GroupCommit>,
 }
 
@@ -23,7 +36,7 @@ impl LogStore {
     /// A store over the logs of partitions `0..logs.len()` of
     /// `__consumer_offsets` (opened by the caller, topic created with
     /// `cleanup.policy=compact`), syncing through `group_commit`.
-    pub fn new(partitions: Vec<Arc<Mutex<Log>>>, group_commit: Arc<GroupCommit>) -> Self {
+    pub fn new(partitions: Vec<Arc<dyn LogHandle>>, group_commit: Arc<GroupCommit>) -> Self {
         LogStore {
             partitions,
             group_commit,
@@ -59,7 +72,7 @@ impl LogStore {
             .map(|p| {
                 data_dir
                     .open_log(OFFSETS_TOPIC, p)
-                    .map(|log| Arc::new(Mutex::new(log)))
+                    .map(|log| Arc::new(Mutex::new(log)) as Arc<dyn LogHandle>)
                     .map_err(|e| err(p, e))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -67,7 +80,7 @@ impl LogStore {
     }
 
     /// The partition logs (for the broker's Fetch, retention and cleaner).
-    pub fn logs(&self) -> &[Arc<Mutex<Log>>] {
+    pub fn logs(&self) -> &[Arc<dyn LogHandle>] {
         &self.partitions
     }
 
@@ -76,7 +89,7 @@ impl LogStore {
             .ok()
             .and_then(|p| self.partitions.get(p))
             .ok_or_else(|| StoreError(format!("no partition {partition}")))?;
-        Ok(log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        Ok(log.lock_log())
     }
 }
 
@@ -159,9 +172,7 @@ impl OffsetsStore for LogStore {
         Ok(Box::pin(async move {
             match synced.await {
                 Ok(Ok(())) => {
-                    log.lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .mark_flushed(durable_offset);
+                    log.lock_log().mark_flushed(durable_offset);
                     Ok(())
                 }
                 Ok(Err(e)) => Err(err(partition, e)),

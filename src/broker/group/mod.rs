@@ -23,5 +23,5 @@ pub mod store;
 
 pub use config::GroupConfig;
 pub use coordinator::{ClientInfo, CoordinatorNode, GroupCoordinator, TopicLookup};
-pub use log_store::LogStore;
+pub use log_store::{LogHandle, LogStore};
 pub use store::{OFFSETS_TOPIC, OffsetsStore, StoreError, StoredRecord};
