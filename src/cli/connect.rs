@@ -1,6 +1,7 @@
 //! Where the client subcommands (`topics`, `produce`, `consume`) get their
 //! data: a data directory (direct mode) or a Kafka broker.
 
+use super::backend::Backend;
 use std::path::PathBuf;
 
 /// Default bootstrap broker.
@@ -34,4 +35,24 @@ pub struct ConnectArgs {
         global = true
     )]
     pub brokers: String,
+}
+
+/// What a subcommand intends to do, so direct mode locks the data directory
+/// only when it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reads only: no lock (can follow a topic while a writer runs).
+    Read,
+    /// Writes: the data directory is locked while the subcommand runs.
+    Write,
+}
+
+impl ConnectArgs {
+    /// Opens the backend these arguments select.
+    pub fn open(&self, access: Access) -> anyhow::Result<Backend> {
+        match &self.data_dir {
+            Some(dir) => Backend::direct(dir, access),
+            None => Backend::broker(&self.brokers),
+        }
+    }
 }

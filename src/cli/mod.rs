@@ -5,11 +5,16 @@
 //! `inspect --verify`), 2 usage error. Every error is one line on stderr
 //! starting with `runnel: `, the causes joined with `: `.
 
+pub mod backend;
 pub mod compact;
 pub mod connect;
 pub mod consume;
+pub mod direct;
+pub mod format;
 pub mod generate;
 pub mod inspect;
+pub mod lines;
+pub mod output;
 pub mod produce;
 pub mod serve;
 pub mod topics;

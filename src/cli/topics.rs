@@ -1,6 +1,9 @@
 //! `runnel topics`: create, list, describe, alter and delete topics.
 
-use super::connect::ConnectArgs;
+use super::backend::{NewTopic, TopicDescription};
+use super::connect::{Access, ConnectArgs};
+use super::output::{human_bytes, or_dash, print_json, print_table, table};
+use std::io::Write;
 
 /// Long help of the subcommand.
 pub(crate) const LONG_ABOUT: &str = "\
@@ -104,6 +107,96 @@ pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
 
 /// Runs `runnel topics`.
 pub fn run(args: TopicsArgs) -> anyhow::Result<()> {
-    let _ = args;
-    anyhow::bail!("not implemented yet")
+    let access = match args.command {
+        TopicsCommand::List | TopicsCommand::Describe { .. } => Access::Read,
+        _ => Access::Write,
+    };
+    let mut backend = args.connect.open(access)?;
+    match args.command {
+        TopicsCommand::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+        } => backend.create_topic(&NewTopic {
+            name,
+            partitions,
+            replication_factor,
+            configs: configs.into_iter().collect(),
+        }),
+        TopicsCommand::List => {
+            let topics = backend.list_topics()?;
+            if args.json {
+                return print_json(&topics);
+            }
+            let mut t = table(&["NAME", "PARTITIONS"], &[1]);
+            for topic in &topics {
+                t.add_row(vec![topic.name.clone(), topic.partitions.to_string()]);
+            }
+            Ok(print_table(&t)?)
+        }
+        TopicsCommand::Describe { name } => {
+            let topic = backend.describe_topic(&name)?;
+            if args.json {
+                return print_json(&topic);
+            }
+            print_description(&topic)
+        }
+        TopicsCommand::Alter {
+            name,
+            configs,
+            delete_configs,
+        } => {
+            if configs.is_empty() && delete_configs.is_empty() {
+                anyhow::bail!("nothing to alter: give -c KEY=VALUE or --delete-config KEY");
+            }
+            backend.alter_topic(&name, &configs.into_iter().collect(), &delete_configs)
+        }
+        TopicsCommand::Delete { name } => backend.delete_topic(&name),
+    }
+}
+
+/// Prints `topics describe` for people: a header, the partition table, the configs.
+fn print_description(topic: &TopicDescription) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "NAME        {}", topic.name)?;
+    writeln!(out, "ID          {}", or_dash(topic.id.as_ref()))?;
+    writeln!(out, "PARTITIONS  {}", topic.partitions.len())?;
+    writeln!(out)?;
+    let mut t = table(
+        &[
+            "PARTITION",
+            "LOG-START-OFFSET",
+            "LOG-END-OFFSET",
+            "SIZE",
+            "SEGMENTS",
+        ],
+        &[0, 1, 2, 3, 4],
+    );
+    for p in &topic.partitions {
+        t.add_row(vec![
+            p.partition.to_string(),
+            p.log_start_offset.to_string(),
+            p.log_end_offset.to_string(),
+            or_dash(p.size_bytes.map(human_bytes)),
+            or_dash(p.segments),
+        ]);
+    }
+    for line in t.lines() {
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    writeln!(out)?;
+    if topic.configs.is_empty() {
+        writeln!(out, "CONFIGS     (none set; Kafka's defaults apply)")?;
+    } else {
+        let mut t = table(&["CONFIG", "VALUE"], &[]);
+        for (key, value) in &topic.configs {
+            t.add_row(vec![key.clone(), value.clone()]);
+        }
+        for line in t.lines() {
+            writeln!(out, "{}", line.trim_end())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
 }
