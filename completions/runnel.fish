@@ -113,7 +113,7 @@ complete -c runnel -n "__fish_runnel_using_subcommand consume" -l json -d 'Print
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s V -l version -d 'Print version'
 complete -c runnel -n "__fish_runnel_using_subcommand inspect" -l records -d 'Print every record of every batch'
-complete -c runnel -n "__fish_runnel_using_subcommand inspect" -l verify -d 'Check CRCs and index entries; print only problems and the summary; exit 1 on any problem'
+complete -c runnel -n "__fish_runnel_using_subcommand inspect" -l verify -d 'Print only problems and the summary, not every batch (checks are the same; exit 1 on any problem)'
 complete -c runnel -n "__fish_runnel_using_subcommand inspect" -l json -d 'Print NDJSON (one JSON object per line) instead of text'
 complete -c runnel -n "__fish_runnel_using_subcommand inspect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runnel -n "__fish_runnel_using_subcommand inspect" -s V -l version -d 'Print version'

@@ -29,8 +29,9 @@ segments, batches, records, bytes, first and last offset, corrupt batches.
 --verify checks every batch's CRC and every index and time index entry against the log
 (each offset index entry must point at the start of a batch that holds that offset; each
 time index entry must name an offset whose batch has that timestamp) and prints only the
-problems and the summary. Any problem makes the exit code 1; the message names the file
-and the byte position.
+problems and the summary. Any problem (a bad CRC, a torn or unreadable batch, offsets going
+backwards, a wrong index entry) makes the exit code 1, with or without --verify; the
+message names the file and the byte position.
 
 --json prints NDJSON instead: one object per batch ({\"type\": \"batch\", \"file\", \"position\",
 \"base_offset\", \"last_offset\", \"count\", \"first_timestamp\", \"max_timestamp\", \"size\",
@@ -48,7 +49,7 @@ EXAMPLES:
     runnel inspect --json ./data/events-0 | jq 'select(.type == \"batch\") | .size'
 
 EXIT STATUS:
-    0 no problem found, 1 corruption found (or an error), 2 usage error.";
+    0 no problem found, 1 corruption found, 2 usage error or a path that cannot be read.";
 
 /// Arguments of `runnel inspect`.
 #[derive(Debug, clap::Args)]
@@ -61,7 +62,7 @@ pub struct InspectArgs {
     #[arg(long)]
     pub records: bool,
 
-    /// Check CRCs and index entries; print only problems and the summary; exit 1 on any problem.
+    /// Print only problems and the summary, not every batch (checks are the same; exit 1 on any problem).
     #[arg(long)]
     pub verify: bool,
 

@@ -1,8 +1,8 @@
 //! The `runnel` command line: argument parsing (clap derive), dispatch to the
 //! subcommands, and the error and exit-code conventions they share.
 //!
-//! Exit codes: 0 success, 1 failure (an error, or corruption found by
-//! `inspect --verify`), 2 usage error. Every error is one line on stderr
+//! Exit codes: 0 success, 1 failure (an error; for `inspect`, corruption
+//! found), 2 usage error (for `inspect`, also an unreadable path). Every error is one line on stderr
 //! starting with `runnel: `, the causes joined with `: `.
 
 pub mod backend;
@@ -62,9 +62,10 @@ ENVIRONMENT:
 
 EXIT STATUS:
     0    success
-    1    failure: an error (unknown topic, broker error, I/O error...), or corruption
-         found by inspect --verify
-    2    usage error: unknown flag, missing or invalid argument
+    1    failure: an error (unknown topic, broker error, I/O error...); for inspect,
+         corruption found
+    2    usage error: unknown flag, missing or invalid argument; for inspect, a path
+         that cannot be read
 
 Errors are printed as one line on stderr, starting with 'runnel: '.";
 
@@ -120,12 +121,17 @@ pub fn main() -> i32 {
             return err.exit_code();
         }
     };
+    // inspect keeps exit code 1 for "corruption found"; its errors are 2.
+    let error_code = match cli.command {
+        Command::Inspect(_) => EXIT_USAGE,
+        _ => EXIT_FAILURE,
+    };
     match run(cli.command) {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => EXIT_OK,
         Err(err) => {
             eprintln!("runnel: {}", error_line(&err));
-            EXIT_FAILURE
+            error_code
         }
     }
 }
