@@ -93,6 +93,14 @@ impl Backend {
         )
     }
 
+    /// Finishes cleanly: closes what is open (a data directory gets its
+    /// clean-shutdown marker).
+    pub fn close(self) -> anyhow::Result<()> {
+        match self {
+            Backend::Direct(d) => d.close(),
+        }
+    }
+
     /// Creates a topic.
     pub fn create_topic(&mut self, topic: &NewTopic) -> anyhow::Result<()> {
         match self {

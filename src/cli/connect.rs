@@ -45,6 +45,8 @@ pub enum Access {
     Read,
     /// Writes: the data directory is locked while the subcommand runs.
     Write,
+    /// Writes, creating the data directory if it does not exist (`topics create`).
+    Create,
 }
 
 impl ConnectArgs {

@@ -207,7 +207,10 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let mut buf = Vec::new();
     'outer: while !interrupted.load(Ordering::Relaxed) {
         let mut progressed = false;
-        for cursor in cursors.iter_mut().filter(|c| !c.done) {
+        // Without --follow, partitions are read one after the other, so the
+        // output is the same whatever the fetch sizes (direct or broker).
+        let active = if args.follow { usize::MAX } else { 1 };
+        for cursor in cursors.iter_mut().filter(|c| !c.done).take(active) {
             if printer.full() || interrupted.load(Ordering::Relaxed) {
                 break 'outer;
             }

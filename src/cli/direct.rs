@@ -16,7 +16,6 @@ const SYNC_EVERY_BYTES: u64 = 256 * 1024 * 1024;
 /// A data directory opened for the client subcommands.
 pub struct DirectBackend {
     dir: DataDir,
-    access: Access,
     logs: BTreeMap<(String, i32), Log>,
     unsynced_bytes: u64,
 }
@@ -26,54 +25,60 @@ impl DirectBackend {
     /// or for reading (no lock, so it works next to a running writer).
     pub fn open(path: &Path, access: Access) -> anyhow::Result<Self> {
         let dir = match access {
-            Access::Write => DataDir::open(path)?,
-            Access::Read => {
-                if !path.is_dir() {
-                    anyhow::bail!("data directory {} does not exist", path.display());
-                }
-                DataDir::open_read_only(path)?
-            }
+            Access::Create => DataDir::open(path, true)?,
+            Access::Write => DataDir::open(path, false)?,
+            Access::Read => DataDir::open_read_only(path)?,
         };
         Ok(DirectBackend {
             dir,
-            access,
             logs: BTreeMap::new(),
             unsynced_bytes: 0,
         })
     }
 
-    /// The open log of a partition, opened on first use (read-only unless writing).
-    fn log(&mut self, topic: &str, partition: i32) -> anyhow::Result<&mut Log> {
+    /// The open log of a partition, opened on first use (read-only unless
+    /// writing); `None` for a partition never written to, when reading.
+    fn log(&mut self, topic: &str, partition: i32) -> anyhow::Result<Option<&mut Log>> {
         let key = (topic.to_string(), partition);
         if !self.logs.contains_key(&key) {
-            let meta = self.dir.topic(topic)?;
-            if partition < 0 || partition >= meta.partitions {
-                return Err(LogError::UnknownPartition {
-                    topic: topic.to_string(),
-                    partition,
-                }
-                .into());
-            }
-            let config = self.dir.log_config(topic)?;
-            let path = self.dir.partition_dir(topic, partition);
-            let log = match self.access {
-                Access::Write => {
-                    let (log, report) = Log::open(&path, config, true)?;
-                    if let Some(file) = &report.truncated_file {
-                        eprintln!(
-                            "runnel: recovered {}: cut {} bytes at byte {}",
-                            file.display(),
-                            report.bytes_removed,
-                            report.position
-                        );
+            if self.dir.is_read_only() {
+                // A reader sees a partition without segments as empty (a writer
+                // creates the first segment when it opens the log).
+                let meta = self.dir.topic(topic)?;
+                if partition < 0 || partition >= meta.partitions {
+                    return Err(LogError::UnknownPartition {
+                        topic: topic.to_string(),
+                        partition,
                     }
-                    log
+                    .into());
                 }
-                Access::Read => Log::open_read_only(&path, config)?,
-            };
+                if !has_segments(&self.dir.partition_dir(topic, partition)) {
+                    return Ok(None);
+                }
+            }
+            let log = self.dir.open_log(topic, partition)?;
             self.logs.insert(key.clone(), log);
         }
-        Ok(self.logs.get_mut(&key).expect("inserted above"))
+        Ok(self.logs.get_mut(&key))
+    }
+
+    /// The log of a partition for writing (opened on first use).
+    fn writable_log(&mut self, topic: &str, partition: i32) -> anyhow::Result<&mut Log> {
+        self.log(topic, partition)?.ok_or_else(|| {
+            anyhow::anyhow!("partition {partition} of topic '{topic}' has no log to write to")
+        })
+    }
+
+    /// Closes every log and then the data directory (a clean stop: the next
+    /// writer needs no recovery).
+    pub fn close(self) -> anyhow::Result<()> {
+        for ((topic, partition), log) in self.logs {
+            log.close().with_context(|| {
+                format!("cannot close partition {partition} of topic '{topic}'")
+            })?;
+        }
+        self.dir.close()?;
+        Ok(())
     }
 
     /// Creates a topic (one replica: a data directory has no others).
@@ -85,11 +90,8 @@ impl DirectBackend {
                 "replication factor {rf} is impossible in a data directory (it has one replica)"
             );
         }
-        self.dir.create_topic(
-            &topic.name,
-            topic.partitions.unwrap_or(1),
-            topic.configs.clone(),
-        )?;
+        self.dir
+            .create_topic(&topic.name, topic.partitions.unwrap_or(1), &topic.configs)?;
         Ok(())
     }
 
@@ -113,13 +115,21 @@ impl DirectBackend {
         let meta = self.dir.topic(name)?;
         let mut partitions = Vec::with_capacity(meta.partitions as usize);
         for partition in 0..meta.partitions {
-            let log = self.log(name, partition)?;
-            partitions.push(PartitionState {
-                partition,
-                log_start_offset: log.log_start_offset(),
-                log_end_offset: log.log_end_offset(),
-                size_bytes: Some(log.size_bytes()),
-                segments: Some(log.segment_count() as u64),
+            partitions.push(match self.log(name, partition)? {
+                Some(log) => PartitionState {
+                    partition,
+                    log_start_offset: log.log_start_offset(),
+                    log_end_offset: log.log_end_offset(),
+                    size_bytes: Some(log.size_bytes()),
+                    segments: Some(log.segment_count() as u64),
+                },
+                None => PartitionState {
+                    partition,
+                    log_start_offset: 0,
+                    log_end_offset: 0,
+                    size_bytes: Some(0),
+                    segments: Some(0),
+                },
             });
         }
         Ok(TopicDescription {
@@ -137,13 +147,23 @@ impl DirectBackend {
         set: &BTreeMap<String, String>,
         delete: &[String],
     ) -> anyhow::Result<()> {
-        self.dir.alter_topic_configs(name, set, delete)?;
+        self.dir.alter_topic_config(name, set, delete)?;
         Ok(())
     }
 
     /// Deletes a topic and its partition directories.
     pub fn delete_topic(&mut self, name: &str) -> anyhow::Result<()> {
-        self.logs.retain(|(topic, _), _| topic != name);
+        let open: Vec<(String, i32)> = self
+            .logs
+            .keys()
+            .filter(|(topic, _)| topic == name)
+            .cloned()
+            .collect();
+        for key in open {
+            if let Some(log) = self.logs.remove(&key) {
+                log.close()?;
+            }
+        }
         self.dir.delete_topic(name)?;
         Ok(())
     }
@@ -165,7 +185,7 @@ impl DirectBackend {
         partition: i32,
         mut batch: Vec<u8>,
     ) -> anyhow::Result<()> {
-        let log = self.log(topic, partition)?;
+        let log = self.writable_log(topic, partition)?;
         log.append(&mut batch).with_context(|| {
             format!("cannot append to partition {partition} of topic '{topic}'")
         })?;
@@ -178,7 +198,7 @@ impl DirectBackend {
 
     /// fdatasyncs every log written to.
     pub fn flush(&mut self) -> anyhow::Result<()> {
-        if self.access == Access::Write {
+        if !self.dir.is_read_only() {
             for ((topic, partition), log) in &mut self.logs {
                 log.flush().with_context(|| {
                     format!("cannot sync partition {partition} of topic '{topic}'")
@@ -191,9 +211,11 @@ impl DirectBackend {
 
     /// Log start and end offsets (a reader sees what was written since it opened).
     pub fn offsets(&mut self, topic: &str, partition: i32) -> anyhow::Result<(i64, i64)> {
-        let access = self.access;
-        let log = self.log(topic, partition)?;
-        if access == Access::Read {
+        let read_only = self.dir.is_read_only();
+        let Some(log) = self.log(topic, partition)? else {
+            return Ok((0, 0));
+        };
+        if read_only {
             log.refresh()?;
         }
         Ok((log.log_start_offset(), log.log_end_offset()))
@@ -206,10 +228,12 @@ impl DirectBackend {
         partition: i32,
         timestamp: i64,
     ) -> anyhow::Result<Option<i64>> {
-        let log = self.log(topic, partition)?;
-        Ok(log
-            .offset_for_timestamp(timestamp)?
-            .map(|(offset, _)| offset))
+        match self.log(topic, partition)? {
+            Some(log) => Ok(log
+                .offset_for_timestamp(timestamp)?
+                .map(|(offset, _)| offset)),
+            None => Ok(None),
+        }
     }
 
     /// Reads whole batches from the one holding `offset` into `buf`; at the
@@ -222,11 +246,13 @@ impl DirectBackend {
         max_bytes: usize,
         buf: &mut Vec<u8>,
     ) -> anyhow::Result<Fetched> {
-        let access = self.access;
-        let log = self.log(topic, partition)?;
+        let read_only = self.dir.is_read_only();
         buf.clear();
+        let Some(log) = self.log(topic, partition)? else {
+            return Ok(Fetched::AtEnd);
+        };
         let mut slice = read_slice(log, offset, max_bytes)?;
-        if matches!(slice, Ok(None)) && access == Access::Read {
+        if matches!(slice, Ok(None)) && read_only {
             log.refresh()?;
             slice = read_slice(log, offset, max_bytes)?;
         }
@@ -262,4 +288,13 @@ fn read_slice(
         Err(LogError::OffsetOutOfRange { start, end, .. }) => Ok(Err((start, end))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether a partition directory holds any `.log` segment.
+fn has_segments(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|ext| ext == "log"))
+    })
 }

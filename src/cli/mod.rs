@@ -121,12 +121,33 @@ pub fn main() -> i32 {
             return err.exit_code();
         }
     };
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_warnings();
+    }
     // inspect keeps exit code 1 for "corruption found"; its errors are 2.
     let error_code = match cli.command {
         Command::Inspect(_) => EXIT_USAGE,
         _ => EXIT_FAILURE,
     };
-    match run(cli.command) {
+    // A bug must still end as one line on stderr, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_string());
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("runnel: internal error: {message}{location} (please report this bug)");
+    }));
+    let result = std::panic::catch_unwind(|| run(cli.command));
+    let Ok(result) = result else {
+        return EXIT_FAILURE;
+    };
+    match result {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => EXIT_OK,
         Err(err) => {
@@ -134,6 +155,19 @@ pub fn main() -> i32 {
             error_code
         }
     }
+}
+
+/// Shows the library's warnings (e.g. a log being recovered) on stderr;
+/// `RUST_LOG` changes the filter.
+fn init_warnings() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
 }
 
 /// Runs one subcommand; `Ok` carries the exit code (non-zero without an

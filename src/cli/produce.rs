@@ -288,6 +288,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let (records, bytes) = (producer.records, producer.bytes);
     backend.flush()?;
+    backend.close()?;
     eprintln!(
         "runnel: produced {}",
         throughput(records, bytes, started.elapsed())

@@ -1,6 +1,6 @@
 //! `runnel topics`: create, list, describe, alter and delete topics.
 
-use super::backend::{NewTopic, TopicDescription};
+use super::backend::{Backend, NewTopic, TopicDescription};
 use super::connect::{Access, ConnectArgs};
 use super::output::{human_bytes, or_dash, print_json, print_table, table};
 use std::io::Write;
@@ -109,10 +109,16 @@ pub fn parse_key_value(s: &str) -> Result<(String, String), String> {
 pub fn run(args: TopicsArgs) -> anyhow::Result<()> {
     let access = match args.command {
         TopicsCommand::List | TopicsCommand::Describe { .. } => Access::Read,
+        TopicsCommand::Create { .. } => Access::Create,
         _ => Access::Write,
     };
     let mut backend = args.connect.open(access)?;
-    match args.command {
+    run_command(&mut backend, args.command, args.json)?;
+    backend.close()
+}
+
+fn run_command(backend: &mut Backend, command: TopicsCommand, json: bool) -> anyhow::Result<()> {
+    match command {
         TopicsCommand::Create {
             name,
             partitions,
@@ -126,7 +132,7 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<()> {
         }),
         TopicsCommand::List => {
             let topics = backend.list_topics()?;
-            if args.json {
+            if json {
                 return print_json(&topics);
             }
             let mut t = table(&["NAME", "PARTITIONS"], &[1]);
@@ -137,7 +143,7 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<()> {
         }
         TopicsCommand::Describe { name } => {
             let topic = backend.describe_topic(&name)?;
-            if args.json {
+            if json {
                 return print_json(&topic);
             }
             print_description(&topic)
