@@ -177,6 +177,23 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     }
 
     let mut backend = args.connect.open(Access::Write)?;
+    let result = produce(&args, &mut backend, input, input_size);
+    // Close even after an error: what was written stays, and the data
+    // directory is left clean.
+    let closed = backend.close();
+    let summary = result?;
+    closed?;
+    eprintln!("runnel: produced {summary}");
+    Ok(())
+}
+
+/// Sends every input line; returns the summary line.
+fn produce(
+    args: &ProduceArgs,
+    backend: &mut Backend,
+    input: Box<dyn Read>,
+    input_size: Option<u64>,
+) -> anyhow::Result<String> {
     let partitions = backend.partition_count(&args.topic)?;
     if partitions < 1 {
         anyhow::bail!("topic '{}' has no partitions", args.topic);
@@ -193,7 +210,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let max_batch = backend.max_batch_bytes(&args.topic)?;
     let mut producer = Producer {
         topic: &args.topic,
-        backend: &mut backend,
+        backend,
         compression: args.compression.into(),
         target: args.batch_size.clamp(
             batch::HEADER_SIZE + RECORD_OVERHEAD,
@@ -288,12 +305,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let (records, bytes) = (producer.records, producer.bytes);
     backend.flush()?;
-    backend.close()?;
-    eprintln!(
-        "runnel: produced {}",
-        throughput(records, bytes, started.elapsed())
-    );
-    Ok(())
+    Ok(throughput(records, bytes, started.elapsed()))
 }
 
 /// Collects records into one batch per partition and hands full batches to the backend.

@@ -113,8 +113,10 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<()> {
         _ => Access::Write,
     };
     let mut backend = args.connect.open(access)?;
-    run_command(&mut backend, args.command, args.json)?;
-    backend.close()
+    let result = run_command(&mut backend, args.command, args.json);
+    // Close even after an error, so the data directory is left clean.
+    let closed = backend.close();
+    result.and(closed)
 }
 
 fn run_command(backend: &mut Backend, command: TopicsCommand, json: bool) -> anyhow::Result<()> {
