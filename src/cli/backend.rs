@@ -2,6 +2,7 @@
 //! directory (direct mode) or a Kafka broker. Both implement the same few
 //! operations, so option handling and output are shared and identical.
 
+use super::broker::BrokerBackend;
 use super::connect::Access;
 use super::direct::DirectBackend;
 use serde::Serialize;
@@ -78,6 +79,8 @@ pub enum Fetched {
 pub enum Backend {
     /// A data directory.
     Direct(DirectBackend),
+    /// A Kafka broker.
+    Broker(BrokerBackend),
 }
 
 impl Backend {
@@ -88,9 +91,15 @@ impl Backend {
 
     /// Connects to a broker (`HOST:PORT[,...]`).
     pub fn broker(brokers: &str) -> anyhow::Result<Backend> {
-        anyhow::bail!(
-            "cannot reach {brokers}: this build has no Kafka client yet; use -d/--data-dir DIR"
-        )
+        Ok(Backend::Broker(BrokerBackend::connect(brokers, -1)?))
+    }
+
+    /// Sets the acknowledgements produce waits for (broker mode; a data
+    /// directory is always synced).
+    pub fn set_acks(&mut self, acks: i16) {
+        if let Backend::Broker(b) = self {
+            b.set_acks(acks);
+        }
     }
 
     /// Finishes cleanly: closes what is open (a data directory gets its
@@ -98,6 +107,7 @@ impl Backend {
     pub fn close(self) -> anyhow::Result<()> {
         match self {
             Backend::Direct(d) => d.close(),
+            Backend::Broker(_) => Ok(()),
         }
     }
 
@@ -105,6 +115,7 @@ impl Backend {
     pub fn create_topic(&mut self, topic: &NewTopic) -> anyhow::Result<()> {
         match self {
             Backend::Direct(d) => d.create_topic(topic),
+            Backend::Broker(b) => b.create_topic(topic),
         }
     }
 
@@ -112,6 +123,7 @@ impl Backend {
     pub fn list_topics(&mut self) -> anyhow::Result<Vec<TopicListing>> {
         match self {
             Backend::Direct(d) => d.list_topics(),
+            Backend::Broker(b) => b.list_topics(),
         }
     }
 
@@ -119,6 +131,7 @@ impl Backend {
     pub fn describe_topic(&mut self, name: &str) -> anyhow::Result<TopicDescription> {
         match self {
             Backend::Direct(d) => d.describe_topic(name),
+            Backend::Broker(b) => b.describe_topic(name),
         }
     }
 
@@ -131,6 +144,7 @@ impl Backend {
     ) -> anyhow::Result<()> {
         match self {
             Backend::Direct(d) => d.alter_topic(name, set, delete),
+            Backend::Broker(b) => b.alter_topic(name, set, delete),
         }
     }
 
@@ -138,6 +152,7 @@ impl Backend {
     pub fn delete_topic(&mut self, name: &str) -> anyhow::Result<()> {
         match self {
             Backend::Direct(d) => d.delete_topic(name),
+            Backend::Broker(b) => b.delete_topic(name),
         }
     }
 
@@ -145,6 +160,7 @@ impl Backend {
     pub fn partition_count(&mut self, topic: &str) -> anyhow::Result<i32> {
         match self {
             Backend::Direct(d) => d.partition_count(topic),
+            Backend::Broker(b) => b.partition_count(topic),
         }
     }
 
@@ -152,6 +168,7 @@ impl Backend {
     pub fn max_batch_bytes(&mut self, topic: &str) -> anyhow::Result<Option<usize>> {
         match self {
             Backend::Direct(d) => d.max_batch_bytes(topic),
+            Backend::Broker(_) => Ok(None),
         }
     }
 
@@ -159,6 +176,7 @@ impl Backend {
     pub fn append(&mut self, topic: &str, partition: i32, batch: Vec<u8>) -> anyhow::Result<()> {
         match self {
             Backend::Direct(d) => d.append(topic, partition, batch),
+            Backend::Broker(b) => b.append(topic, partition, batch),
         }
     }
 
@@ -167,6 +185,7 @@ impl Backend {
     pub fn flush(&mut self) -> anyhow::Result<()> {
         match self {
             Backend::Direct(d) => d.flush(),
+            Backend::Broker(_) => Ok(()),
         }
     }
 
@@ -174,6 +193,7 @@ impl Backend {
     pub fn offsets(&mut self, topic: &str, partition: i32) -> anyhow::Result<(i64, i64)> {
         match self {
             Backend::Direct(d) => d.offsets(topic, partition),
+            Backend::Broker(b) => b.offsets(topic, partition),
         }
     }
 
@@ -186,6 +206,7 @@ impl Backend {
     ) -> anyhow::Result<Option<i64>> {
         match self {
             Backend::Direct(d) => d.offset_for_timestamp(topic, partition, timestamp),
+            Backend::Broker(b) => b.offset_for_timestamp(topic, partition, timestamp),
         }
     }
 
@@ -201,6 +222,7 @@ impl Backend {
     ) -> anyhow::Result<Fetched> {
         match self {
             Backend::Direct(d) => d.fetch(topic, partition, offset, max_bytes, buf),
+            Backend::Broker(b) => b.fetch(topic, partition, offset, max_bytes, buf),
         }
     }
 }

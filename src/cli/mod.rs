@@ -6,6 +6,7 @@
 //! starting with `runnel: `, the causes joined with `: `.
 
 pub mod backend;
+pub mod broker;
 pub mod compact;
 pub mod connect;
 pub mod consume;

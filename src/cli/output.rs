@@ -109,6 +109,6 @@ mod tests {
         t.add_row(vec!["a", "1"]);
         t.add_row(vec!["bbbb", "100"]);
         let lines: Vec<String> = t.lines().map(|l| l.trim_end().to_string()).collect();
-        assert_eq!(lines, ["NAME      N", "a         1", "bbbb    100"]);
+        assert_eq!(lines, ["NAME    N", "a       1", "bbbb  100"]);
     }
 }

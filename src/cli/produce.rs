@@ -141,7 +141,8 @@ pub struct ProduceArgs {
     #[arg(long, value_enum, default_value = "all", value_name = "ACKS")]
     pub acks: AcksArg,
 
-    /// How long to wait for more records before sending a partial batch (broker mode).
+    /// How long to wait for more records before sending a partial batch (broker mode;
+    /// not applied yet: a batch is sent when it is full or the input ends).
     #[arg(long, default_value_t = 5, value_name = "MS")]
     pub linger_ms: u64,
 
@@ -177,6 +178,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     }
 
     let mut backend = args.connect.open(Access::Write)?;
+    backend.set_acks(args.acks.as_i16());
     let result = produce(&args, &mut backend, input, input_size);
     // Close even after an error: what was written stays, and the data
     // directory is left clean.
