@@ -10,8 +10,9 @@
 mod harness;
 
 use harness::{
-    Broker, Rec, assert_records, create_topic, java_partition, kcat, kcat_read_partition, murmur2,
-    node_script, now_ms, parse_kcat_json, parse_runnel_json, python_script, run, run_ok, runnel,
+    Broker, Rec, api_versions, assert_records, create_topic, java_partition, kcat,
+    kcat_read_partition, murmur2, node_script, now_ms, parse_kcat_json, parse_runnel_json,
+    python_script, run, run_ok, runnel,
 };
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -251,6 +252,7 @@ fn kcat_round_trips_every_compression_codec() {
 
     // The broker stored the client's compressed batches as they came (no re-encoding), and
     // its log verifies offline.
+    let advertised = api_versions(&bootstrap);
     broker.stop();
     for (p, codec) in codecs.iter().enumerate() {
         let dir = broker.data_dir().join(format!("kcat-codecs-{p}"));
@@ -265,9 +267,13 @@ fn kcat_round_trips_every_compression_codec() {
             let stored = batch["compression"].as_str().unwrap_or_default();
             assert!(
                 stored.eq_ignore_ascii_case(codec),
-                "kcat -z {codec} batch stored as {stored} (librdkafka 2.0.2 silently sends \
-                 uncompressed unless ApiVersions advertises Produce v0 for gzip/snappy/lz4, \
-                 FindCoordinator for lz4, Produce v7 + Fetch v10 for zstd): {batch}"
+                "kcat -z {codec} batch stored as {stored}: librdkafka 2.0.2 silently sends \
+                 uncompressed unless ApiVersions advertises Produce v0 (gzip, snappy, lz4), \
+                 FindCoordinator (lz4), Produce v7 + Fetch v10 (zstd); advertised: Produce \
+                 {:?}, Fetch {:?}, FindCoordinator {:?}; batch {batch}",
+                advertised.get(&0),
+                advertised.get(&1),
+                advertised.get(&10)
             );
             assert_eq!(batch["crc_valid"], true, "{batch}");
         }

@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use harness::{
-    Broker, Member, create_topic, kcat, node_script, parse_kcat_json, python_script, run_ok,
+    Broker, Member, api_versions, create_topic, kcat, node_script, parse_kcat_json, python_script,
+    run_ok,
 };
 use serde_json::Value;
 
@@ -24,6 +25,35 @@ const SESSION_TIMEOUT_MS: u64 = 6000;
 
 /// The members' heartbeat interval (set in group_member.py).
 const HEARTBEAT_MS: u64 = 1000;
+
+/// The classic group protocol's APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat,
+/// LeaveGroup, OffsetCommit, OffsetFetch.
+const GROUP_APIS: [(i16, &str); 7] = [
+    (10, "FindCoordinator"),
+    (11, "JoinGroup"),
+    (14, "SyncGroup"),
+    (12, "Heartbeat"),
+    (13, "LeaveGroup"),
+    (8, "OffsetCommit"),
+    (9, "OffsetFetch"),
+];
+
+/// Starts a broker and fails at once, naming what is missing, unless it advertises the group
+/// APIs (rather than letting every client time out).
+fn group_broker() -> Broker {
+    let broker = Broker::start();
+    let advertised = api_versions(&broker.bootstrap());
+    let missing: Vec<&str> = GROUP_APIS
+        .iter()
+        .filter(|(key, _)| !advertised.contains_key(key))
+        .map(|(_, name)| *name)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "runnel serve does not advertise the consumer-group APIs {missing:?} in ApiVersions"
+    );
+    broker
+}
 
 /// Produces `per_partition` records to each of `partitions` partitions of `topic` with kcat;
 /// values are `LABEL-P-I`.
@@ -177,7 +207,7 @@ fn assert_each_once(view: &GroupView, partitions: u32, per_partition: i64) {
 /// Three members with `strategy` share a 6-partition topic: each gets a disjoint share, and
 /// every record is read once, by the member that owns its partition.
 fn three_members_share_six_partitions(strategy: &str) {
-    let broker = Broker::start();
+    let broker = group_broker();
     let bootstrap = broker.bootstrap();
     let topic = format!("share-{strategy}");
     let group = format!("g-{strategy}");
@@ -237,7 +267,7 @@ fn three_consumers_share_a_topic_with_cooperative_sticky_assignor() {
 
 #[test]
 fn killed_member_partitions_move_to_the_others_within_session_timeout() {
-    let broker = Broker::start();
+    let broker = group_broker();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "failover", 6);
     let names = ["a", "b", "c"];
@@ -344,7 +374,7 @@ fn consume_some(broker: &Broker, name: &str, stop_after: usize, view: &mut Group
 
 #[test]
 fn committed_offsets_survive_broker_restarts() {
-    let mut broker = Broker::start();
+    let mut broker = group_broker();
     create_topic(&broker.bootstrap(), "resume", 6);
     produce(&broker.bootstrap(), "resume", 6, 20, "r");
     let mut view = GroupView::default();
@@ -361,7 +391,7 @@ fn committed_offsets_survive_broker_restarts() {
 
 #[test]
 fn kcat_balanced_consumer() {
-    let broker = Broker::start();
+    let broker = group_broker();
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "kcat-group", 3);
     produce(&bootstrap, "kcat-group", 3, 30, "kg");
@@ -402,7 +432,7 @@ fn kcat_balanced_consumer() {
 
 #[test]
 fn kafkajs_consumer_group() {
-    let broker = Broker::start();
+    let broker = group_broker();
     let out = run_ok(
         node_script("group_consume.js")
             .arg(broker.bootstrap())

@@ -4,6 +4,7 @@
 //!
 //! Nothing here skips: a missing client is a failure that says how to install it.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -486,6 +487,45 @@ impl Drop for Member {
             eprintln!("{}", self.stderr());
         }
     }
+}
+
+/// The API keys and version ranges the broker advertises (ApiVersions v0 over a raw socket).
+pub fn api_versions(bootstrap: &str) -> BTreeMap<i16, (i16, i16)> {
+    let client_id = b"interop";
+    let mut body = Vec::new();
+    body.extend_from_slice(&18i16.to_be_bytes()); // ApiVersions
+    body.extend_from_slice(&0i16.to_be_bytes()); // v0
+    body.extend_from_slice(&1i32.to_be_bytes()); // correlation id
+    body.extend_from_slice(&(client_id.len() as i16).to_be_bytes());
+    body.extend_from_slice(client_id);
+    let mut stream = TcpStream::connect(bootstrap).expect("connect for ApiVersions");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    stream
+        .write_all(&(body.len() as i32).to_be_bytes())
+        .and_then(|()| stream.write_all(&body))
+        .expect("send ApiVersions");
+    let mut len = [0u8; 4];
+    stream
+        .read_exact(&mut len)
+        .expect("ApiVersions response size");
+    let mut resp = vec![0u8; i32::from_be_bytes(len).max(0) as usize];
+    stream.read_exact(&mut resp).expect("ApiVersions response");
+    let i16_at = |at: usize| i16::from_be_bytes([resp[at], resp[at + 1]]);
+    assert!(resp.len() >= 10, "short ApiVersions response {resp:?}");
+    assert_eq!(i16_at(4), 0, "ApiVersions error code");
+    let count = i32::from_be_bytes([resp[6], resp[7], resp[8], resp[9]]).max(0) as usize;
+    assert!(
+        resp.len() >= 10 + 6 * count,
+        "truncated ApiVersions response"
+    );
+    (0..count)
+        .map(|i| {
+            let at = 10 + 6 * i;
+            (i16_at(at), (i16_at(at + 2), i16_at(at + 4)))
+        })
+        .collect()
 }
 
 /// Creates `topic` with `partitions` partitions through the broker's CreateTopics API (with
