@@ -58,7 +58,7 @@ pub const ATTR_TRANSACTIONAL: i16 = 0x10;
 pub const ATTR_CONTROL: i16 = 0x20;
 
 /// Why a batch could not be accepted.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum BatchError {
     /// Fewer bytes than the header or the declared length need.
     #[error("truncated batch: need {needed} bytes, have {available}")]
@@ -181,6 +181,12 @@ impl BatchHeader {
     /// Whether this is a control batch.
     pub fn is_control(&self) -> bool {
         self.attributes & ATTR_CONTROL != 0
+    }
+
+    /// Whether record timestamps are log-append time (then every record's
+    /// timestamp is `max_timestamp`).
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & ATTR_TIMESTAMP_TYPE != 0
     }
 
     /// Whether this batch is part of a transaction.
