@@ -1,6 +1,33 @@
 //! A data directory: its lock, its topics' metadata files and their partition logs.
+//!
+//! Layout, as Kafka's log directory: `<topic>-<partition>/` folders of
+//! segments, `recovery-point-offset-checkpoint` and
+//! `log-start-offset-checkpoint` (Kafka's checkpoint format), the
+//! `.kafka_cleanshutdown` marker after a clean stop, plus runnel's
+//! `<topic>.properties` (partitions, topic.id, then the topic's configs) and
+//! the `.lock` file naming the process that writes to the directory.
 
-use std::collections::BTreeMap;
+use super::config::LogConfig;
+use super::error::{LogError, Result};
+use super::partition_log::{Log, LogOpenOptions, RecoveryReport, sync_dir};
+use super::segment::io_err;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Name of the clean-shutdown marker.
+pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+/// Name of the recovery point checkpoint.
+pub const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
+/// Name of the log start offset checkpoint.
+pub const LOG_START_FILE: &str = "log-start-offset-checkpoint";
+/// Name of the lock file.
+pub const LOCK_FILE: &str = ".lock";
+const PROPERTIES_SUFFIX: &str = ".properties";
 
 /// One topic's metadata, kept in `<data-dir>/<topic>.properties`.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,5 +42,636 @@ pub struct TopicMeta {
     pub configs: BTreeMap<String, String>,
 }
 
+#[derive(Debug, Clone, Copy, Default)]
+struct PartitionState {
+    recovery_point: i64,
+    log_start_offset: i64,
+    open: bool,
+    clean: bool,
+}
+
+type Key = (String, i32);
+
+#[derive(Default)]
+struct Checkpoints {
+    partitions: BTreeMap<Key, PartitionState>,
+    recovered: BTreeSet<Key>,
+}
+
+/// A log's link to its data directory's checkpoints.
+pub(crate) struct CheckpointHandle {
+    shared: Arc<Mutex<Checkpoints>>,
+    key: Key,
+}
+
+impl CheckpointHandle {
+    pub(crate) fn update(&self, recovery_point: i64, log_start_offset: i64) {
+        if let Ok(mut c) = self.shared.lock()
+            && let Some(p) = c.partitions.get_mut(&self.key)
+        {
+            p.recovery_point = recovery_point;
+            p.log_start_offset = log_start_offset;
+        }
+    }
+
+    pub(crate) fn release(&self, clean: bool) {
+        if let Ok(mut c) = self.shared.lock()
+            && let Some(p) = c.partitions.get_mut(&self.key)
+        {
+            p.open = false;
+            p.clean = clean;
+        }
+    }
+}
+
 /// An open data directory.
-pub struct DataDir {}
+pub struct DataDir {
+    path: PathBuf,
+    lock: Option<File>,
+    clean_start: bool,
+    defaults: LogConfig,
+    checkpoints: Arc<Mutex<Checkpoints>>,
+    meta_lock: Mutex<()>,
+}
+
+/// Checks a topic name by Kafka's rules.
+pub fn validate_topic_name(name: &str) -> Result<()> {
+    let bad = |reason: &str| {
+        Err(LogError::InvalidTopicName {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        })
+    };
+    if name.is_empty() {
+        return bad("the name is empty");
+    }
+    if name == "." || name == ".." {
+        return bad("'.' and '..' are not allowed");
+    }
+    if name.len() > 249 {
+        return bad("longer than 249 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return bad("only ASCII letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+/// Reads a Kafka checkpoint file (`0`, count, then `topic partition offset` lines).
+fn read_checkpoint(path: &Path) -> Result<BTreeMap<Key, i64>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let corrupt = |position: usize, reason: &str| LogError::Corrupt {
+        path: path.to_path_buf(),
+        position: position as u64,
+        reason: reason.to_string(),
+    };
+    let mut lines = text.lines();
+    if lines.next().map(str::trim) != Some("0") {
+        return Err(corrupt(0, "unknown checkpoint version"));
+    }
+    let count: usize = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| corrupt(0, "bad entry count"))?;
+    let mut map = BTreeMap::new();
+    for (i, line) in lines.enumerate().take(count) {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        match parts.as_slice() {
+            [t, p, o] => match (p.parse(), o.parse()) {
+                (Ok(p), Ok(o)) => {
+                    map.insert((t.to_string(), p), o);
+                }
+                _ => return Err(corrupt(i + 2, "bad entry")),
+            },
+            _ => return Err(corrupt(i + 2, "bad entry")),
+        }
+    }
+    if map.len() != count {
+        return Err(corrupt(0, "fewer entries than announced"));
+    }
+    Ok(map)
+}
+
+/// Writes `contents` to `path` atomically: temp file, fsync, rename, fsync dir.
+fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(match path.extension() {
+        Some(e) => format!("{}.tmp", e.to_string_lossy()),
+        None => "tmp".to_string(),
+    });
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(contents).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(&tmp))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+fn write_checkpoint(path: &Path, entries: &BTreeMap<Key, i64>) -> Result<()> {
+    let mut text = format!("0\n{}\n", entries.len());
+    for ((t, p), o) in entries {
+        text.push_str(&format!("{t} {p} {o}\n"));
+    }
+    write_atomic(path, text.as_bytes())
+}
+
+fn holder_description() -> String {
+    let cmdline = std::fs::read("/proc/self/cmdline")
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| std::env::args().collect::<Vec<_>>().join(" "));
+    format!("pid {} ({cmdline})", std::process::id())
+}
+
+impl DataDir {
+    /// Opens a data directory for writing (creating it if `create`), taking
+    /// its exclusive lock: a second writer gets [`LogError::Locked`] naming
+    /// the holder. Removes the clean-shutdown marker; without one, logs are
+    /// recovered from their checkpointed recovery points as they are opened.
+    pub fn open(path: &Path, create: bool) -> Result<DataDir> {
+        if create {
+            std::fs::create_dir_all(path).map_err(io_err(path))?;
+        } else if !path.is_dir() {
+            return Err(io_err(path)(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such data directory",
+            )));
+        }
+        let lock_path = path.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        // SAFETY: flock on a valid, open descriptor.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                let holder = std::fs::read_to_string(&lock_path)
+                    .map(|s| s.trim().to_string())
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "another process".to_string());
+                return Err(LogError::Locked {
+                    path: path.to_path_buf(),
+                    holder,
+                });
+            }
+            return Err(io_err(&lock_path)(err));
+        }
+        let me = format!("{}\n", holder_description());
+        lock.set_len(0)
+            .and_then(|_| lock.write_all_at(me.as_bytes(), 0))
+            .map_err(io_err(&lock_path))?;
+        let marker = path.join(CLEAN_SHUTDOWN_FILE);
+        let clean_start = marker.exists();
+        if clean_start {
+            std::fs::remove_file(&marker).map_err(io_err(&marker))?;
+            sync_dir(path)?;
+        }
+        let dir = DataDir::new(path, Some(lock), clean_start)?;
+        if !clean_start && !dir.topics()?.is_empty() {
+            tracing::warn!(
+                "{}: no clean shutdown marker; logs will be recovered",
+                path.display()
+            );
+        }
+        Ok(dir)
+    }
+
+    /// Opens a data directory for reading only: no lock, nothing written;
+    /// logs are opened read-only.
+    pub fn open_read_only(path: &Path) -> Result<DataDir> {
+        if !path.is_dir() {
+            return Err(io_err(path)(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such data directory",
+            )));
+        }
+        DataDir::new(path, None, true)
+    }
+
+    fn new(path: &Path, lock: Option<File>, clean_start: bool) -> Result<DataDir> {
+        let rps = read_checkpoint(&path.join(RECOVERY_POINT_FILE))?;
+        let starts = read_checkpoint(&path.join(LOG_START_FILE))?;
+        let mut cps = Checkpoints::default();
+        for (k, rp) in rps {
+            cps.partitions.entry(k).or_default().recovery_point = rp;
+        }
+        for (k, s) in starts {
+            cps.partitions.entry(k).or_default().log_start_offset = s;
+        }
+        for p in cps.partitions.values_mut() {
+            p.clean = true;
+        }
+        Ok(DataDir {
+            path: path.to_path_buf(),
+            lock,
+            clean_start,
+            defaults: LogConfig::default(),
+            checkpoints: Arc::new(Mutex::new(cps)),
+            meta_lock: Mutex::new(()),
+        })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the directory was opened without its lock.
+    pub fn is_read_only(&self) -> bool {
+        self.lock.is_none()
+    }
+
+    /// Whether the last writer stopped cleanly (no recovery needed).
+    pub fn was_clean_shutdown(&self) -> bool {
+        self.clean_start
+    }
+
+    /// Sets the broker-level defaults under Kafka's broker config names
+    /// (`log.retention.ms`, `log.segment.bytes`, ...; others are ignored).
+    pub fn set_broker_config(&mut self, broker: &BTreeMap<String, String>) -> Result<()> {
+        self.defaults = LogConfig::from_broker_configs(broker)?;
+        Ok(())
+    }
+
+    /// The broker-level default config.
+    pub fn default_config(&self) -> &LogConfig {
+        &self.defaults
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.lock.is_none() {
+            return Err(LogError::ReadOnly(self.path.clone()));
+        }
+        Ok(())
+    }
+
+    fn properties_path(&self, topic: &str) -> PathBuf {
+        self.path.join(format!("{topic}{PROPERTIES_SUFFIX}"))
+    }
+
+    /// `<data-dir>/<topic>-<partition>`.
+    pub fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.path.join(format!("{topic}-{partition}"))
+    }
+
+    fn write_meta(&self, meta: &TopicMeta) -> Result<()> {
+        let mut text = format!(
+            "# runnel topic {}\npartitions={}\ntopic.id={}\n",
+            meta.name, meta.partitions, meta.id
+        );
+        for (k, v) in &meta.configs {
+            text.push_str(&format!("{k}={v}\n"));
+        }
+        write_atomic(&self.properties_path(&meta.name), text.as_bytes())
+    }
+
+    fn read_meta(&self, name: &str) -> Result<Option<TopicMeta>> {
+        let path = self.properties_path(name);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        let corrupt = |line: usize, reason: &str| LogError::Corrupt {
+            path: path.clone(),
+            position: line as u64,
+            reason: reason.to_string(),
+        };
+        let (mut partitions, mut id, mut configs) = (None, None, BTreeMap::new());
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| corrupt(i + 1, "expected key=value"))?;
+            match k.trim() {
+                "partitions" => partitions = v.trim().parse().ok(),
+                "topic.id" => id = uuid::Uuid::parse_str(v.trim()).ok(),
+                k => {
+                    configs.insert(k.to_string(), v.trim().to_string());
+                }
+            }
+        }
+        let (Some(partitions), Some(id)) = (partitions, id) else {
+            // Not a runnel topic file (e.g. Kafka's meta.properties).
+            return Ok(None);
+        };
+        Ok(Some(TopicMeta {
+            name: name.to_string(),
+            id,
+            partitions,
+            configs,
+        }))
+    }
+
+    /// All topics, by name.
+    pub fn topics(&self) -> Result<Vec<TopicMeta>> {
+        let mut topics = Vec::new();
+        for entry in std::fs::read_dir(&self.path).map_err(io_err(&self.path))? {
+            let entry = entry.map_err(io_err(&self.path))?;
+            let name = entry.file_name();
+            let Some(topic) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(PROPERTIES_SUFFIX))
+            else {
+                continue;
+            };
+            if validate_topic_name(topic).is_ok()
+                && let Some(meta) = self.read_meta(topic)?
+            {
+                topics.push(meta);
+            }
+        }
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(topics)
+    }
+
+    /// One topic's metadata.
+    pub fn topic(&self, name: &str) -> Result<TopicMeta> {
+        validate_topic_name(name).map_err(|_| LogError::UnknownTopic(name.to_string()))?;
+        self.read_meta(name)?
+            .ok_or_else(|| LogError::UnknownTopic(name.to_string()))
+    }
+
+    /// The effective config of a topic: broker defaults plus its configs.
+    pub fn log_config(&self, name: &str) -> Result<LogConfig> {
+        self.defaults.with_topic_configs(&self.topic(name)?.configs)
+    }
+
+    fn lock_meta(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.meta_lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates a topic with `partitions` partitions and topic configs.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<TopicMeta> {
+        self.check_writable()?;
+        validate_topic_name(name)?;
+        if partitions < 1 {
+            return Err(LogError::InvalidPartitions(partitions));
+        }
+        let mut configs = configs.clone();
+        for v in configs.values_mut() {
+            *v = v.trim().to_string();
+        }
+        self.defaults.with_topic_configs(&configs)?;
+        let _guard = self.lock_meta();
+        let existing = self.topics()?;
+        if existing.iter().any(|t| t.name == name) {
+            return Err(LogError::TopicExists(name.to_string()));
+        }
+        let collides = |n: &str| n.replace('.', "_");
+        if let Some(other) = existing
+            .iter()
+            .find(|t| collides(&t.name) == collides(name))
+        {
+            return Err(LogError::InvalidTopicName {
+                name: name.to_string(),
+                reason: format!(
+                    "collides with existing topic '{}' ('.' and '_' are equivalent in metric names)",
+                    other.name
+                ),
+            });
+        }
+        let meta = TopicMeta {
+            name: name.to_string(),
+            id: uuid::Uuid::new_v4(),
+            partitions,
+            configs,
+        };
+        self.create_partition_dirs(&meta, 0)?;
+        self.write_meta(&meta)?;
+        Ok(meta)
+    }
+
+    /// Creates empty partition folders `from..meta.partitions` (leftovers of
+    /// a deletion interrupted earlier are removed first).
+    fn create_partition_dirs(&self, meta: &TopicMeta, from: i32) -> Result<()> {
+        for p in from..meta.partitions {
+            let dir = self.partition_dir(&meta.name, p);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+            }
+            std::fs::create_dir(&dir).map_err(io_err(&dir))?;
+            if let Ok(mut c) = self.checkpoints.lock() {
+                c.partitions.remove(&(meta.name.clone(), p));
+                c.recovered.insert((meta.name.clone(), p));
+            }
+        }
+        sync_dir(&self.path)
+    }
+
+    /// Deletes a topic and all its data. Its logs must be closed first.
+    pub fn delete_topic(&self, name: &str) -> Result<()> {
+        self.check_writable()?;
+        let _guard = self.lock_meta();
+        let meta = self.topic(name)?;
+        let path = self.properties_path(name);
+        std::fs::remove_file(&path).map_err(io_err(&path))?;
+        sync_dir(&self.path)?;
+        for p in 0..meta.partitions {
+            let dir = self.partition_dir(name, p);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(&dir)(e)),
+            }
+            if let Ok(mut c) = self.checkpoints.lock() {
+                c.partitions.remove(&(name.to_string(), p));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets and removes topic configs (validated together); returns the new metadata.
+    pub fn alter_topic_config(
+        &self,
+        name: &str,
+        set: &BTreeMap<String, String>,
+        delete: &[String],
+    ) -> Result<TopicMeta> {
+        self.check_writable()?;
+        let _guard = self.lock_meta();
+        let mut meta = self.topic(name)?;
+        for k in delete {
+            if !LogConfig::is_known(k) {
+                return Err(LogError::InvalidConfig {
+                    key: k.clone(),
+                    value: String::new(),
+                    reason: "unknown topic config".into(),
+                });
+            }
+            meta.configs.remove(k);
+        }
+        for (k, v) in set {
+            meta.configs.insert(k.clone(), v.trim().to_string());
+        }
+        self.defaults.with_topic_configs(&meta.configs)?;
+        self.write_meta(&meta)?;
+        Ok(meta)
+    }
+
+    /// Grows a topic to `new_total` partitions (never shrinks).
+    pub fn create_partitions(&self, name: &str, new_total: i32) -> Result<TopicMeta> {
+        self.check_writable()?;
+        let _guard = self.lock_meta();
+        let mut meta = self.topic(name)?;
+        if new_total <= meta.partitions {
+            return Err(LogError::InvalidPartitions(new_total));
+        }
+        let from = meta.partitions;
+        meta.partitions = new_total;
+        self.create_partition_dirs(&meta, from)?;
+        self.write_meta(&meta)?;
+        Ok(meta)
+    }
+
+    /// Opens one partition's log (read-only if the directory is), recovering
+    /// it if the last writer did not stop cleanly; recovery is logged.
+    pub fn open_log(&self, topic: &str, partition: i32) -> Result<Log> {
+        self.open_log_with_report(topic, partition)
+            .map(|(log, _)| log)
+    }
+
+    /// [`DataDir::open_log`] that also returns what recovery did.
+    pub fn open_log_with_report(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(Log, RecoveryReport)> {
+        let meta = self.topic(topic)?;
+        if partition < 0 || partition >= meta.partitions {
+            return Err(LogError::UnknownPartition {
+                topic: topic.to_string(),
+                partition,
+            });
+        }
+        let config = self.defaults.with_topic_configs(&meta.configs)?;
+        let dir = self.partition_dir(topic, partition);
+        let key = (topic.to_string(), partition);
+        if self.lock.is_none() {
+            let mut log = Log::open_read_only(&dir, config)?;
+            let start = self
+                .checkpoints
+                .lock()
+                .ok()
+                .and_then(|c| c.partitions.get(&key).map(|p| p.log_start_offset));
+            if let Some(start) = start {
+                log.raise_log_start_offset(start);
+            }
+            return Ok((log, RecoveryReport::default()));
+        }
+        let opts = {
+            let mut c = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
+            let recover = !self.clean_start && !c.recovered.contains(&key);
+            let state = c.partitions.entry(key.clone()).or_default();
+            if state.open {
+                return Err(LogError::AlreadyOpen {
+                    topic: topic.to_string(),
+                    partition,
+                });
+            }
+            state.open = true;
+            state.clean = false;
+            LogOpenOptions {
+                recover,
+                recovery_point: state.recovery_point,
+                log_start_offset: state.log_start_offset,
+            }
+        };
+        let result = Log::open_with(&dir, config, opts);
+        let mut c = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok((mut log, report)) => {
+                c.recovered.insert(key.clone());
+                drop(c);
+                log.attach_checkpoint(CheckpointHandle {
+                    shared: self.checkpoints.clone(),
+                    key,
+                });
+                Ok((log, report))
+            }
+            Err(e) => {
+                if let Some(s) = c.partitions.get_mut(&key) {
+                    s.open = false;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the recovery point and log start offset checkpoint files.
+    pub fn write_checkpoints(&self) -> Result<()> {
+        self.check_writable()?;
+        let (rps, starts) = {
+            let c = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
+            let rps = c
+                .partitions
+                .iter()
+                .map(|(k, s)| (k.clone(), s.recovery_point))
+                .collect();
+            let starts = c
+                .partitions
+                .iter()
+                .map(|(k, s)| (k.clone(), s.log_start_offset))
+                .collect();
+            (rps, starts)
+        };
+        write_checkpoint(&self.path.join(RECOVERY_POINT_FILE), &rps)?;
+        write_checkpoint(&self.path.join(LOG_START_FILE), &starts)
+    }
+
+    /// Writes the checkpoints and, if every log opened was closed (or
+    /// flushed) and every partition needing recovery was recovered, the
+    /// clean-shutdown marker; then releases the lock.
+    pub fn close(self) -> Result<()> {
+        if self.lock.is_none() {
+            return Ok(());
+        }
+        self.write_checkpoints()?;
+        let clean = {
+            let c = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
+            let logs_clean = c.partitions.values().all(|p| !p.open && p.clean);
+            let all_recovered = self.clean_start
+                || self
+                    .topics()?
+                    .iter()
+                    .all(|t| (0..t.partitions).all(|p| c.recovered.contains(&(t.name.clone(), p))));
+            logs_clean && all_recovered
+        };
+        if clean {
+            let marker = self.path.join(CLEAN_SHUTDOWN_FILE);
+            File::create(&marker)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(&marker))?;
+            sync_dir(&self.path)?;
+        } else {
+            tracing::info!(
+                "{}: not every log was closed cleanly; the next start will recover",
+                self.path.display()
+            );
+        }
+        Ok(())
+    }
+}
