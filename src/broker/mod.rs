@@ -7,7 +7,6 @@
 //! [`group_seam::GroupApis`] implementation (the group coordinator).
 
 pub mod background;
-pub mod catalog;
 pub mod config;
 pub mod connection;
 pub mod dispatch;

@@ -115,11 +115,7 @@ impl Server {
             let _ = job.await;
         }
         drop(dispatcher);
-        tokio::task::spawn_blocking(move || match Arc::try_unwrap(broker) {
-            Ok(broker) => broker.close(),
-            Err(shared) => shared.flush_all(),
-        })
-        .await??;
+        tokio::task::spawn_blocking(move || broker.close()).await??;
         tracing::info!("all logs flushed and closed");
         Ok(())
     }

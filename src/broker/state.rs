@@ -2,10 +2,8 @@
 //! behind its own mutex (never held across an await), with a wake-up list
 //! for fetches waiting on new data.
 
-use super::catalog::{Catalog, log_config};
 use super::config::BrokerConfig;
-use super::topic_config::validate_topic_config;
-use crate::log::{GroupCommit, Log, LogError, TopicMeta};
+use crate::log::{DataDir, GroupCommit, Log, LogConfig, LogError, TopicMeta};
 use kafka_protocol::error::ResponseError;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -102,7 +100,24 @@ pub enum TopicError {
     DeletionDisabled,
     /// KAFKA_STORAGE_ERROR.
     #[error("{0}")]
-    Storage(#[from] LogError),
+    Storage(LogError),
+}
+
+impl From<LogError> for TopicError {
+    fn from(e: LogError) -> Self {
+        match e {
+            LogError::TopicExists(name) => TopicError::Exists(name),
+            LogError::UnknownTopic(name) => TopicError::Unknown(name),
+            LogError::InvalidTopicName { name, reason } => TopicError::InvalidName(name, reason),
+            LogError::InvalidPartitions(n) => {
+                TopicError::InvalidPartitions(format!("invalid partition count {n}"))
+            }
+            LogError::InvalidConfig { key, value, reason } => {
+                TopicError::InvalidConfig(key, value, reason)
+            }
+            other => TopicError::Storage(other),
+        }
+    }
 }
 
 impl TopicError {
@@ -125,28 +140,7 @@ impl TopicError {
 
 /// Checks a topic name against Kafka's rules.
 pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
-    let bad = |reason: &str| {
-        Err(TopicError::InvalidName(
-            name.to_string(),
-            reason.to_string(),
-        ))
-    };
-    if name.is_empty() {
-        return bad("empty");
-    }
-    if name == "." || name == ".." {
-        return bad("'.' and '..' are not allowed");
-    }
-    if name.len() > 249 {
-        return bad("longer than 249 characters");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-    {
-        return bad("only ASCII letters, digits, '.', '_' and '-' are allowed");
-    }
-    Ok(())
+    crate::log::data_dir::validate_topic_name(name).map_err(TopicError::from)
 }
 
 /// The broker: configuration, topics and the shared group-commit syncer.
@@ -159,7 +153,10 @@ pub struct Broker {
     pub advertised_port: u16,
     /// The group-commit syncer shared by every acks=all produce.
     pub group_commit: Arc<GroupCommit>,
-    catalog: Mutex<Catalog>,
+    /// The data directory; `None` once closed. Its mutex also serialises
+    /// topic administration (create, delete, alter).
+    data_dir: Mutex<Option<DataDir>>,
+    defaults: LogConfig,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     next_producer_id: AtomicI64,
 }
@@ -190,26 +187,41 @@ fn cluster_id_for(config: &BrokerConfig) -> Result<String, LogError> {
 }
 
 impl Broker {
-    /// Opens the data directory (locking it, recovering every log) and
-    /// loads its topics.
+    /// Opens the data directory (locking it; logs are recovered if the last
+    /// stop was not clean) and loads its topics.
     pub fn open(config: BrokerConfig, advertised_port: u16) -> Result<Broker, LogError> {
-        let catalog = Catalog::open(&config.data_dir)?;
+        let mut data_dir = DataDir::open(&config.data_dir, true)?;
+        data_dir.set_broker_config(&config.props)?;
         let cluster_id = cluster_id_for(&config)?;
         let broker = Broker {
             cluster_id,
             advertised_port,
             group_commit: GroupCommit::start(),
-            catalog: Mutex::new(catalog),
+            defaults: data_dir.default_config().clone(),
+            data_dir: Mutex::new(Some(data_dir)),
             topics: RwLock::new(BTreeMap::new()),
             next_producer_id: AtomicI64::new(initial_producer_id()),
             config,
         };
-        let metas = lock(&broker.catalog).load_topics()?;
-        for meta in metas {
-            let topic = broker.open_topic(meta, 0)?;
-            broker.insert(topic);
+        {
+            let guard = lock(&broker.data_dir);
+            let dir = Self::dir(&guard, &broker.config)?;
+            for meta in dir.topics()? {
+                let partitions = Self::open_partitions(dir, &meta, 0)?;
+                broker.insert(Topic { meta, partitions });
+            }
         }
         Ok(broker)
+    }
+
+    /// The open data directory behind `guard`.
+    fn dir<'a>(
+        guard: &'a MutexGuard<'_, Option<DataDir>>,
+        config: &BrokerConfig,
+    ) -> Result<&'a DataDir, LogError> {
+        guard
+            .as_ref()
+            .ok_or_else(|| LogError::ReadOnly(config.data_dir.clone()))
     }
 
     fn insert(&self, topic: Topic) -> Arc<Topic> {
@@ -221,18 +233,15 @@ impl Broker {
         topic
     }
 
-    /// Opens the logs of partitions `from..meta.partitions` (recovering them).
+    /// Opens the logs of partitions `from..meta.partitions`.
     fn open_partitions(
-        &self,
+        dir: &DataDir,
         meta: &TopicMeta,
         from: i32,
     ) -> Result<Vec<Arc<Partition>>, LogError> {
-        let config = log_config(&self.effective_configs(meta));
-        let catalog = lock(&self.catalog);
         (from..meta.partitions)
             .map(|p| {
-                let dir = catalog.partition_dir(&meta.name, p);
-                let (log, report) = Log::open(&dir, config.clone(), true)?;
+                let (log, report) = dir.open_log_with_report(&meta.name, p)?;
                 if let Some(file) = &report.truncated_file {
                     tracing::warn!(
                         "recovered {}-{p}: cut {} bytes at {}:{}",
@@ -247,16 +256,14 @@ impl Broker {
             .collect()
     }
 
-    fn open_topic(&self, meta: TopicMeta, from: i32) -> Result<Topic, LogError> {
-        let partitions = self.open_partitions(&meta, from)?;
-        Ok(Topic { meta, partitions })
+    /// The log config in force for a topic (broker defaults plus its configs).
+    pub fn log_config(&self, meta: &TopicMeta) -> Result<LogConfig, LogError> {
+        self.defaults.with_topic_configs(&meta.configs)
     }
 
-    /// Topic configs in force: broker-derived defaults overlaid with the topic's own.
-    pub fn effective_configs(&self, meta: &TopicMeta) -> BTreeMap<String, String> {
-        let mut m = self.config.topic_defaults();
-        m.extend(meta.configs.iter().map(|(k, v)| (k.clone(), v.clone())));
-        m
+    /// The broker-level default log config.
+    pub fn default_log_config(&self) -> &LogConfig {
+        &self.defaults
     }
 
     /// A topic by name.
@@ -296,17 +303,8 @@ impl Broker {
             .and_then(|i| t.partitions.get(i).cloned())
     }
 
-    /// Validates topic configs (names and values), INVALID_CONFIG otherwise.
-    pub fn validate_configs(configs: &BTreeMap<String, String>) -> Result<(), TopicError> {
-        for (k, v) in configs {
-            validate_topic_config(k, v)
-                .map_err(|reason| TopicError::InvalidConfig(k.clone(), v.clone(), reason))?;
-        }
-        Ok(())
-    }
-
-    /// Creates a topic (`partitions` ≥ 1, `replication_factor` ≤ 1 or -1);
-    /// with `validate_only`, only checks.
+    /// Creates a topic (`partitions` ≥ 1 or -1 for `num.partitions`,
+    /// `replication_factor` 1 or -1); with `validate_only`, only checks.
     pub fn create_topic(
         &self,
         name: &str,
@@ -336,31 +334,33 @@ impl Broker {
                 "replication factor {replication_factor} is larger than the 1 available broker"
             )));
         }
-        Self::validate_configs(&configs)?;
-        let catalog = lock(&self.catalog);
+        LogConfig::validate(&configs)?;
+        let guard = lock(&self.data_dir);
+        let dir = Self::dir(&guard, &self.config)?;
         if self.topic(name).is_some() {
             return Err(TopicError::Exists(name.to_string()));
         }
-        let meta = TopicMeta {
-            name: name.to_string(),
-            id: uuid::Uuid::new_v4(),
-            partitions,
-            configs,
-        };
         if validate_only {
-            return Ok(meta);
+            return Ok(TopicMeta {
+                name: name.to_string(),
+                id: uuid::Uuid::nil(),
+                partitions,
+                configs,
+            });
         }
-        catalog.write_topic(&meta)?;
-        drop(catalog);
-        let topic = match self.open_topic(meta.clone(), 0) {
-            Ok(t) => t,
+        let meta = dir.create_topic(name, partitions, &configs)?;
+        let partitions_opened = match Self::open_partitions(dir, &meta, 0) {
+            Ok(p) => p,
             Err(e) => {
-                let _ = lock(&self.catalog).delete_topic(&meta);
+                let _ = dir.delete_topic(name);
                 return Err(e.into());
             }
         };
-        self.insert(topic);
-        tracing::info!("created topic {name} with {partitions} partitions");
+        self.insert(Topic {
+            meta: meta.clone(),
+            partitions: partitions_opened,
+        });
+        tracing::info!("created topic {name} with {partitions} partition(s)");
         Ok(meta)
     }
 
@@ -369,7 +369,8 @@ impl Broker {
         if !self.config.delete_topic_enable {
             return Err(TopicError::DeletionDisabled);
         }
-        let catalog = lock(&self.catalog);
+        let guard = lock(&self.data_dir);
+        let dir = Self::dir(&guard, &self.config)?;
         let topic = self
             .topics
             .write()
@@ -377,10 +378,15 @@ impl Broker {
             .remove(name)
             .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         for p in &topic.partitions {
+            let mut log = p.log();
             p.deleted.store(true, Ordering::Release);
+            if let Err(e) = log.close_in_place() {
+                tracing::warn!("closing {}-{} before deletion: {e}", p.topic, p.index);
+            }
+            drop(log);
             p.notify_appended();
         }
-        catalog.delete_topic(&topic.meta)?;
+        dir.delete_topic(name)?;
         tracing::info!("deleted topic {name}");
         Ok(topic.meta.clone())
     }
@@ -392,7 +398,8 @@ impl Broker {
         count: i32,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let catalog = lock(&self.catalog);
+        let guard = lock(&self.data_dir);
+        let dir = Self::dir(&guard, &self.config)?;
         let topic = self
             .topic(name)
             .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
@@ -405,12 +412,9 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let mut meta = topic.meta.clone();
-        meta.partitions = count;
-        catalog.write_topic(&meta)?;
-        drop(catalog);
+        let meta = dir.create_partitions(name, count)?;
         let mut partitions = topic.partitions.clone();
-        partitions.extend(self.open_partitions(&meta, current)?);
+        partitions.extend(Self::open_partitions(dir, &meta, current)?);
         self.insert(Topic { meta, partitions });
         tracing::info!("topic {name} now has {count} partitions");
         Ok(())
@@ -423,19 +427,24 @@ impl Broker {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        Self::validate_configs(&configs)?;
-        let catalog = lock(&self.catalog);
+        LogConfig::validate(&configs)?;
+        let guard = lock(&self.data_dir);
+        let dir = Self::dir(&guard, &self.config)?;
         let topic = self
             .topic(name)
             .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         if validate_only {
             return Ok(());
         }
-        let mut meta = topic.meta.clone();
-        meta.configs = configs;
-        catalog.write_topic(&meta)?;
-        drop(catalog);
-        let log_cfg = log_config(&self.effective_configs(&meta));
+        let removed: Vec<String> = topic
+            .meta
+            .configs
+            .keys()
+            .filter(|k| !configs.contains_key(*k))
+            .cloned()
+            .collect();
+        let meta = dir.alter_topic_config(name, &configs, &removed)?;
+        let log_cfg = self.log_config(&meta)?;
         for p in &topic.partitions {
             p.log().set_config(log_cfg.clone());
         }
@@ -455,39 +464,38 @@ impl Broker {
     pub fn flush_all(&self) -> Result<(), LogError> {
         for t in self.topics() {
             for p in &t.partitions {
-                p.log().flush()?;
+                if !p.is_deleted() {
+                    p.log().flush()?;
+                }
             }
         }
         Ok(())
     }
 
-    /// Closes every log cleanly (flush, trim indexes) and releases the data
-    /// directory. Partitions still referenced elsewhere are flushed instead.
-    pub fn close(self) -> Result<(), LogError> {
-        let topics =
-            std::mem::take(&mut *self.topics.write().unwrap_or_else(PoisonError::into_inner));
+    /// Closes every log cleanly (flush, trim indexes), writes the
+    /// checkpoints and the clean-shutdown marker, and releases the data
+    /// directory. Later topic operations fail; call once, at shutdown.
+    pub fn close(&self) -> Result<(), LogError> {
+        let mut guard = lock(&self.data_dir);
         let mut first_err = None;
-        for (_, topic) in topics {
-            let Ok(topic) = Arc::try_unwrap(topic) else {
-                continue;
-            };
-            for p in topic.partitions {
-                let result = match Arc::try_unwrap(p) {
-                    Ok(p) => p
-                        .log
-                        .into_inner()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .close(),
-                    Err(p) => p.log().flush(),
-                };
-                if let Err(e) = result {
+        for t in self.topics() {
+            for p in &t.partitions {
+                if p.is_deleted() {
+                    continue;
+                }
+                if let Err(e) = p.log().close_in_place() {
+                    tracing::error!("closing {}-{}: {e}", p.topic, p.index);
                     first_err.get_or_insert(e);
                 }
             }
         }
+        let closed = match guard.take() {
+            Some(dir) => dir.close(),
+            None => Ok(()),
+        };
         match first_err {
             Some(e) => Err(e),
-            None => Ok(()),
+            None => closed,
         }
     }
 }

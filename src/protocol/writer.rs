@@ -4,7 +4,17 @@
 
 use super::response::{Chunk, ResponseBody};
 use crate::log::ReadSlice;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::AsyncWriteExt;
+
+/// Bytes sent from files with sendfile(2) since the process started.
+static SENDFILE_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes sent so far from segment files with sendfile(2), i.e. without
+/// passing through user space (0 on platforms without it).
+pub fn sendfile_bytes() -> u64 {
+    SENDFILE_BYTES.load(Ordering::Relaxed)
+}
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 
@@ -66,7 +76,9 @@ async fn send_file(stream: &mut OwnedWriteHalf, slice: &ReadSlice) -> std::io::R
                     "segment file shorter than the range being sent",
                 ));
             }
-            Ok(_) => {}
+            Ok(n) => {
+                SENDFILE_BYTES.fetch_add(n as u64, Ordering::Relaxed);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
         }

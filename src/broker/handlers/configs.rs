@@ -5,7 +5,9 @@ use super::str_bytes;
 use super::topics::{SOURCE_DEFAULT, SOURCE_STATIC_BROKER, SOURCE_TOPIC};
 use crate::broker::config::DefaultSource;
 use crate::broker::state::Broker;
-use crate::broker::topic_config::{ConfigType, TOPIC_CONFIGS, topic_config};
+use crate::broker::topic_config::{ConfigType, topic_config};
+use crate::log::LogConfig;
+use crate::log::config::ConfigSource;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -38,46 +40,63 @@ fn describe_topic(
     docs: bool,
     version: i16,
 ) -> Result<Vec<DescribeConfigsResourceResult>, (i16, String)> {
-    let topic = broker.topic(name).ok_or((
-        ResponseError::UnknownTopicOrPartition.code(),
-        format!("unknown topic '{name}'"),
-    ))?;
+    let unknown = || {
+        (
+            ResponseError::UnknownTopicOrPartition.code(),
+            format!("unknown topic '{name}'"),
+        )
+    };
+    let topic = broker.topic(name).ok_or_else(unknown)?;
+    let config = broker
+        .log_config(&topic.meta)
+        .map_err(|e| (super::log_error_code(&e), e.to_string()))?;
+    let defaults = broker.default_log_config();
     let mut out = Vec::new();
-    for def in TOPIC_CONFIGS {
-        if keys.is_some_and(|k| !k.iter().any(|k| k == def.name)) {
+    for entry in config.describe() {
+        if keys.is_some_and(|k| !k.iter().any(|k| k == entry.name)) {
             continue;
         }
+        let def = topic_config(entry.name);
         let mut r = DescribeConfigsResourceResult::default();
-        r.name = str_bytes(def.name);
-        let (default, default_source) = broker.config.topic_default(def);
-        let mut syn = Vec::new();
-        let (value, source) = match topic.meta.configs.get(def.name) {
-            Some(v) => {
-                syn.push(synonym(def.name, v, SOURCE_TOPIC));
-                (v.clone(), SOURCE_TOPIC)
-            }
-            None => match &default_source {
-                DefaultSource::Broker(_) => (default.clone(), SOURCE_STATIC_BROKER),
-                DefaultSource::Builtin => (default.clone(), SOURCE_DEFAULT),
-            },
-        };
-        if let DefaultSource::Broker(b) = &default_source
-            && let Some(raw) = broker.config.props.get(b)
-        {
-            syn.push(synonym(b, raw, SOURCE_STATIC_BROKER));
-        }
-        let default_name = def.synonyms.first().map_or(def.name, |(s, _)| s);
-        syn.push(synonym(default_name, def.default, SOURCE_DEFAULT));
-        r.value = Some(str_bytes(value));
-        r.config_source = source;
+        r.name = str_bytes(entry.name);
+        r.value = Some(str_bytes(entry.value.clone()));
+        r.config_source = entry.source.kafka_code();
         r.read_only = false;
         if synonyms {
+            // Most specific first: the topic's own value, the broker's
+            // setting it inherits, Kafka's default.
+            let mut syn = Vec::new();
+            if entry.source == ConfigSource::Topic {
+                syn.push(synonym(entry.name, &entry.value, SOURCE_TOPIC));
+            }
+            let broker_name = def
+                .and_then(|d| d.synonyms.first())
+                .map(|(s, _)| *s)
+                .unwrap_or(entry.name);
+            if let Some(d) = def
+                && let (value, DefaultSource::Broker(b)) = broker.config.topic_default(d)
+            {
+                let raw = broker.config.props.get(&b).cloned().unwrap_or(value);
+                syn.push(synonym(&b, &raw, SOURCE_STATIC_BROKER));
+            } else if defaults
+                .describe()
+                .iter()
+                .any(|e| e.name == entry.name && e.source == ConfigSource::Broker)
+            {
+                let v = defaults.get(entry.name).unwrap_or_default();
+                syn.push(synonym(broker_name, &v, SOURCE_STATIC_BROKER));
+            }
+            let default = def.map_or_else(
+                || LogConfig::default().get(entry.name).unwrap_or_default(),
+                |d| d.default.to_string(),
+            );
+            syn.push(synonym(broker_name, &default, SOURCE_DEFAULT));
             r.synonyms = syn;
         }
         if version >= 3 {
-            r.config_type = def.kind.code();
+            r.config_type = def.map_or(ConfigType::String.code(), |d| d.kind.code());
             if docs {
-                r.documentation = Some(str_bytes(def.doc));
+                r.documentation = def.map(|d| str_bytes(d.doc));
             }
         }
         out.push(r);
@@ -293,7 +312,13 @@ pub fn incremental_alter_configs(
                 ResponseError::UnknownTopicOrPartition.code(),
                 format!("unknown topic '{topic}'"),
             ))?;
-            let effective = broker.effective_configs(&t.meta);
+            let effective: BTreeMap<String, String> = broker
+                .log_config(&t.meta)
+                .map_err(|e| (super::log_error_code(&e), e.to_string()))?
+                .describe()
+                .into_iter()
+                .map(|e| (e.name.to_string(), e.value))
+                .collect();
             let mut configs = t.meta.configs.clone();
             for c in &res.configs {
                 incremental_op(

@@ -55,12 +55,14 @@ fn max_timestamp(log: &Log) -> Result<Option<(i64, i64)>, crate::log::LogError> 
     Ok(best)
 }
 
-fn lookup(p: &Partition, timestamp: i64) -> ListOffsetsPartitionResponse {
+fn lookup(p: &Partition, timestamp: i64, version: i16) -> ListOffsetsPartitionResponse {
     let mut r = ListOffsetsPartitionResponse::default();
     r.partition_index = p.index;
     r.timestamp = -1;
     r.offset = -1;
-    r.leader_epoch = 0;
+    if version >= 4 {
+        r.leader_epoch = 0;
+    }
     let log = p.log();
     let outcome = match timestamp {
         LATEST => Ok(Some((log.log_end_offset(), -1))),
@@ -87,7 +89,7 @@ fn lookup(p: &Partition, timestamp: i64) -> ListOffsetsPartitionResponse {
 }
 
 /// Handles ListOffsets v1–v10.
-pub fn handle(broker: &Broker, req: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let mut resp = ListOffsetsResponse::default();
     for t in req.topics {
         let topic = broker.topic(t.name.0.as_str());
@@ -100,7 +102,7 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, _version: i16) -> ListOf
                     .and_then(|i| topic.partitions.get(i).cloned())
             });
             let r = match partition {
-                Some(part) => lookup(&part, p.timestamp),
+                Some(part) => lookup(&part, p.timestamp, version),
                 None => {
                     let mut r = ListOffsetsPartitionResponse::default();
                     r.partition_index = p.partition_index;

@@ -37,9 +37,12 @@ pub fn log_error_code(e: &LogError) -> i16 {
         LogError::InvalidConfig { .. } => ResponseError::InvalidConfig.code(),
         LogError::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
         LogError::TopicExists(_) => ResponseError::TopicAlreadyExists.code(),
-        LogError::Io { .. } | LogError::Corrupt { .. } | LogError::Locked { .. } => {
-            ResponseError::KafkaStorageError.code()
-        }
+        LogError::MissingKey { .. } => ResponseError::InvalidRecord.code(),
+        LogError::Io { .. }
+        | LogError::Corrupt { .. }
+        | LogError::Locked { .. }
+        | LogError::ReadOnly(_)
+        | LogError::AlreadyOpen { .. } => ResponseError::KafkaStorageError.code(),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::{str_bytes, topic_name};
 use crate::broker::state::{Broker, TopicError};
-use crate::broker::topic_config::TOPIC_CONFIGS;
+use crate::log::TopicMeta;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::{
@@ -80,7 +80,7 @@ pub fn create_topics(
                 result.num_partitions = meta.partitions;
                 result.replication_factor = 1;
                 if version >= 5 {
-                    result.configs = Some(describe_created(broker, &meta.configs));
+                    result.configs = Some(describe_created(broker, &meta));
                 }
             }
             Err(e) => {
@@ -95,23 +95,18 @@ pub fn create_topics(
     resp
 }
 
-fn describe_created(broker: &Broker, set: &BTreeMap<String, String>) -> Vec<CreatableTopicConfigs> {
-    TOPIC_CONFIGS
-        .iter()
-        .map(|def| {
+fn describe_created(broker: &Broker, meta: &TopicMeta) -> Vec<CreatableTopicConfigs> {
+    let Ok(config) = broker.log_config(meta) else {
+        return Vec::new();
+    };
+    config
+        .describe()
+        .into_iter()
+        .map(|entry| {
             let mut c = CreatableTopicConfigs::default();
-            c.name = str_bytes(def.name);
-            let (value, source) = match set.get(def.name) {
-                Some(v) => (v.clone(), SOURCE_TOPIC),
-                None => match broker.config.topic_default(def) {
-                    (v, crate::broker::config::DefaultSource::Broker(_)) => {
-                        (v, SOURCE_STATIC_BROKER)
-                    }
-                    (v, crate::broker::config::DefaultSource::Builtin) => (v, SOURCE_DEFAULT),
-                },
-            };
-            c.value = Some(str_bytes(value));
-            c.config_source = source;
+            c.name = str_bytes(entry.name);
+            c.value = Some(str_bytes(entry.value));
+            c.config_source = entry.source.kafka_code();
             c
         })
         .collect()
