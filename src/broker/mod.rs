@@ -10,6 +10,7 @@ pub mod background;
 pub mod config;
 pub mod connection;
 pub mod dispatch;
+pub mod group;
 pub mod group_seam;
 pub mod handlers;
 pub mod server;

@@ -65,6 +65,7 @@ pub(crate) struct CheckpointHandle {
 }
 
 impl CheckpointHandle {
+    /// Publishes the log's recovery point and log start offset.
     pub(crate) fn update(&self, recovery_point: i64, log_start_offset: i64) {
         if let Ok(mut c) = self.shared.lock()
             && let Some(p) = c.partitions.get_mut(&self.key)
@@ -74,6 +75,7 @@ impl CheckpointHandle {
         }
     }
 
+    /// The log was closed (`clean`: everything flushed) or dropped.
     pub(crate) fn release(&self, clean: bool) {
         if let Ok(mut c) = self.shared.lock()
             && let Some(p) = c.partitions.get_mut(&self.key)
@@ -673,5 +675,185 @@ impl DataDir {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::test_support::{batch, simple};
+
+    fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn second_writer_is_told_who_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DataDir::open(dir.path(), true).unwrap();
+        match DataDir::open(dir.path(), false) {
+            Err(LogError::Locked { holder, .. }) => {
+                assert!(
+                    holder.contains(&format!("pid {}", std::process::id())),
+                    "{holder}"
+                );
+            }
+            other => panic!("expected Locked, got {:?}", other.err()),
+        }
+        // Readers need no lock.
+        assert!(DataDir::open_read_only(dir.path()).unwrap().is_read_only());
+        first.close().unwrap();
+        DataDir::open(dir.path(), false).unwrap();
+        assert!(DataDir::open(&dir.path().join("missing"), false).is_err());
+    }
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        for ok in ["a", "orders.v1", "A_b-9", &"x".repeat(249)] {
+            validate_topic_name(ok).unwrap();
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "has space",
+            "slash/",
+            "ünï",
+            &"x".repeat(250),
+        ] {
+            assert!(
+                matches!(
+                    validate_topic_name(bad),
+                    Err(LogError::InvalidTopicName { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn topic_lifecycle_and_metadata_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let dd = DataDir::open(dir.path(), true).unwrap();
+        let meta = dd
+            .create_topic("orders", 2, &cfg(&[("retention.ms", "1000")]))
+            .unwrap();
+        assert!(matches!(
+            dd.create_topic("orders", 1, &BTreeMap::new()),
+            Err(LogError::TopicExists(_))
+        ));
+        assert!(matches!(
+            dd.create_topic("bad", 1, &cfg(&[("segment.bytes", "1")])),
+            Err(LogError::InvalidConfig { .. })
+        ));
+        assert!(matches!(
+            dd.create_topic("zero", 0, &BTreeMap::new()),
+            Err(LogError::InvalidPartitions(0))
+        ));
+        dd.create_topic("a.b", 1, &BTreeMap::new()).unwrap();
+        assert!(matches!(
+            dd.create_topic("a_b", 1, &BTreeMap::new()),
+            Err(LogError::InvalidTopicName { .. })
+        ));
+        let text = std::fs::read_to_string(dir.path().join("orders.properties")).unwrap();
+        assert!(text.contains("partitions=2\n"));
+        assert!(text.contains(&format!("topic.id={}\n", meta.id)));
+        assert!(text.contains("retention.ms=1000\n"));
+        assert!(dir.path().join("orders-1").is_dir());
+        let altered = dd
+            .alter_topic_config(
+                "orders",
+                &cfg(&[("cleanup.policy", "compact")]),
+                &["retention.ms".to_string()],
+            )
+            .unwrap();
+        assert_eq!(altered.configs, cfg(&[("cleanup.policy", "compact")]));
+        assert!(dd.log_config("orders").unwrap().compact);
+        assert!(
+            dd.alter_topic_config("orders", &cfg(&[("retention.ms", "x")]), &[])
+                .is_err()
+        );
+        assert!(dd.create_partitions("orders", 2).is_err());
+        assert_eq!(dd.create_partitions("orders", 4).unwrap().partitions, 4);
+        let mut log = dd.open_log("orders", 3).unwrap();
+        assert!(matches!(
+            dd.open_log("orders", 3),
+            Err(LogError::AlreadyOpen { .. })
+        ));
+        assert!(matches!(
+            dd.open_log("orders", 4),
+            Err(LogError::UnknownPartition { .. })
+        ));
+        assert!(matches!(
+            log.append(&mut simple(1, 1, b"x")),
+            Err(LogError::MissingKey { .. })
+        ));
+        log.append(&mut batch(&[(1, Some(b"k"), Some(b"v"))]))
+            .unwrap();
+        log.close().unwrap();
+        let names: Vec<_> = dd.topics().unwrap().into_iter().map(|t| t.name).collect();
+        assert_eq!(names, ["a.b", "orders"]);
+        dd.delete_topic("orders").unwrap();
+        assert!(matches!(dd.topic("orders"), Err(LogError::UnknownTopic(_))));
+        assert!(!dir.path().join("orders-3").exists());
+        // A new topic of the same name starts empty.
+        dd.create_topic("orders", 1, &BTreeMap::new()).unwrap();
+        assert_eq!(dd.open_log("orders", 0).unwrap().log_end_offset(), 0);
+    }
+
+    #[test]
+    fn clean_stop_marker_and_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let dd = DataDir::open(dir.path(), true).unwrap();
+        dd.create_topic("t", 1, &BTreeMap::new()).unwrap();
+        let mut log = dd.open_log("t", 0).unwrap();
+        log.append(&mut simple(3, 1, b"x")).unwrap();
+        log.close().unwrap();
+        dd.close().unwrap();
+        assert!(dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
+        let cp = std::fs::read_to_string(dir.path().join(RECOVERY_POINT_FILE)).unwrap();
+        assert_eq!(cp, "0\n1\nt 0 3\n");
+        let dd = DataDir::open(dir.path(), false).unwrap();
+        assert!(dd.was_clean_shutdown());
+        assert!(!dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
+        // A log left open (not flushed): no marker at close.
+        let mut log = dd.open_log("t", 0).unwrap();
+        log.append(&mut simple(1, 1, b"y")).unwrap();
+        dd.close().unwrap();
+        drop(log);
+        assert!(!dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
+    }
+
+    #[test]
+    fn unclean_stop_recovers_from_the_recovery_point() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let dd = DataDir::open(dir.path(), true).unwrap();
+            dd.create_topic("t", 1, &BTreeMap::new()).unwrap();
+            let mut log = dd.open_log("t", 0).unwrap();
+            log.append(&mut simple(2, 1, b"kept")).unwrap();
+            log.flush().unwrap();
+            dd.write_checkpoints().unwrap();
+            log.append(&mut simple(2, 1, b"torn")).unwrap();
+            // Crash: no close, and the last batch half written.
+            let (file, _) = log.sync_target();
+            let len = file.metadata().unwrap().len();
+            file.set_len(len - 5).unwrap();
+            std::mem::forget(log);
+            // The process dies: its lock goes, no marker is written.
+            drop(dd);
+        }
+        let dd = DataDir::open(dir.path(), false).unwrap();
+        assert!(!dd.was_clean_shutdown());
+        let (log, report) = dd.open_log_with_report("t", 0).unwrap();
+        assert_eq!(log.log_end_offset(), 2);
+        assert!(report.truncated_file.is_some());
+        assert!(report.bytes_removed > 0);
+        drop(log);
+        let ro = DataDir::open_read_only(dir.path()).unwrap();
+        assert_eq!(ro.open_log("t", 0).unwrap().log_end_offset(), 2);
     }
 }

@@ -7,10 +7,12 @@
 //! into memory instead of mapped, so that a writer trimming the file cannot
 //! fault the reader.
 
-use super::error::{LogError, Result};
+use super::error::Result;
+use super::segment::io_err;
 use memmap2::{MmapMut, MmapOptions};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 enum Storage {
@@ -31,14 +33,13 @@ pub(crate) struct IndexFile {
     entries: usize,
     max_entries: usize,
     mapped_len: usize,
+    /// Bytes of the file known to have disk blocks: a write through the map
+    /// beyond them could fault on a full disk, so they are reserved first.
+    allocated: usize,
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
-    move |source| LogError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
+/// How much of a preallocated index is reserved on disk at a time.
+const ALLOCATE_STEP: usize = 64 * 1024;
 
 impl IndexFile {
     /// Opens (creating if missing) a writable index. Entries already in the
@@ -68,6 +69,7 @@ impl IndexFile {
             entries,
             max_entries,
             mapped_len: len,
+            allocated: 0,
         };
         let target = if active {
             index.max_entries.max(entries) * entry_size
@@ -98,6 +100,7 @@ impl IndexFile {
             entries,
             max_entries: entries,
             mapped_len: 0,
+            allocated: 0,
         })
     }
 
@@ -112,6 +115,10 @@ impl IndexFile {
         self.storage = Storage::Empty;
         file.set_len(len as u64).map_err(io_err(&self.path))?;
         self.mapped_len = len;
+        // Pages holding entries were written, so they have blocks.
+        self.allocated = (self.entries * self.entry_size)
+            .next_multiple_of(4096)
+            .min(len);
         if len > 0 {
             // SAFETY: the file is private to this process's writer (the data
             // directory is locked); it is only resized through `remap`, which
@@ -158,6 +165,9 @@ impl IndexFile {
             return false;
         }
         let at = self.entries * self.entry_size;
+        if at + self.entry_size > self.allocated && !self.reserve(at + self.entry_size) {
+            return false;
+        }
         if let Storage::Mapped(m) = &mut self.storage
             && m.len() >= at + self.entry_size
         {
@@ -166,6 +176,38 @@ impl IndexFile {
             return true;
         }
         false
+    }
+
+    /// Reserves disk blocks up to at least `end` (posix_fallocate), so that
+    /// a full disk makes an entry be skipped instead of faulting the process.
+    fn reserve(&mut self, end: usize) -> bool {
+        let Some(file) = &self.file else {
+            return false;
+        };
+        let to = (self.allocated + ALLOCATE_STEP)
+            .max(end)
+            .min(self.mapped_len);
+        if to < end {
+            return false;
+        }
+        // SAFETY: posix_fallocate on a valid descriptor and an in-file range.
+        let rc = unsafe {
+            libc::posix_fallocate(
+                file.as_raw_fd(),
+                self.allocated as libc::off_t,
+                (to - self.allocated) as libc::off_t,
+            )
+        };
+        if rc != 0 {
+            tracing::warn!(
+                "{}: cannot reserve index space ({}); entry skipped",
+                self.path.display(),
+                std::io::Error::from_raw_os_error(rc)
+            );
+            return false;
+        }
+        self.allocated = to;
+        true
     }
 
     /// Keeps the first `n` entries.

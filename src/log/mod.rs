@@ -25,7 +25,8 @@ pub mod time_index;
 #[cfg(test)]
 mod test_support;
 
-pub use config::LogConfig;
+pub use cleaner::{CleanOptions, CleanStats, LogCleaner};
+pub use config::{ConfigEntry, ConfigSource, LogConfig};
 pub use data_dir::{DataDir, TopicMeta};
 pub use error::LogError;
 pub use group_commit::GroupCommit;

@@ -32,6 +32,7 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Maps an I/O error to [`LogError::Io`] naming `path`.
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LogError + '_ {
     move |source| LogError::Io {
         path: path.to_path_buf(),
@@ -84,7 +85,23 @@ pub struct LogSegment {
 impl LogSegment {
     /// Creates a new, empty active segment at `base_offset` in `dir`.
     pub fn create(dir: &Path, base_offset: i64, config: &LogConfig) -> Result<LogSegment> {
-        let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
+        LogSegment::create_with_suffix(dir, base_offset, config, "")
+    }
+
+    /// Creates a new, empty segment whose file names end in `suffix` after
+    /// the usual extension (the cleaner's `.cleaned` files).
+    pub fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        suffix: &str,
+    ) -> Result<LogSegment> {
+        let name = |ext: &str| {
+            let mut p = segment_file(dir, base_offset, ext).into_os_string();
+            p.push(suffix);
+            PathBuf::from(p)
+        };
+        let log_path = name(LOG_SUFFIX);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -93,8 +110,8 @@ impl LogSegment {
             .open(&log_path)
             .map_err(io_err(&log_path))?;
         let ibytes = config.segment_index_bytes;
-        let index_path = segment_file(dir, base_offset, INDEX_SUFFIX);
-        let time_path = segment_file(dir, base_offset, TIME_INDEX_SUFFIX);
+        let index_path = name(INDEX_SUFFIX);
+        let time_path = name(TIME_INDEX_SUFFIX);
         for p in [&index_path, &time_path] {
             std::fs::write(p, b"").map_err(io_err(p))?;
         }
@@ -512,6 +529,31 @@ impl LogSegment {
         self.max_timestamp = max_ts;
         self.next_offset = next;
         self.first_batch_timestamp = self.header_at(0)?.map(|h| h.max_timestamp);
+        Ok(())
+    }
+
+    /// For a read-only view: takes in the complete batches a writer appended
+    /// since the view was loaded.
+    pub fn extend_read_only(&mut self) -> Result<()> {
+        let len = self.file.metadata().map_err(io_err(&self.log_path))?.len();
+        if len <= self.size {
+            return Ok(());
+        }
+        let old = self.size;
+        self.size = len;
+        let mut scan = HeaderScanner::new(self, old);
+        let (mut end, mut next, mut max_ts) = (old, self.next_offset, self.max_timestamp);
+        while let Some((p, h)) = scan.next_header()? {
+            end = p + h.total_size() as u64;
+            next = h.last_offset() + 1;
+            max_ts = max_ts.max(h.max_timestamp);
+        }
+        self.size = end;
+        self.next_offset = next;
+        self.max_timestamp = max_ts;
+        if self.first_batch_timestamp.is_none() {
+            self.first_batch_timestamp = self.header_at(0)?.map(|h| h.max_timestamp);
+        }
         Ok(())
     }
 

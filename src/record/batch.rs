@@ -170,7 +170,7 @@ impl BatchHeader {
 
     /// Offset of the last record.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + self.last_offset_delta as i64
+        self.base_offset.wrapping_add(self.last_offset_delta as i64)
     }
 
     /// Compression codec id (attributes & 7).
@@ -235,6 +235,23 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
 pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[PARTITION_LEADER_EPOCH_OFFSET..PARTITION_LEADER_EPOCH_OFFSET + 4]
         .copy_from_slice(&epoch.to_be_bytes());
+}
+
+/// Recomputes and stores the CRC32C of a complete batch after its covered
+/// bytes (attributes..end) were changed.
+pub fn update_crc(batch: &mut [u8]) {
+    let crc = compute_crc(batch);
+    batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Marks a complete batch as log-append time with `timestamp` (sets the
+/// timestamp-type attribute and `maxTimestamp`, then the CRC), as a broker
+/// does for topics with `message.timestamp.type=LogAppendTime`.
+pub fn set_log_append_time(batch: &mut [u8], timestamp: i64) {
+    let attributes = be_i16(batch, ATTRIBUTES_OFFSET) | ATTR_TIMESTAMP_TYPE;
+    batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&timestamp.to_be_bytes());
+    update_crc(batch);
 }
 
 /// Iterates over the complete, valid-looking batches at the start of `buf`

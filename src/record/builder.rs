@@ -27,6 +27,8 @@ pub struct BatchBuilder {
     base_timestamp: i64,
     max_timestamp: i64,
     count: i32,
+    last_offset_delta: Option<i32>,
+    last_offset_override: Option<i32>,
     producer_id: i64,
     producer_epoch: i16,
     base_sequence: i32,
@@ -52,6 +54,8 @@ impl BatchBuilder {
             base_timestamp,
             max_timestamp: base_timestamp,
             count: 0,
+            last_offset_delta: None,
+            last_offset_override: None,
             producer_id: -1,
             producer_epoch: -1,
             base_sequence: -1,
@@ -105,7 +109,25 @@ impl BatchBuilder {
         value: Option<&[u8]>,
         headers: &[Header],
     ) {
-        let offset_delta = self.count;
+        let offset_delta = self.last_offset_delta.map_or(0, |d| d + 1);
+        self.push_with_offset_delta(offset_delta, timestamp, key, value, headers);
+    }
+
+    /// Appends one record with an explicit offset delta (compaction keeps the
+    /// original offsets, leaving gaps). Deltas must increase from record to
+    /// record.
+    pub fn push_with_offset_delta(
+        &mut self,
+        offset_delta: i32,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) {
+        debug_assert!(
+            self.last_offset_delta.is_none_or(|d| offset_delta > d),
+            "offset deltas increase"
+        );
         let timestamp_delta = timestamp.wrapping_sub(self.base_timestamp);
         let body_size = record_body_size(timestamp_delta, offset_delta, key, value, headers);
         let body_len = i32::try_from(body_size).expect("a record is smaller than 2 GiB");
@@ -129,6 +151,13 @@ impl BatchBuilder {
             self.max_timestamp.max(timestamp)
         };
         self.count += 1;
+        self.last_offset_delta = Some(offset_delta);
+    }
+
+    /// Makes `lastOffsetDelta` at least `delta`, as Kafka's cleaner does to
+    /// keep a batch's last offset when its last records were removed.
+    pub fn override_last_offset_delta(&mut self, delta: i32) {
+        self.last_offset_override = Some(delta);
     }
 
     /// Number of records pushed.
@@ -162,7 +191,10 @@ impl BatchBuilder {
         };
         let batch_length =
             i32::try_from(out.len() - LOG_OVERHEAD).expect("a batch is smaller than 2 GiB");
-        let last_offset_delta = (self.count - 1).max(0);
+        let last_offset_delta = self
+            .last_offset_delta
+            .unwrap_or(0)
+            .max(self.last_offset_override.unwrap_or(0));
         put_at(&mut out, 0, &0i64.to_be_bytes());
         put_at(&mut out, LENGTH_OFFSET, &batch_length.to_be_bytes());
         put_at(
@@ -372,6 +404,25 @@ mod tests {
             decoded.iter().all(|r| r.timestamp == 9),
             "log append time = max timestamp"
         );
+    }
+
+    #[test]
+    fn explicit_offset_deltas_keep_gaps() {
+        let mut b = BatchBuilder::new(Compression::None, 0);
+        b.push_with_offset_delta(2, 0, Some(b"a"), Some(b"1"), &[]);
+        b.push_with_offset_delta(7, 1, Some(b"b"), None, &[]);
+        b.push(2, Some(b"c"), Some(b"3"), &[]);
+        b.override_last_offset_delta(12);
+        let mut batch = b.finish();
+        crate::record::batch::set_base_offset(&mut batch, 100);
+        let h = validate(&batch).unwrap();
+        assert_eq!((h.records_count, h.last_offset_delta), (3, 12));
+        let offsets: Vec<i64> = decode_batch(&batch)
+            .unwrap()
+            .iter()
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(offsets, [102, 107, 108]);
     }
 
     #[test]

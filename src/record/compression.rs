@@ -23,7 +23,7 @@ const XERIAL_BLOCK_SIZE: usize = 32 * 1024;
 const SNAPPY_FRAME_MAGIC: [u8; 10] = [0xff, 0x06, 0x00, 0x00, b's', b'N', b'a', b'P', b'p', b'Y'];
 
 /// A record batch compression codec (attributes & 7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Compression {
     /// No compression (0).
     #[default]
@@ -158,17 +158,20 @@ impl fmt::Display for Compression {
     }
 }
 
+/// A compression name that is not one of Kafka's codecs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown compression '{0}' (expected none, gzip, snappy, lz4 or zstd)")]
+pub struct UnknownCompression(pub String);
+
 impl FromStr for Compression {
-    type Err = String;
+    type Err = UnknownCompression;
 
     /// Parses Kafka's `compression.type` names (case-insensitive).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Compression::ALL
             .into_iter()
             .find(|c| c.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                format!("unknown compression '{s}' (expected none, gzip, snappy, lz4 or zstd)")
-            })
+            .ok_or_else(|| UnknownCompression(s.to_string()))
     }
 }
 

@@ -54,6 +54,25 @@ pub fn decode_batch_bytes(batch: &Bytes) -> Result<Vec<Record>, BatchError> {
     }
 }
 
+/// Decodes every record of every complete entry in `buf` (a fetch response's
+/// records, or a log slice), of any magic. A trailing incomplete entry is
+/// ignored, since Kafka fetch responses may end with a partial batch; any
+/// other damage (bad length or magic, CRC mismatch) is an error.
+pub fn decode_all(buf: &[u8]) -> Result<Vec<Record>, BatchError> {
+    let mut out = Vec::new();
+    for entry in scan(buf) {
+        match entry {
+            Ok((_, _, bytes)) => out.extend(decode_batch(bytes)?),
+            Err(ScanError {
+                error: BatchError::Truncated { .. },
+                ..
+            }) => break,
+            Err(e) => return Err(e.error),
+        }
+    }
+    Ok(out)
+}
+
 fn magic_of(batch: &[u8]) -> Result<i8, BatchError> {
     let magic = *batch
         .get(batch::MAGIC_OFFSET)
@@ -295,7 +314,7 @@ impl<'a> RecordIter<'a> {
         let headers = &c.buf[headers_start..body_end];
         self.pos += body_end;
         Ok(RecordRef {
-            offset: self.base_offset + offset_delta as i64,
+            offset: self.base_offset.wrapping_add(offset_delta as i64),
             timestamp: self
                 .log_append_time
                 .unwrap_or(self.base_timestamp.wrapping_add(timestamp_delta)),
@@ -433,7 +452,8 @@ pub struct BatchSummary {
 }
 
 impl BatchSummary {
-    /// Summarizes a v2 batch header whose complete bytes are `batch`.
+    /// Summarizes a v2 batch header whose complete bytes are `batch` (if
+    /// `batch` is shorter than the header says, `crc_valid` is false).
     pub fn from_v2(header: &BatchHeader, batch: &[u8]) -> Self {
         BatchSummary {
             base_offset: header.base_offset,
@@ -447,7 +467,9 @@ impl BatchSummary {
             attributes: header.attributes,
             compression: Compression::from_id(header.compression_id()).ok(),
             crc: header.crc,
-            crc_valid: batch::compute_crc(&batch[..header.total_size()]) == header.crc,
+            crc_valid: batch
+                .get(..header.total_size())
+                .is_some_and(|b| batch::compute_crc(b) == header.crc),
             is_control: header.is_control(),
             is_transactional: header.is_transactional(),
             producer_id: header.producer_id,
@@ -573,7 +595,7 @@ impl<'a> Iterator for ScanIter<'a> {
 mod tests {
     use super::*;
     use crate::record::BatchBuilder;
-    use crate::record::batch::{CRC_OFFSET, compute_crc, set_base_offset};
+    use crate::record::batch::set_base_offset;
     use crate::record::legacy::encode_message;
 
     fn v2(codec: Compression, base_offset: i64, n: usize) -> Vec<u8> {
@@ -596,11 +618,7 @@ mod tests {
         batch
     }
 
-    /// Rewrites the CRC after editing a batch's bytes.
-    fn reseal(batch: &mut [u8]) {
-        let crc = compute_crc(batch);
-        batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-    }
+    use crate::record::batch::update_crc as reseal;
 
     #[test]
     fn record_iter_borrows_without_copy() {
@@ -661,11 +679,8 @@ mod tests {
     #[test]
     fn log_append_time_overrides_record_timestamps() {
         let mut batch = v2(Compression::Snappy, 0, 3);
-        let attrs = i16::from_be_bytes([batch[21], batch[22]]) | batch::ATTR_TIMESTAMP_TYPE;
-        batch[21..23].copy_from_slice(&attrs.to_be_bytes());
-        batch[batch::MAX_TIMESTAMP_OFFSET..batch::MAX_TIMESTAMP_OFFSET + 8]
-            .copy_from_slice(&5555i64.to_be_bytes());
-        reseal(&mut batch);
+        batch::set_log_append_time(&mut batch, 5555);
+        assert!(batch::validate(&batch).unwrap().is_log_append_time());
         let recs = decode_batch(&batch).unwrap();
         assert!(recs.iter().all(|r| r.timestamp == 5555));
         let (_, s, _) = scan(&batch).next().unwrap().unwrap();
@@ -758,6 +773,72 @@ mod tests {
             .map(|r| r.offset)
             .collect();
         assert_eq!(all, (0..9).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn decode_all_tolerates_only_a_partial_tail() {
+        let buf = [
+            encode_message(0, 1, 0, 5, None, Some(b"legacy")),
+            v2(Compression::Lz4, 1, 2),
+            v2(Compression::None, 3, 2),
+        ]
+        .concat();
+        let offsets =
+            |b: &[u8]| -> Vec<i64> { decode_all(b).unwrap().iter().map(|r| r.offset).collect() };
+        assert_eq!(offsets(&buf), [0, 1, 2, 3, 4]);
+        assert_eq!(offsets(&buf[..buf.len() - 1]), [0, 1, 2]);
+        let mut bad = buf.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(matches!(
+            decode_all(&bad),
+            Err(BatchError::CrcMismatch { .. })
+        ));
+        let garbage = [buf.as_slice(), &[0u8; 20]].concat();
+        assert_eq!(decode_all(&garbage), Err(BatchError::InvalidLength(0)));
+    }
+
+    #[test]
+    fn random_damage_never_panics() {
+        use rand::{Rng, SeedableRng};
+        let inner = [
+            encode_message(0, 1, 0, 1, Some(b"a"), Some(b"x")),
+            encode_message(1, 1, 0, 2, None, None),
+        ]
+        .concat();
+        let mut good = vec![
+            encode_message(0, 0, 0, 0, Some(b"k"), Some(b"v")),
+            encode_message(
+                2,
+                1,
+                2,
+                9,
+                None,
+                Some(&Compression::Snappy.compress(&inner)),
+            ),
+        ];
+        for codec in Compression::ALL {
+            good.push(v2(codec, 3, 4));
+        }
+        let good = good.concat();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..3000 {
+            let mut buf = good.clone();
+            for _ in 0..rng.random_range(1..4) {
+                let i = rng.random_range(0..buf.len());
+                buf[i] = rng.random();
+            }
+            let cut = rng.random_range(0..=buf.len());
+            let buf = &buf[..cut];
+            for entry in scan(buf).flatten() {
+                let _ = decode_batch(entry.2);
+                if let Ok(records) = BatchRecords::new(entry.2) {
+                    records.iter().for_each(drop);
+                }
+            }
+            let _ = decode_all(buf);
+            let _ = decode_batch(buf);
+        }
     }
 
     #[test]

@@ -200,9 +200,9 @@ fn expand<'a>(wrapper: &LegacyMessage<'_>, payload: &'a [u8]) -> Result<Inner<'a
         messages.push((m.offset, timestamp, m));
     }
     if let (true, Some(&(last_relative, _, _))) = (wrapper.magic > 0, messages.last()) {
-        let base = wrapper.offset - last_relative;
+        let base = wrapper.offset.wrapping_sub(last_relative);
         for (offset, _, _) in &mut messages {
-            *offset += base;
+            *offset = offset.wrapping_add(base);
         }
     }
     Ok(messages)

@@ -14,8 +14,8 @@ pub use batch::{BatchError, BatchHeader};
 pub use builder::BatchBuilder;
 pub use compression::Compression;
 pub use decode::{
-    BatchRecords, BatchSummary, RecordIter, RecordRef, ScanError, ScanIter, decode_batch,
-    decode_batch_bytes, scan,
+    BatchRecords, BatchSummary, RecordIter, RecordRef, ScanError, ScanIter, decode_all,
+    decode_batch, decode_batch_bytes, scan,
 };
 pub use murmur2::{murmur2, partition_for_key};
 

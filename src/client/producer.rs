@@ -1,0 +1,624 @@
+//! The producer: partitioning as Java's default partitioner does (murmur2
+//! of the key, sticky partition for unkeyed records), per-partition batches
+//! with linger and compression, Produce requests per leader broker with
+//! several in flight, retries of retriable errors, acks 0/1/all.
+//!
+//! Ordering: batches of one partition are sent in order, but with
+//! `max_in_flight > 1` a retried batch can land after a later one (as with
+//! Kafka's non-idempotent producer). Use `max_in_flight = 1` for strict order.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+
+use crate::record::murmur2::partition_for_key;
+use crate::record::{Compression, Header};
+
+use super::accumulator::{Accumulator, BatchOutcome, ReadyBatch, record_size};
+use super::cluster::Cluster;
+use super::error::ClientError;
+
+/// How many brokers must have a record before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Acks {
+    /// acks=0: no response; offsets are unknown (-1).
+    None,
+    /// acks=1: the leader has appended it.
+    Leader,
+    /// acks=all (-1): every in-sync replica has it.
+    #[default]
+    All,
+}
+
+impl Acks {
+    /// The `acks` field of a Produce request.
+    pub fn code(self) -> i16 {
+        match self {
+            Acks::None => 0,
+            Acks::Leader => 1,
+            Acks::All => -1,
+        }
+    }
+
+    /// Parses `0`, `1`, `all` or `-1`.
+    pub fn parse(s: &str) -> Result<Self, ClientError> {
+        match s {
+            "0" => Ok(Acks::None),
+            "1" => Ok(Acks::Leader),
+            "all" | "-1" => Ok(Acks::All),
+            other => Err(ClientError::Invalid(format!(
+                "invalid acks {other:?}: expected 0, 1 or all"
+            ))),
+        }
+    }
+}
+
+/// Producer settings (Kafka's names in parentheses).
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    /// Acknowledgement level (`acks`).
+    pub acks: Acks,
+    /// How long a batch waits for more records (`linger.ms`).
+    pub linger: Duration,
+    /// Largest batch in bytes before compression (`batch.size`).
+    pub batch_size: usize,
+    /// Batch compression (`compression.type`).
+    pub compression: Compression,
+    /// Produce requests in flight per broker
+    /// (`max.in.flight.requests.per.connection`).
+    pub max_in_flight: usize,
+    /// Retries of a batch after retriable errors (`retries`).
+    pub retries: u32,
+    /// First pause before a retry, doubled each time up to 1 s (`retry.backoff.ms`).
+    pub retry_backoff: Duration,
+    /// Time the broker and we wait for a Produce response (`request.timeout.ms`).
+    pub request_timeout: Duration,
+    /// Bytes of records buffered before `send` waits (`buffer.memory`).
+    pub buffer_memory: usize,
+    /// Largest Produce request, at least one batch (`max.request.size`).
+    pub max_request_size: usize,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            acks: Acks::All,
+            linger: Duration::from_millis(5),
+            batch_size: 16 * 1024,
+            compression: Compression::None,
+            max_in_flight: 5,
+            retries: 10,
+            retry_backoff: Duration::from_millis(100),
+            request_timeout: Duration::from_secs(30),
+            buffer_memory: 32 * 1024 * 1024,
+            max_request_size: 1024 * 1024,
+        }
+    }
+}
+
+/// A record to produce.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProducerRecord {
+    /// Topic.
+    pub topic: String,
+    /// Partition; `None` lets the partitioner choose.
+    pub partition: Option<i32>,
+    /// Key; routes the record when no partition is given.
+    pub key: Option<Bytes>,
+    /// Value; `None` is a tombstone.
+    pub value: Option<Bytes>,
+    /// Headers.
+    pub headers: Vec<Header>,
+    /// Timestamp in ms; `None` is now.
+    pub timestamp: Option<i64>,
+}
+
+/// Where a record was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// Partition.
+    pub partition: i32,
+    /// Offset; -1 with acks=0.
+    pub offset: i64,
+}
+
+/// The pending outcome of one sent record.
+#[derive(Debug)]
+pub struct DeliveryHandle {
+    outcome: watch::Receiver<BatchOutcome>,
+    index: i32,
+    partition: i32,
+}
+
+impl DeliveryHandle {
+    /// The partition the record was routed to.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// Waits until the record is acknowledged (or failed for good).
+    pub async fn wait(mut self) -> Result<RecordMetadata, ClientError> {
+        let outcome = self
+            .outcome
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| ClientError::ProducerClosed)?;
+        match outcome.as_ref() {
+            Some(Ok(base)) => Ok(RecordMetadata {
+                partition: self.partition,
+                offset: if *base < 0 {
+                    -1
+                } else {
+                    base + self.index as i64
+                },
+            }),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(ClientError::ProducerClosed),
+        }
+    }
+}
+
+struct Shared {
+    cluster: Arc<Cluster>,
+    config: ProducerConfig,
+    accumulator: Mutex<Accumulator>,
+    /// Wakes the sender: a batch closed, a batch started, a request ended.
+    wake: Notify,
+    memory: Semaphore,
+    /// Records sent but not yet completed.
+    outstanding: AtomicUsize,
+    /// Signalled whenever records complete.
+    done: Notify,
+    flushing: AtomicUsize,
+    closed: AtomicBool,
+    retries: Mutex<Vec<ReadyBatch>>,
+    first_error: Mutex<Option<ClientError>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A Kafka producer. Share it with `Arc` between tasks; call
+/// [`Producer::flush`] before dropping it (dropping it sends what is
+/// buffered in the background while the runtime lives).
+pub struct Producer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Producer {
+    /// A producer on `cluster`; starts its sender task.
+    pub fn new(cluster: Arc<Cluster>, config: ProducerConfig) -> Self {
+        let memory = config.buffer_memory.clamp(1, u32::MAX as usize);
+        let shared = Arc::new(Shared {
+            accumulator: Mutex::new(Accumulator::new(
+                config.compression,
+                config.batch_size,
+                config.linger,
+            )),
+            cluster,
+            wake: Notify::new(),
+            memory: Semaphore::new(memory),
+            outstanding: AtomicUsize::new(0),
+            done: Notify::new(),
+            flushing: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            retries: Mutex::new(Vec::new()),
+            first_error: Mutex::new(None),
+            config: ProducerConfig {
+                max_in_flight: config.max_in_flight.max(1),
+                buffer_memory: memory,
+                ..config
+            },
+        });
+        tokio::spawn(run_sender(shared.clone()));
+        Producer { shared }
+    }
+
+    /// Queues a record; returns once it is in a batch (waiting if
+    /// `buffer_memory` is full). The handle resolves when it is written.
+    pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryHandle, ClientError> {
+        let shared = &self.shared;
+        if shared.closed.load(Ordering::Acquire) {
+            return Err(ClientError::ProducerClosed);
+        }
+        let topic = match shared.cluster.cached_topic(&record.topic) {
+            Some(topic) => topic,
+            None => shared.cluster.refresh_topic(&record.topic, true).await?,
+        };
+        let count = topic.partition_count();
+        if count == 0 {
+            return Err(ClientError::UnknownTopic(record.topic));
+        }
+        let explicit = match (record.partition, &record.key) {
+            (Some(p), _) if p < 0 || p >= count => {
+                return Err(ClientError::UnknownPartition {
+                    topic: record.topic,
+                    partition: p,
+                    count,
+                });
+            }
+            (Some(p), _) => Some(p),
+            (None, Some(key)) => Some(partition_for_key(key, count)),
+            (None, None) => None,
+        };
+        let size = record_size(
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+        );
+        let reserve = size.min(shared.config.buffer_memory);
+        shared
+            .memory
+            .acquire_many(reserve as u32)
+            .await
+            .map_err(|_| ClientError::ProducerClosed)?
+            .forget();
+        shared.outstanding.fetch_add(1, Ordering::AcqRel);
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let (appended, partition, wake) = {
+            let mut acc = lock(&shared.accumulator);
+            let partition = explicit.unwrap_or_else(|| acc.sticky_partition(&record.topic, count));
+            let appended = acc.append(
+                &record.topic,
+                partition,
+                count,
+                timestamp,
+                record.key.as_deref(),
+                record.value.as_deref(),
+                &record.headers,
+                reserve,
+                Instant::now(),
+            );
+            let wake = appended.index == 0 || acc.has_closed();
+            (appended, partition, wake)
+        };
+        if wake {
+            shared.wake.notify_one();
+        }
+        Ok(DeliveryHandle {
+            outcome: appended.outcome,
+            index: appended.index,
+            partition,
+        })
+    }
+
+    /// Sends everything buffered and waits until every record sent so far
+    /// is acknowledged or failed. Returns the first error since the last
+    /// flush, if any record failed.
+    pub async fn flush(&self) -> Result<(), ClientError> {
+        let shared = &self.shared;
+        shared.flushing.fetch_add(1, Ordering::AcqRel);
+        shared.wake.notify_one();
+        loop {
+            let notified = shared.done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if shared.outstanding.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            notified.await;
+        }
+        shared.flushing.fetch_sub(1, Ordering::AcqRel);
+        match lock(&shared.first_error).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Records sent but not yet acknowledged or failed.
+    pub fn pending(&self) -> usize {
+        self.shared.outstanding.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
+    }
+}
+
+/// The background task: drains ready batches, groups them per leader and
+/// sends Produce requests within the in-flight limit.
+async fn run_sender(shared: Arc<Shared>) {
+    let mut queues: HashMap<i32, VecDeque<ReadyBatch>> = HashMap::new();
+    let mut in_flight: HashMap<i32, Arc<Semaphore>> = HashMap::new();
+    loop {
+        let closed = shared.closed.load(Ordering::Acquire);
+        let flush = closed || shared.flushing.load(Ordering::Acquire) > 0;
+        let (mut ready, deadline) = lock(&shared.accumulator).drain(Instant::now(), flush);
+        ready.append(&mut lock(&shared.retries));
+        for batch in ready {
+            match shared.cluster.leader(&batch.topic, batch.partition).await {
+                Ok(leader) => queues.entry(leader).or_default().push_back(batch),
+                Err(e) => fail_or_retry(&shared, batch, e),
+            }
+        }
+        for (&leader, queue) in queues.iter_mut() {
+            let limit = in_flight
+                .entry(leader)
+                .or_insert_with(|| Arc::new(Semaphore::new(shared.config.max_in_flight)));
+            while !queue.is_empty() {
+                let Ok(permit) = limit.clone().try_acquire_owned() else {
+                    break;
+                };
+                let batches = take_request(queue, shared.config.max_request_size);
+                tokio::spawn(send_request(shared.clone(), leader, batches, permit));
+            }
+        }
+        queues.retain(|_, q| !q.is_empty());
+        if closed && shared.outstanding.load(Ordering::Acquire) == 0 {
+            break;
+        }
+        match deadline {
+            Some(deadline) => {
+                tokio::select! {
+                    _ = shared.wake.notified() => {}
+                    _ = tokio::time::sleep_until(deadline.into()) => {}
+                }
+            }
+            None => shared.wake.notified().await,
+        }
+    }
+}
+
+/// Takes the batches of one request from the front of `queue`: at most one
+/// per partition, at least one batch, up to `max_size` bytes.
+fn take_request(queue: &mut VecDeque<ReadyBatch>, max_size: usize) -> Vec<ReadyBatch> {
+    let mut taken = Vec::new();
+    let mut partitions = HashSet::new();
+    let mut size = 0;
+    let mut kept = VecDeque::with_capacity(queue.len());
+    while let Some(batch) = queue.pop_front() {
+        let fits = taken.is_empty() || size + batch.data.len() <= max_size;
+        if fits && partitions.insert((batch.topic.clone(), batch.partition)) {
+            size += batch.data.len();
+            taken.push(batch);
+        } else {
+            kept.push_back(batch);
+            if !fits {
+                break;
+            }
+        }
+    }
+    kept.append(queue);
+    *queue = kept;
+    taken
+}
+
+fn build_request(config: &ProducerConfig, batches: &[ReadyBatch]) -> ProduceRequest {
+    let mut topics: Vec<TopicProduceData> = Vec::new();
+    for batch in batches {
+        let data = PartitionProduceData::default()
+            .with_index(batch.partition)
+            .with_records(Some(batch.data.clone()));
+        match topics.iter_mut().find(|t| t.name.0.as_str() == batch.topic) {
+            Some(t) => t.partition_data.push(data),
+            None => topics.push(
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_string(batch.topic.clone())))
+                    .with_partition_data(vec![data]),
+            ),
+        }
+    }
+    ProduceRequest::default()
+        .with_acks(config.acks.code())
+        .with_timeout_ms(config.request_timeout.as_millis().min(i32::MAX as u128) as i32)
+        .with_topic_data(topics)
+}
+
+async fn send_request(
+    shared: Arc<Shared>,
+    leader: i32,
+    batches: Vec<ReadyBatch>,
+    permit: OwnedSemaphorePermit,
+) {
+    let config = &shared.config;
+    let request = build_request(config, &batches);
+    let result = async {
+        let conn = shared.cluster.connection(leader).await?;
+        let version = conn.version(ApiKey::Produce)?;
+        if config.acks == Acks::None {
+            conn.send_only(&request, version).await?;
+            return Ok(None);
+        }
+        let timeout = config.request_timeout + Duration::from_secs(5);
+        let response = conn
+            .request_with_timeout(&request, version, timeout)
+            .await?;
+        Ok::<_, ClientError>(Some((response, conn.addr().to_string())))
+    }
+    .await;
+    match result {
+        Ok(None) => {
+            for batch in batches {
+                complete(&shared, batch, Ok(-1));
+            }
+        }
+        Ok(Some((response, addr))) => handle_response(&shared, batches, &response, &addr),
+        Err(e) => {
+            for batch in batches {
+                fail_or_retry(&shared, batch, e.clone());
+            }
+        }
+    }
+    drop(permit);
+    shared.wake.notify_one();
+}
+
+fn handle_response(
+    shared: &Arc<Shared>,
+    batches: Vec<ReadyBatch>,
+    response: &ProduceResponse,
+    addr: &str,
+) {
+    for batch in batches {
+        let answer = response
+            .responses
+            .iter()
+            .filter(|t| t.name.0.as_str() == batch.topic)
+            .flat_map(|t| t.partition_responses.iter())
+            .find(|p| p.index == batch.partition);
+        let Some(p) = answer else {
+            let e = ClientError::Protocol {
+                addr: addr.to_string(),
+                message: format!(
+                    "Produce response has no result for {}-{}",
+                    batch.topic, batch.partition
+                ),
+            };
+            complete(shared, batch, Err(e));
+            continue;
+        };
+        let context = format!("produce to {}-{}", batch.topic, batch.partition);
+        let message = p.error_message.as_deref().map(str::to_string).or_else(|| {
+            p.record_errors
+                .first()
+                .and_then(|r| r.batch_index_error_message.as_deref().map(str::to_string))
+        });
+        match ClientError::kafka(context, p.error_code, message.as_deref()) {
+            None => complete(shared, batch, Ok(p.base_offset)),
+            Some(e) => fail_or_retry(shared, batch, e),
+        }
+    }
+}
+
+/// Retries a batch after a backoff if the error is retriable and retries
+/// remain; fails it otherwise.
+fn fail_or_retry(shared: &Arc<Shared>, mut batch: ReadyBatch, error: ClientError) {
+    if !error.is_retriable() || batch.attempts >= shared.config.retries {
+        complete(shared, batch, Err(error));
+        return;
+    }
+    shared.cluster.invalidate(&batch.topic);
+    batch.attempts += 1;
+    let backoff = shared
+        .config
+        .retry_backoff
+        .saturating_mul(1 << (batch.attempts - 1).min(10))
+        .min(Duration::from_secs(1));
+    tracing::debug!(topic = %batch.topic, partition = batch.partition, attempt = batch.attempts, %error, "retrying produce");
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(backoff).await;
+        lock(&shared.retries).push(batch);
+        shared.wake.notify_one();
+    });
+}
+
+fn complete(shared: &Shared, batch: ReadyBatch, result: Result<i64, ClientError>) {
+    if let Err(e) = &result {
+        lock(&shared.first_error).get_or_insert_with(|| e.clone());
+    }
+    batch.complete(result);
+    shared.memory.add_permits(batch.reserved);
+    shared
+        .outstanding
+        .fetch_sub(batch.records, Ordering::AcqRel);
+    shared.done.notify_waiters();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(topic: &str, partition: i32, size: usize) -> ReadyBatch {
+        ReadyBatch {
+            topic: topic.to_string(),
+            partition,
+            data: Bytes::from(vec![0u8; size]),
+            records: 1,
+            reserved: 0,
+            attempts: 0,
+            outcome: watch::channel(None).0,
+        }
+    }
+
+    #[test]
+    fn requests_hold_one_batch_per_partition_within_the_size_limit() {
+        let mut queue: VecDeque<ReadyBatch> = [
+            batch("a", 0, 100),
+            batch("a", 0, 100),
+            batch("a", 1, 100),
+            batch("b", 0, 100),
+            batch("b", 1, 100),
+        ]
+        .into_iter()
+        .collect();
+        let first = take_request(&mut queue, 300);
+        let names: Vec<(String, i32)> = first
+            .iter()
+            .map(|b| (b.topic.clone(), b.partition))
+            .collect();
+        assert_eq!(
+            names,
+            vec![("a".into(), 0), ("a".into(), 1), ("b".into(), 0)]
+        );
+        let rest: Vec<(String, i32)> = queue
+            .iter()
+            .map(|b| (b.topic.clone(), b.partition))
+            .collect();
+        assert_eq!(rest, vec![("a".into(), 0), ("b".into(), 1)]);
+        // A batch above the limit still goes, alone.
+        let mut queue: VecDeque<ReadyBatch> = [batch("a", 0, 1000), batch("a", 1, 10)]
+            .into_iter()
+            .collect();
+        assert_eq!(take_request(&mut queue, 300).len(), 1);
+        assert_eq!(queue.len(), 1);
+    }
+
+    #[test]
+    fn produce_requests_group_partitions_by_topic() {
+        let config = ProducerConfig {
+            acks: Acks::Leader,
+            ..ProducerConfig::default()
+        };
+        let request = build_request(
+            &config,
+            &[batch("a", 0, 10), batch("b", 2, 10), batch("a", 1, 10)],
+        );
+        assert_eq!(request.acks, 1);
+        let shape: Vec<(String, Vec<i32>)> = request
+            .topic_data
+            .iter()
+            .map(|t| {
+                (
+                    t.name.0.to_string(),
+                    t.partition_data.iter().map(|p| p.index).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(shape, vec![("a".into(), vec![0, 1]), ("b".into(), vec![2])]);
+    }
+
+    #[test]
+    fn acks_parse() {
+        assert_eq!(Acks::parse("all").map(Acks::code), Ok(-1));
+        assert_eq!(Acks::parse("-1").map(Acks::code), Ok(-1));
+        assert_eq!(Acks::parse("1").map(Acks::code), Ok(1));
+        assert_eq!(Acks::parse("0").map(Acks::code), Ok(0));
+        assert!(Acks::parse("2").is_err());
+    }
+}
