@@ -101,12 +101,22 @@ fn fetch_request(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_versions_lists_exactly_the_implemented_apis() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(dir.path().to_path_buf(), &[]).await;
+    let broker = TestBroker::start(
+        dir.path().to_path_buf(),
+        &[("offsets.topic.num.partitions", "3")],
+    )
+    .await;
     let mut s = TcpStream::connect(broker.addr).await.unwrap();
-    let expected: BTreeSet<(i16, i16, i16)> = runnel::broker::dispatch::broker_apis()
+    let mut expected: BTreeSet<(i16, i16, i16)> = runnel::broker::dispatch::broker_apis()
         .apis()
         .map(|(k, r)| (k as i16, r.min, r.max))
         .collect();
+    // The group coordinator's APIs, as it reports them.
+    expected.extend(
+        runnel::broker::group::GroupCoordinator::api_versions()
+            .into_iter()
+            .map(|(k, min, max)| (k as i16, min, max)),
+    );
     for version in 0..=4 {
         let mut req = ApiVersionsRequest::default();
         if version >= 3 {
@@ -126,10 +136,24 @@ async fn api_versions_lists_exactly_the_implemented_apis() {
     assert!(expected.contains(&(ApiKey::Produce as i16, 3, 13)));
     assert!(expected.contains(&(ApiKey::Fetch as i16, 4, 17)));
     assert!(
-        !expected
+        expected
             .iter()
             .any(|(k, _, _)| *k == ApiKey::JoinGroup as i16)
     );
+    assert!(
+        !expected
+            .iter()
+            .any(|(k, _, _)| *k == ApiKey::SaslHandshake as i16)
+    );
+
+    // FindCoordinator names this broker (and creates __consumer_offsets).
+    let mut fc = FindCoordinatorRequest::default();
+    fc.key = StrBytes::from_static_str("some-group");
+    let resp: FindCoordinatorResponse =
+        round_trip(&mut s, ApiKey::FindCoordinator, 2, 7, &fc).await;
+    assert_eq!(resp.error_code, 0);
+    assert_eq!((resp.node_id.0, resp.port), (1, broker.addr.port() as i32));
+    assert!(broker.broker.topic("__consumer_offsets").is_some());
 
     // A version from the future: UNSUPPORTED_VERSION in a v0 response with
     // ApiVersions' own range, and the connection stays usable.

@@ -174,7 +174,7 @@ impl Dispatcher {
                     .clone()
                     .ok_or_else(|| anyhow::anyhow!("group APIs are not available"))?;
                 lazy(Box::pin(async move {
-                    let resp = groups.$method(ctx, req, version).await;
+                    let resp = groups.$method(ctx, req, version).await?;
                     reply(api, version, corr, &resp)
                 }))
             }};

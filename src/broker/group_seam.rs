@@ -30,7 +30,8 @@ pub struct RequestContext {
 }
 
 /// The group APIs. Each method gets the decoded request and its version and
-/// returns the response to encode in that version. Calls from one
+/// returns the response to encode in that version (an error closes the
+/// connection, as for a request the broker cannot answer). Calls from one
 /// connection are made one at a time, in order (a JoinGroup that waits for
 /// the rebalance holds back that connection's later requests, as in Kafka).
 pub trait GroupApis: Send + Sync + 'static {
@@ -42,75 +43,75 @@ pub trait GroupApis: Send + Sync + 'static {
         ctx: RequestContext,
         req: FindCoordinatorRequest,
         version: i16,
-    ) -> BoxFuture<'_, FindCoordinatorResponse>;
+    ) -> BoxFuture<'_, anyhow::Result<FindCoordinatorResponse>>;
     /// JoinGroup.
     fn join_group(
         &self,
         ctx: RequestContext,
         req: JoinGroupRequest,
         version: i16,
-    ) -> BoxFuture<'_, JoinGroupResponse>;
+    ) -> BoxFuture<'_, anyhow::Result<JoinGroupResponse>>;
     /// SyncGroup.
     fn sync_group(
         &self,
         ctx: RequestContext,
         req: SyncGroupRequest,
         version: i16,
-    ) -> BoxFuture<'_, SyncGroupResponse>;
+    ) -> BoxFuture<'_, anyhow::Result<SyncGroupResponse>>;
     /// Heartbeat.
     fn heartbeat(
         &self,
         ctx: RequestContext,
         req: HeartbeatRequest,
         version: i16,
-    ) -> BoxFuture<'_, HeartbeatResponse>;
+    ) -> BoxFuture<'_, anyhow::Result<HeartbeatResponse>>;
     /// LeaveGroup.
     fn leave_group(
         &self,
         ctx: RequestContext,
         req: LeaveGroupRequest,
         version: i16,
-    ) -> BoxFuture<'_, LeaveGroupResponse>;
+    ) -> BoxFuture<'_, anyhow::Result<LeaveGroupResponse>>;
     /// OffsetCommit.
     fn offset_commit(
         &self,
         ctx: RequestContext,
         req: OffsetCommitRequest,
         version: i16,
-    ) -> BoxFuture<'_, OffsetCommitResponse>;
+    ) -> BoxFuture<'_, anyhow::Result<OffsetCommitResponse>>;
     /// OffsetFetch.
     fn offset_fetch(
         &self,
         ctx: RequestContext,
         req: OffsetFetchRequest,
         version: i16,
-    ) -> BoxFuture<'_, OffsetFetchResponse>;
+    ) -> BoxFuture<'_, anyhow::Result<OffsetFetchResponse>>;
     /// ListGroups.
     fn list_groups(
         &self,
         ctx: RequestContext,
         req: ListGroupsRequest,
         version: i16,
-    ) -> BoxFuture<'_, ListGroupsResponse>;
+    ) -> BoxFuture<'_, anyhow::Result<ListGroupsResponse>>;
     /// DescribeGroups.
     fn describe_groups(
         &self,
         ctx: RequestContext,
         req: DescribeGroupsRequest,
         version: i16,
-    ) -> BoxFuture<'_, DescribeGroupsResponse>;
+    ) -> BoxFuture<'_, anyhow::Result<DescribeGroupsResponse>>;
     /// DeleteGroups.
     fn delete_groups(
         &self,
         ctx: RequestContext,
         req: DeleteGroupsRequest,
         version: i16,
-    ) -> BoxFuture<'_, DeleteGroupsResponse>;
+    ) -> BoxFuture<'_, anyhow::Result<DeleteGroupsResponse>>;
     /// OffsetDelete.
     fn offset_delete(
         &self,
         ctx: RequestContext,
         req: OffsetDeleteRequest,
         version: i16,
-    ) -> BoxFuture<'_, OffsetDeleteResponse>;
+    ) -> BoxFuture<'_, anyhow::Result<OffsetDeleteResponse>>;
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod connection;
 pub mod dispatch;
 pub mod group;
+pub mod group_glue;
 pub mod group_seam;
 pub mod handlers;
 pub mod server;

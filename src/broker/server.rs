@@ -5,6 +5,7 @@ use super::background;
 use super::config::BrokerConfig;
 use super::connection::serve_connection;
 use super::dispatch::Dispatcher;
+use super::group_glue::BrokerGroups;
 use super::group_seam::GroupApis;
 use super::state::Broker;
 use std::future::Future;
@@ -24,11 +25,13 @@ pub struct Server {
     local_addr: SocketAddr,
     broker: Arc<Broker>,
     groups: Option<Arc<dyn GroupApis>>,
+    builtin_groups: Option<Arc<BrokerGroups>>,
 }
 
 impl Server {
-    /// Binds the listen address and opens the data directory (recovering
-    /// its logs).
+    /// Binds the listen address, opens the data directory (recovering its
+    /// logs) and, if `__consumer_offsets` exists, the group coordinator
+    /// (otherwise it opens at the first group request).
     pub async fn bind(config: BrokerConfig) -> anyhow::Result<Server> {
         let listener = TcpListener::bind(&config.listen)
             .await
@@ -36,11 +39,15 @@ impl Server {
         let local_addr = listener.local_addr()?;
         let port = config.advertised_port.unwrap_or(local_addr.port());
         let broker = tokio::task::spawn_blocking(move || Broker::open(config, port)).await??;
+        let broker = Arc::new(broker);
+        let groups = Arc::new(BrokerGroups::new(broker.clone()));
+        groups.open_if_present().await?;
         Ok(Server {
             listener,
             local_addr,
-            broker: Arc::new(broker),
-            groups: None,
+            broker,
+            groups: Some(groups.clone()),
+            builtin_groups: Some(groups),
         })
     }
 
@@ -54,9 +61,11 @@ impl Server {
         &self.broker
     }
 
-    /// Serves the group APIs with `groups` (advertised from then on).
-    pub fn set_group_apis(&mut self, groups: Arc<dyn GroupApis>) {
-        self.groups = Some(groups);
+    /// Serves the group APIs with `groups` instead of the built-in
+    /// coordinator (`None`: no group APIs, none advertised).
+    pub fn set_group_apis(&mut self, groups: Option<Arc<dyn GroupApis>>) {
+        self.groups = groups;
+        self.builtin_groups = None;
     }
 
     /// Serves until `shutdown` completes; then stops accepting, lets
@@ -66,6 +75,7 @@ impl Server {
             listener,
             broker,
             groups,
+            builtin_groups,
             ..
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -115,7 +125,13 @@ impl Server {
             let _ = job.await;
         }
         drop(dispatcher);
-        tokio::task::spawn_blocking(move || broker.close()).await??;
+        tokio::task::spawn_blocking(move || {
+            if let Some(groups) = builtin_groups {
+                groups.shutdown();
+            }
+            broker.close()
+        })
+        .await??;
         tracing::info!("all logs flushed and closed");
         Ok(())
     }

@@ -41,8 +41,12 @@ pub fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         props.extend(parse_properties(o, "-c")?);
     }
     let (mut config, unknown) = BrokerConfig::from_properties(props)?;
+    let mut groups = crate::broker::group::GroupConfig::default();
     for key in unknown {
-        tracing::warn!("ignoring unknown config {key}");
+        let value = &config.props[&key];
+        if !matches!(groups.set(&key, value), Ok(true)) {
+            tracing::warn!("ignoring unknown config {key}");
+        }
     }
     if let Some(listen) = &args.listen {
         config.listen = listen.clone();
