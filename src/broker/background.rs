@@ -1,8 +1,9 @@
 //! Background jobs: time and size retention every
 //! `log.retention.check.interval.ms`, and the log cleaner for compacted
-//! topics every `log.cleaner.backoff.ms`.
+//! topics every `log.cleaner.backoff.ms` (if `log.cleaner.enable`).
 
 use super::state::Broker;
+use crate::log::cleaner::{CleanOptions, LogCleaner};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -43,14 +44,58 @@ pub fn retention_pass(broker: &Broker) -> usize {
     deleted
 }
 
+/// Compacts every partition whose `cleanup.policy` includes compact and
+/// whose dirty ratio reached `min.cleanable.dirty.ratio`; returns the
+/// partitions cleaned. The partition's log is locked while it is cleaned.
+pub fn cleaner_pass(broker: &Broker) -> usize {
+    let opts = CleanOptions {
+        now_ms: now_ms(),
+        dry_run: false,
+        force: false,
+    };
+    let mut cleaned = 0;
+    for topic in broker.topics() {
+        for p in &topic.partitions {
+            if p.is_deleted() || !p.log().config().compact {
+                continue;
+            }
+            let result = LogCleaner::clean(&mut p.log(), &opts, &mut |_, _| {});
+            match result {
+                Ok(stats) if stats.skipped.is_none() => {
+                    cleaned += 1;
+                    tracing::info!(
+                        "compacted {}-{}: {} -> {} records, {} -> {} bytes",
+                        p.topic,
+                        p.index,
+                        stats.records_before,
+                        stats.records_after,
+                        stats.bytes_before,
+                        stats.bytes_after
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("compacting {}-{}: {e}", p.topic, p.index),
+            }
+        }
+    }
+    cleaned
+}
+
 /// Starts the background jobs; they end when `stop` turns true.
 pub fn spawn(broker: Arc<Broker>, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
     let interval = Duration::from_millis(broker.config.retention_check_interval_ms.max(1));
     let mut jobs = Vec::new();
     let b = broker.clone();
-    jobs.push(periodic(interval, stop, move || {
+    jobs.push(periodic(interval, stop.clone(), move || {
         retention_pass(&b);
     }));
+    if broker.config.cleaner_enable {
+        let backoff = Duration::from_millis(broker.config.cleaner_backoff_ms.max(1));
+        let b = broker.clone();
+        jobs.push(periodic(backoff, stop, move || {
+            cleaner_pass(&b);
+        }));
+    }
     jobs
 }
 

@@ -69,7 +69,12 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
     let allow_create =
         broker.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     for wanted in req.topics.unwrap_or_default() {
-        let entry = match &wanted.name {
+        // Asked by id: no name (some clients send an empty one).
+        let name = wanted
+            .name
+            .as_ref()
+            .filter(|n| !(n.0.is_empty() && !wanted.topic_id.is_nil()));
+        let entry = match name {
             Some(name) => {
                 let name = name.0.as_str().to_string();
                 match broker.topic(&name) {
