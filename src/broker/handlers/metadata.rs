@@ -73,7 +73,7 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
         let name = wanted
             .name
             .as_ref()
-            .filter(|n| !(n.0.is_empty() && !wanted.topic_id.is_nil()));
+            .filter(|n| !n.0.is_empty() || wanted.topic_id.is_nil());
         let entry = match name {
             Some(name) => {
                 let name = name.0.as_str().to_string();
