@@ -454,3 +454,67 @@ async fn acks_zero_long_poll_and_zero_copy_fetch() {
     assert!(sent >= 4 * big.len() as u64, "sendfile sent {sent} bytes");
     broker.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_retries_are_not_appended_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path().to_path_buf(), &[]).await;
+    let mut s = TcpStream::connect(broker.addr).await.unwrap();
+    assert_eq!(
+        create_topic(&mut s, "idem", 1).await.topics[0].error_code,
+        0
+    );
+    let pid: InitProducerIdResponse = round_trip(
+        &mut s,
+        ApiKey::InitProducerId,
+        4,
+        1,
+        &InitProducerIdRequest::default().with_transactional_id(None),
+    )
+    .await;
+    assert_eq!(pid.error_code, 0);
+    let make = |seq: i32| {
+        let mut b = BatchBuilder::new(Compression::None, 5).producer(
+            pid.producer_id.0,
+            pid.producer_epoch,
+            seq,
+        );
+        b.push(5, Some(b"k"), Some(b"v1"), &[]);
+        b.push(6, Some(b"k"), Some(b"v2"), &[]);
+        b.finish()
+    };
+    let first: ProduceResponse = round_trip(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        2,
+        &produce_request("idem", 0, make(0), -1),
+    )
+    .await;
+    let retry: ProduceResponse = round_trip(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        3,
+        &produce_request("idem", 0, make(0), -1),
+    )
+    .await;
+    let next: ProduceResponse = round_trip(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        4,
+        &produce_request("idem", 0, make(2), -1),
+    )
+    .await;
+    let offsets: Vec<(i16, i64)> = [first, retry, next]
+        .iter()
+        .map(|r| {
+            let p = &r.responses[0].partition_responses[0];
+            (p.error_code, p.base_offset)
+        })
+        .collect();
+    assert_eq!(offsets, vec![(0, 0), (0, 0), (0, 2)]);
+    assert_eq!(latest_offset(&mut s, "idem", 0).await, 4);
+    broker.stop().await.unwrap();
+}

@@ -14,6 +14,7 @@ pub mod group;
 pub mod group_glue;
 pub mod group_seam;
 pub mod handlers;
+pub mod producer_state;
 pub mod server;
 pub mod state;
 pub mod topic_config;

@@ -43,7 +43,11 @@ pub fn init_producer_id(
     _version: i16,
 ) -> InitProducerIdResponse {
     let mut resp = InitProducerIdResponse::default();
-    if req.transactional_id.as_ref().is_some_and(|t| !t.0.is_empty()) {
+    if req
+        .transactional_id
+        .as_ref()
+        .is_some_and(|t| !t.0.is_empty())
+    {
         resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
         resp.producer_id = ProducerId(-1);
         resp.producer_epoch = -1;

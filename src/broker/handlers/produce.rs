@@ -5,7 +5,8 @@
 
 use super::{log_error_code, str_bytes};
 use crate::broker::dispatch::{PendingReply, reply};
-use crate::broker::state::{Broker, Partition};
+use crate::broker::state::{Broker, Partition, lock};
+use crate::record::BatchHeader;
 use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -29,6 +30,10 @@ fn append(
     let Some(records) = records else {
         return Err((ResponseError::CorruptMessage.code(), "no records".into()));
     };
+    // A single batch from an idempotent producer may be a retry.
+    let single = BatchHeader::parse(&records)
+        .ok()
+        .filter(|h| h.total_size() == records.len());
     let mut buf = BytesMut::from(&records[..]);
     let mut log = partition.log();
     if partition.is_deleted() {
@@ -37,8 +42,30 @@ fn append(
             "topic was deleted".into(),
         ));
     }
-    log.append(&mut buf)
-        .map_err(|e| (log_error_code(&e), e.to_string()))
+    if let Some(h) = &single
+        && let Some((base_offset, last_offset)) = lock(&partition.producers).duplicate_of(h)
+    {
+        tracing::debug!(
+            "duplicate batch of producer {} on {}-{} (offsets {base_offset}..={last_offset})",
+            h.producer_id,
+            partition.topic,
+            partition.index
+        );
+        return Ok(crate::log::AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time: -1,
+            bytes: 0,
+            records: 0,
+        });
+    }
+    let info = log
+        .append(&mut buf)
+        .map_err(|e| (log_error_code(&e), e.to_string()))?;
+    if let Some(h) = &single {
+        lock(&partition.producers).appended(h, info.base_offset);
+    }
+    Ok(info)
 }
 
 /// Appends the request's batches now and returns the pending response.
