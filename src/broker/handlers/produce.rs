@@ -23,10 +23,15 @@ struct Durable {
     slot: (usize, usize),
 }
 
+/// What one partition's append gave: offsets, the log start offset, and
+/// (for acks=all) the file to sync and the offset it makes durable.
+type Appended = (crate::log::AppendInfo, i64, Option<(Arc<File>, i64)>);
+
 fn append(
     partition: &Partition,
     records: Option<bytes::Bytes>,
-) -> Result<crate::log::AppendInfo, (i16, String)> {
+    durable: bool,
+) -> Result<Appended, (i16, String)> {
     let Some(records) = records else {
         return Err((ResponseError::CorruptMessage.code(), "no records".into()));
     };
@@ -51,13 +56,18 @@ fn append(
             partition.topic,
             partition.index
         );
-        return Ok(crate::log::AppendInfo {
+        let info = crate::log::AppendInfo {
             base_offset,
             last_offset,
             log_append_time: -1,
             bytes: 0,
             records: 0,
-        });
+        };
+        return Ok((
+            info,
+            log.log_start_offset(),
+            durable.then(|| log.sync_target()),
+        ));
     }
     let info = log
         .append(&mut buf)
@@ -65,7 +75,11 @@ fn append(
     if let Some(h) = &single {
         lock(&partition.producers).appended(h, info.base_offset);
     }
-    Ok(info)
+    Ok((
+        info,
+        log.log_start_offset(),
+        durable.then(|| log.sync_target()),
+    ))
 }
 
 /// Appends the request's batches now and returns the pending response.
@@ -109,17 +123,10 @@ pub fn handle(broker: Arc<Broker>, req: ProduceRequest, version: i16, corr: i32)
                         unknown_code
                     };
                 }
-                Some(p) => match append(&p, pd.records) {
-                    Ok(info) => {
+                Some(p) => match append(&p, pd.records, acks == -1) {
+                    Ok((info, start, sync)) => {
                         pr.base_offset = info.base_offset;
                         pr.log_append_time_ms = info.log_append_time;
-                        let (start, sync) = {
-                            let log = p.log();
-                            (
-                                log.log_start_offset(),
-                                (acks == -1).then(|| log.sync_target()),
-                            )
-                        };
                         pr.log_start_offset = start;
                         p.notify_appended();
                         if let Some((file, end)) = sync {
