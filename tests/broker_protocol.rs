@@ -60,10 +60,20 @@ async fn create_topic(stream: &mut TcpStream, name: &str, partitions: i32) -> Cr
 }
 
 async fn latest_offset(stream: &mut TcpStream, topic: &str, partition: i32) -> i64 {
+    list_offset(stream, topic, partition, -1).await.0
+}
+
+/// ListOffsets v7 of one partition: (offset, timestamp).
+async fn list_offset(
+    stream: &mut TcpStream,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+) -> (i64, i64) {
     use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
     let mut p = ListOffsetsPartition::default();
     p.partition_index = partition;
-    p.timestamp = -1;
+    p.timestamp = timestamp;
     let mut t = ListOffsetsTopic::default();
     t.name = TopicName(StrBytes::from_string(topic.to_string()));
     t.partitions = vec![p];
@@ -72,7 +82,7 @@ async fn latest_offset(stream: &mut TcpStream, topic: &str, partition: i32) -> i
     let resp: ListOffsetsResponse = round_trip(stream, ApiKey::ListOffsets, 7, 9, &req).await;
     let p = &resp.topics[0].partitions[0];
     assert_eq!(p.error_code, 0);
-    p.offset
+    (p.offset, p.timestamp)
 }
 
 fn fetch_request(
@@ -451,6 +461,11 @@ async fn acks_zero_long_poll_and_zero_copy_fetch() {
         assert!(records[16..] == big[16..], "same batch bytes (v{version})");
     }
     let sent = runnel::protocol::writer::sendfile_bytes() - before;
+    // ListOffsets: max timestamp (-3), earliest (-2), by time.
+    assert_eq!(list_offset(&mut s, "poll", 0, -3).await, (2003, 2009));
+    assert_eq!(list_offset(&mut s, "poll", 0, -2).await.0, 0);
+    assert_eq!(list_offset(&mut s, "poll", 0, 500).await, (494, 500));
+    assert_eq!(list_offset(&mut s, "poll", 0, 99_999).await, (-1, -1));
     assert!(sent >= 4 * big.len() as u64, "sendfile sent {sent} bytes");
     broker.stop().await.unwrap();
 }

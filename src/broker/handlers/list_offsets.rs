@@ -35,7 +35,7 @@ fn max_timestamp(log: &Log) -> Result<Option<(i64, i64)>, crate::log::LogError> 
                 .file
                 .read_exact_at(&mut header, slice.position + pos as u64)
                 .map_err(|source| crate::log::LogError::Io {
-                    path: std::path::PathBuf::from(format!("{}", slice.position)),
+                    path: log.dir().to_path_buf(),
                     source,
                 })?;
             let Ok(h) = BatchHeader::parse(&header) else {
