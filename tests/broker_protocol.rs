@@ -533,3 +533,35 @@ async fn idempotent_retries_are_not_appended_twice() {
     assert_eq!(latest_offset(&mut s, "idem", 0).await, 4);
     broker.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(
+        dir.path().to_path_buf(),
+        &[("connections.max.idle.ms", "300")],
+    )
+    .await;
+    let mut s = TcpStream::connect(broker.addr).await.unwrap();
+    assert_eq!(
+        create_topic(&mut s, "quiet", 1).await.topics[0].error_code,
+        0
+    );
+    // A long poll longer than the idle limit is answered, not cut off.
+    let t = Instant::now();
+    let resp: FetchResponse = round_trip(
+        &mut s,
+        ApiKey::Fetch,
+        12,
+        2,
+        &fetch_request("quiet", 0, 0, 800, 1),
+    )
+    .await;
+    assert!(t.elapsed() >= Duration::from_millis(750));
+    assert_eq!(resp.responses[0].partitions[0].error_code, 0);
+    // Then, with nothing asked, the broker closes the connection.
+    let t = Instant::now();
+    assert!(is_closed_by_broker(&mut s).await);
+    assert!(t.elapsed() >= Duration::from_millis(250));
+    broker.stop().await.unwrap();
+}

@@ -67,6 +67,7 @@ const BROKER_CONFIGS: &[(&str, &str, ConfigType)] = &[
     ),
     ("transaction.state.log.min.isr", "1", ConfigType::Int(1)),
     ("socket.request.max.bytes", "104857600", ConfigType::Int(1)),
+    ("connections.max.idle.ms", "600000", ConfigType::Long(1)),
     ("socket.send.buffer.bytes", "102400", ConfigType::Int(-1)),
     ("socket.receive.buffer.bytes", "102400", ConfigType::Int(-1)),
     (
@@ -138,6 +139,9 @@ pub struct BrokerConfig {
     pub default_replication_factor: i16,
     /// `socket.request.max.bytes`: largest request frame accepted.
     pub socket_request_max_bytes: usize,
+    /// `connections.max.idle.ms`: connections without requests for this
+    /// long are closed.
+    pub connections_max_idle_ms: u64,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
     /// `log.cleaner.enable`.
@@ -310,6 +314,7 @@ impl BrokerConfig {
                 .clamp(1, i16::MAX as i32) as i16,
             socket_request_max_bytes: parse_num::<i32>(&props, "socket.request.max.bytes")?
                 as usize,
+            connections_max_idle_ms: parse_num(&props, "connections.max.idle.ms")?,
             retention_check_interval_ms: parse_num(&props, "log.retention.check.interval.ms")?,
             cleaner_enable: get(&props, "log.cleaner.enable") == "true",
             cleaner_backoff_ms: parse_num(&props, "log.cleaner.backoff.ms")?,

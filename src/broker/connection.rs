@@ -14,13 +14,22 @@ use tokio::sync::{mpsc, watch};
 /// Responses queued per connection before reading pauses.
 const MAX_IN_FLIGHT: usize = 64;
 
+/// Per-connection limits from the broker config.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `socket.request.max.bytes`.
+    pub max_request_bytes: usize,
+    /// `connections.max.idle.ms`.
+    pub max_idle: std::time::Duration,
+}
+
 /// Serves one connection until the peer closes it, it misbehaves, or
 /// shutdown begins (then queued requests are still answered).
 pub async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     dispatcher: Arc<Dispatcher>,
-    max_request_bytes: usize,
+    limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -54,9 +63,37 @@ pub async fn serve_connection(
     let mut queued = 0u64;
     let mut last_lazy = 0u64;
     loop {
-        let frame = tokio::select! {
-            f = read_frame(&mut reader, max_request_bytes) => f,
-            _ = shutdown.changed() => break,
+        // The read stays the same future across idle checks, so a frame
+        // arriving slowly is never cut.
+        let frame = {
+            let read = read_frame(&mut reader, limits.max_request_bytes);
+            tokio::pin!(read);
+            // Idle time counts from the last request read or response done.
+            let idle = tokio::time::sleep(limits.max_idle);
+            tokio::pin!(idle);
+            loop {
+                tokio::select! {
+                    f = &mut read => break Some(f),
+                    _ = shutdown.changed() => break None,
+                    done = done_rx.changed() => {
+                        if done.is_err() {
+                            break None;
+                        }
+                        idle.as_mut().reset(tokio::time::Instant::now() + limits.max_idle);
+                    }
+                    _ = &mut idle => {
+                        if *done_rx.borrow() < queued {
+                            idle.as_mut().reset(tokio::time::Instant::now() + limits.max_idle);
+                            continue;
+                        }
+                        tracing::debug!("{peer}: idle for {:?}; closing connection", limits.max_idle);
+                        break None;
+                    }
+                }
+            }
+        };
+        let Some(frame) = frame else {
+            break;
         };
         let frame = match frame {
             Ok(Some(f)) => f.freeze(),

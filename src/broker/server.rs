@@ -3,7 +3,7 @@
 
 use super::background;
 use super::config::BrokerConfig;
-use super::connection::serve_connection;
+use super::connection::{Limits, serve_connection};
 use super::dispatch::Dispatcher;
 use super::group_glue::BrokerGroups;
 use super::group_seam::GroupApis;
@@ -80,7 +80,10 @@ impl Server {
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let dispatcher = Arc::new(Dispatcher::new(broker.clone(), groups, stop_rx.clone()));
-        let max_request = broker.config.socket_request_max_bytes;
+        let limits = Limits {
+            max_request_bytes: broker.config.socket_request_max_bytes,
+            max_idle: Duration::from_millis(broker.config.connections_max_idle_ms),
+        };
         let background = background::spawn(broker.clone(), stop_rx.clone());
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
@@ -94,7 +97,7 @@ impl Server {
                             stream,
                             peer,
                             dispatcher.clone(),
-                            max_request,
+                            limits,
                             stop_rx.clone(),
                         ));
                     }
