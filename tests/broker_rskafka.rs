@@ -107,6 +107,17 @@ async fn produce_fetch_list_offsets_delete() {
         assert_eq!(pc.get_offset(OffsetAt::Timestamp(at)).await.unwrap(), 3);
     }
 
+    // DeleteRecords moves the log start offset; earlier offsets are gone.
+    let pc = client
+        .partition_client("events", 0, UnknownTopicHandling::Error)
+        .await
+        .unwrap();
+    pc.delete_records(4, 5_000).await.unwrap();
+    assert_eq!(pc.get_offset(OffsetAt::Earliest).await.unwrap(), 4);
+    assert!(pc.fetch_records(2, 1..1_000_000, 100).await.is_err());
+    let (records, _) = pc.fetch_records(4, 1..1_000_000, 100).await.unwrap();
+    assert!(records.iter().any(|r| r.offset == 5));
+
     let topics = client.list_topics().await.unwrap();
     let events = topics.iter().find(|t| t.name == "events").unwrap();
     assert_eq!(events.partitions.len(), 3);

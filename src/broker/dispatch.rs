@@ -62,6 +62,7 @@ pub fn broker_apis() -> SupportedApis {
         .with(ApiKey::ApiVersions, 0, 4)
         .with(ApiKey::CreateTopics, 2, 7)
         .with(ApiKey::DeleteTopics, 1, 6)
+        .with(ApiKey::DeleteRecords, 0, 2)
         .with(ApiKey::InitProducerId, 0, 5)
         .with(ApiKey::DescribeConfigs, 1, 4)
         .with(ApiKey::AlterConfigs, 0, 2)
@@ -204,6 +205,9 @@ impl Dispatcher {
             ApiKey::ListOffsets => simple!(ListOffsetsRequest, handlers::list_offsets::handle),
             ApiKey::CreateTopics => simple!(CreateTopicsRequest, handlers::topics::create_topics),
             ApiKey::DeleteTopics => simple!(DeleteTopicsRequest, handlers::topics::delete_topics),
+            ApiKey::DeleteRecords => {
+                simple!(DeleteRecordsRequest, handlers::delete_records::handle)
+            }
             ApiKey::CreatePartitions => {
                 simple!(CreatePartitionsRequest, handlers::topics::create_partitions)
             }
