@@ -34,6 +34,11 @@ complete -c runnel -n "__fish_runnel_needs_command" -f -a "inspect" -d 'Show and
 complete -c runnel -n "__fish_runnel_needs_command" -f -a "compact" -d 'Compact the partitions of compacted topics in a data directory'
 complete -c runnel -n "__fish_runnel_needs_command" -f -a "generate" -d 'Generate shell completions and man pages'
 complete -c runnel -n "__fish_runnel_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c runnel -n "__fish_runnel_using_subcommand serve" -l listen -d 'Address to listen on [default: 127.0.0.1:9092, or `listeners` from the config file]' -r
+complete -c runnel -n "__fish_runnel_using_subcommand serve" -l advertised-listener -d 'Host and port clients are told to connect to [default: the listen address]' -r
+complete -c runnel -n "__fish_runnel_using_subcommand serve" -s d -l data-dir -d 'Data directory (created if missing) [default: ./runnel-data, or `log.dirs` from the config file]' -r -F
+complete -c runnel -n "__fish_runnel_using_subcommand serve" -l config -d 'Broker config file: key=value lines with Kafka\'s broker config names' -r -F
+complete -c runnel -n "__fish_runnel_using_subcommand serve" -s c -l config-override -d 'Set a broker config (Kafka\'s name), overriding the config file; repeatable' -r
 complete -c runnel -n "__fish_runnel_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c runnel -n "__fish_runnel_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c runnel -n "__fish_runnel_using_subcommand topics; and not __fish_seen_subcommand_from create list describe alter delete help" -s d -l data-dir -d 'Work directly on this data directory instead of talking to a broker' -r -F

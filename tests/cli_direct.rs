@@ -565,25 +565,24 @@ fn a_second_writer_is_told_who_holds_the_lock() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn holder");
+    // Wait until the holder has taken the lock and written its name (a
+    // second writer probing earlier would race the holder for the lock).
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = run(d, &["topics", "create", "u"], "");
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(1));
-            assert!(err.contains("is locked by"), "{err}");
-            assert_eq!(err.lines().count(), 1, "{err}");
-            // Right after taking the lock the holder may not have written its name yet.
-            if err.contains(&format!("pid {} (", holder.id())) {
-                break;
-            }
-        } else {
-            // The holder had not taken the lock yet; undo.
-            ok(d, &["topics", "delete", "u"], "");
-        }
+    let holder_name = format!("pid {} (", holder.id());
+    while !std::fs::read_to_string(d.join(".lock")).is_ok_and(|s| s.contains(&holder_name)) {
+        assert!(
+            holder.try_wait().expect("try_wait").is_none(),
+            "the holder exited early"
+        );
         assert!(Instant::now() < deadline, "the holder never took the lock");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
+    let out = run(d, &["topics", "create", "u"], "");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is locked by"), "{err}");
+    assert!(err.contains(&holder_name), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
     // Readers need no lock.
     ok(d, &["consume", "t"], "");
     holder
