@@ -395,9 +395,19 @@ fn kcat_balanced_consumer() {
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "kcat-group", 3);
     produce(&bootstrap, "kcat-group", 3, 30, "kg");
+    // Not `-o beginning`: in -G mode kcat applies -o to every assignment, overriding the
+    // committed offsets; auto.offset.reset only applies where the group has none.
     let group_read = || {
         let out = run_ok(
-            kcat(&bootstrap).args(["-G", "g-kcat", "-o", "beginning", "-e", "-J", "kcat-group"]),
+            kcat(&bootstrap).args([
+                "-G",
+                "g-kcat",
+                "-X",
+                "topic.auto.offset.reset=earliest",
+                "-e",
+                "-J",
+                "kcat-group",
+            ]),
             b"",
             "kcat -G",
         );
