@@ -70,14 +70,14 @@ consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-unuse
                      "enable.auto.commit": False, "enable.auto.offset.store": False,
                      "auto.offset.reset": "error", "enable.partition.eof": True})
 for p in range(partitions):
-    low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+    low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
     n = len(parts.get(p, []))
     check((low, high) == (0, n), f"{topic}-{p}: watermarks ({low}, {high}), expected (0, {n})")
 
 for p, recs in parts.items():
     target = recs[len(recs) // 2]
     [found] = consumer.offsets_for_times([TopicPartition(topic, p, target["timestamp"])],
-                                         timeout=10)
+                                         timeout=30)
     check(found.error is None and found.offset == target["offset"],
           f"{topic}-{p}: offsets_for_times({target['timestamp']}) = {found.offset} "
           f"({found.error}), expected {target['offset']}")
