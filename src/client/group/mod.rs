@@ -1,0 +1,14 @@
+//! Consumer groups on Kafka's classic group protocol: a group member
+//! ([`GroupConsumer`]) and group administration ([`GroupAdmin`]).
+//!
+//! The member speaks the "consumer" embedded protocol ([`protocol`]) and
+//! offers the `range` and `roundrobin` assignors ([`assignor`]), computed as
+//! Kafka's Java client does, so it can share a group with Java, librdkafka
+//! and kafka-python consumers.
+
+pub mod assignor;
+pub mod protocol;
+pub mod versions;
+
+pub use assignor::{Assignor, MemberSubscription};
+pub use protocol::{Assignment, Subscription, TopicPartitions};
