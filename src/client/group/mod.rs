@@ -7,8 +7,14 @@
 //! and kafka-python consumers.
 
 pub mod assignor;
+pub mod consumer;
+pub mod coordinator;
+pub mod membership;
+pub mod offsets;
 pub mod protocol;
 pub mod versions;
 
 pub use assignor::{Assignor, MemberSubscription};
+pub use consumer::{AutoOffsetReset, CommitOutcome, GroupConfig, GroupConsumer};
+pub use offsets::{CommittedOffset, Committer, OffsetToCommit};
 pub use protocol::{Assignment, Subscription, TopicPartitions};
