@@ -6,6 +6,7 @@
 //! Kafka's Java client does, so it can share a group with Java, librdkafka
 //! and kafka-python consumers.
 
+pub mod admin;
 pub mod assignor;
 pub mod consumer;
 pub mod coordinator;
@@ -14,6 +15,10 @@ pub mod offsets;
 pub mod protocol;
 pub mod versions;
 
+pub use admin::{
+    GroupAdmin, GroupDescription, GroupListing, GroupOffsets, MemberDescription, PartitionLag,
+    PlannedOffset, ResetSpec,
+};
 pub use assignor::{Assignor, MemberSubscription};
 pub use consumer::{AutoOffsetReset, CommitOutcome, GroupConfig, GroupConsumer};
 pub use offsets::{CommittedOffset, Committer, OffsetToCommit};
