@@ -77,6 +77,23 @@ pub enum LogError {
     /// Invalid number of partitions.
     #[error("invalid partition count {0}")]
     InvalidPartitions(i32),
+    /// A write to a log or data directory opened read-only.
+    #[error("{0} is open read-only")]
+    ReadOnly(PathBuf),
+    /// A partition already opened for writing through this data directory.
+    #[error("partition {topic}-{partition} is already open")]
+    AlreadyOpen {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+    },
+    /// A record without a key appended to a compacted topic.
+    #[error("compacted topic requires keys (record at offset delta {offset_delta} has none)")]
+    MissingKey {
+        /// Offset delta of the first keyless record in its batch.
+        offset_delta: i32,
+    },
     /// A corrupt file found by a check (file, byte position, what).
     #[error("{path} at byte {position}: {reason}")]
     Corrupt {

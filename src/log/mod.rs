@@ -16,13 +16,18 @@ pub mod config;
 pub mod data_dir;
 pub mod error;
 pub mod group_commit;
+mod index_file;
 pub mod offset_index;
 pub mod partition_log;
 pub mod segment;
 pub mod time_index;
 
-pub use config::LogConfig;
+#[cfg(test)]
+mod test_support;
+
+pub use cleaner::{CleanOptions, CleanStats, LogCleaner};
+pub use config::{ConfigEntry, ConfigSource, LogConfig};
 pub use data_dir::{DataDir, TopicMeta};
 pub use error::LogError;
 pub use group_commit::GroupCommit;
-pub use partition_log::{AppendInfo, Log, ReadSlice, RecoveryReport};
+pub use partition_log::{AppendInfo, Log, LogOpenOptions, ReadSlice, RecoveryReport};

@@ -3,7 +3,16 @@
 //! retention, recovery and flushing.
 
 use super::config::LogConfig;
-use super::error::Result;
+use super::data_dir::CheckpointHandle;
+use super::error::{LogError, Result};
+use super::segment::{
+    self, BatchInfo, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, TIME_INDEX_SUFFIX, io_err, now_ms,
+};
+use crate::record::BatchError;
+use crate::record::batch::{
+    self, ATTR_TIMESTAMP_TYPE, ATTRIBUTES_OFFSET, CRC_OFFSET, MAX_TIMESTAMP_OFFSET,
+};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,6 +44,16 @@ pub struct ReadSlice {
     pub len: usize,
 }
 
+impl ReadSlice {
+    /// Copies the bytes into memory (for callers that cannot use the file range).
+    pub fn read_to_vec(&self) -> std::io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; self.len];
+        self.file.read_exact_at(&mut buf, self.position)?;
+        Ok(buf)
+    }
+}
+
 /// What recovery found and cut in one partition.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
@@ -48,9 +67,81 @@ pub struct RecoveryReport {
     pub indexes_rebuilt: usize,
 }
 
+/// How to open a log: whether to recover, and the checkpointed offsets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogOpenOptions {
+    /// Check every batch after `recovery_point` (after an unclean stop).
+    pub recover: bool,
+    /// Offset below which data is known to be on disk.
+    pub recovery_point: i64,
+    /// Log start offset checkpointed by an earlier DeleteRecords.
+    pub log_start_offset: i64,
+}
+
 /// One partition's log.
 pub struct Log {
-    _dir: PathBuf,
+    dir: PathBuf,
+    config: LogConfig,
+    segments: BTreeMap<i64, LogSegment>,
+    log_start_offset: i64,
+    recovery_point: i64,
+    read_only: bool,
+    closed: bool,
+    checkpoint: Option<CheckpointHandle>,
+    cleaned_up_to: i64,
+}
+
+/// Leader epoch written into appended batches (a single broker's first epoch).
+const LEADER_EPOCH: i32 = 0;
+
+fn parse_segment_name(name: &str, ext: &str) -> Option<i64> {
+    let stem = name.strip_suffix(ext)?.strip_suffix('.')?;
+    (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| stem.parse().ok())
+        .flatten()
+}
+
+/// Base offsets of the `.log` files in `dir`, sorted.
+pub(crate) fn list_segments(dir: &Path) -> Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        if let Some(base) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| parse_segment_name(n, LOG_SUFFIX))
+        {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+/// fsyncs a directory so that created, renamed and deleted entries persist.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+/// Removes index files without a `.log`, and leftovers of interrupted
+/// writes (`.tmp`, `.deleted`).
+fn remove_orphans(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let orphan_index = [INDEX_SUFFIX, TIME_INDEX_SUFFIX].iter().any(|ext| {
+            parse_segment_name(name, ext)
+                .is_some_and(|b| !segment::segment_file(dir, b, LOG_SUFFIX).exists())
+        });
+        if orphan_index || name.ends_with(".deleted") || name.ends_with(".tmp") {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+    }
+    Ok(())
 }
 
 impl Log {
@@ -58,15 +149,232 @@ impl Log {
     /// every batch after the recovery point, truncates at the first torn or
     /// corrupt one and rebuilds indexes; the report says what was cut.
     pub fn open(dir: &Path, config: LogConfig, recover: bool) -> Result<(Log, RecoveryReport)> {
-        let _ = (dir, config, recover);
-        todo!("log helper")
+        let opts = LogOpenOptions {
+            recover,
+            ..Default::default()
+        };
+        Log::open_with(dir, config, opts)
+    }
+
+    /// [`Log::open`] with a recovery point and log start offset (from the
+    /// data directory's checkpoint files).
+    pub fn open_with(
+        dir: &Path,
+        config: LogConfig,
+        opts: LogOpenOptions,
+    ) -> Result<(Log, RecoveryReport)> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        super::cleaner::finish_interrupted(dir)?;
+        remove_orphans(dir)?;
+        let mut bases = list_segments(dir)?;
+        let mut report = RecoveryReport::default();
+        if bases.is_empty() {
+            let seg = LogSegment::create(dir, opts.log_start_offset.max(0), &config)?;
+            bases.push(seg.base_offset());
+            drop(seg);
+            sync_dir(dir)?;
+        }
+        // The segment holding the recovery point and all later ones are checked.
+        let recover_from = bases
+            .iter()
+            .rev()
+            .find(|&&b| b <= opts.recovery_point)
+            .copied()
+            .unwrap_or(i64::MIN);
+        let mut segments = BTreeMap::new();
+        let mut recovered_any = false;
+        let count = bases.len();
+        for (i, &base) in bases.iter().enumerate() {
+            let active = i + 1 == count;
+            let mut seg = LogSegment::open(dir, base, &config, active)?;
+            let needs_check = opts.recover && base >= recover_from;
+            let check = if needs_check || !seg.load()? {
+                report.indexes_rebuilt += 2;
+                recovered_any = true;
+                Some(seg.recover(&config)?)
+            } else {
+                None
+            };
+            if let Some(check) = check
+                && let Some(why) = &check.error
+            {
+                report.truncated_file = Some(seg.log_path().to_path_buf());
+                report.position = check.valid_bytes;
+                report.bytes_removed += check.cut_bytes;
+                tracing::warn!(
+                    "{}: {why} at byte {}; truncated {} bytes",
+                    seg.log_path().display(),
+                    check.valid_bytes,
+                    check.cut_bytes
+                );
+                // Everything after a corrupt batch is dropped, as Kafka's recovery does.
+                for &later in &bases[i + 1..] {
+                    let later_seg = LogSegment::open(dir, later, &config, false)?;
+                    report.bytes_removed += later_seg.size();
+                    tracing::warn!(
+                        "{}: deleted, it follows a corrupt batch",
+                        later_seg.log_path().display()
+                    );
+                    later_seg.delete()?;
+                }
+                if !active {
+                    seg.reactivate(&config)?;
+                }
+                segments.insert(base, seg);
+                break;
+            }
+            if !active {
+                seg.finish()?;
+            }
+            segments.insert(base, seg);
+        }
+        if report.bytes_removed > 0 {
+            sync_dir(dir)?;
+        }
+        if report.indexes_rebuilt > 0 && report.truncated_file.is_none() {
+            tracing::info!(
+                "{}: rebuilt {} index files",
+                dir.display(),
+                report.indexes_rebuilt
+            );
+        }
+        let mut log = Log {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_start_offset: 0,
+            recovery_point: 0,
+            read_only: false,
+            closed: false,
+            checkpoint: None,
+            cleaned_up_to: 0,
+        };
+        let first = log.first_segment().base_offset();
+        log.log_start_offset = opts.log_start_offset.max(first).min(log.log_end_offset());
+        if recovered_any {
+            // What was read back may still be only in the page cache.
+            for seg in log.segments.values() {
+                seg.flush()?;
+            }
+        }
+        log.recovery_point = log.log_end_offset();
+        Ok((log, report))
     }
 
     /// Opens an existing log for reading only (no lock, no recovery, no
     /// writes); reads stop at the last complete batch.
     pub fn open_read_only(dir: &Path, config: LogConfig) -> Result<Log> {
-        let _ = (dir, config);
-        todo!()
+        let mut log = Log {
+            dir: dir.to_path_buf(),
+            config,
+            segments: BTreeMap::new(),
+            log_start_offset: 0,
+            recovery_point: 0,
+            read_only: true,
+            closed: true,
+            checkpoint: None,
+            cleaned_up_to: 0,
+        };
+        log.refresh()?;
+        if log.segments.is_empty() {
+            return Err(LogError::Io {
+                path: dir.to_path_buf(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no log segments"),
+            });
+        }
+        Ok(log)
+    }
+
+    /// For a read-only log: picks up what a writer appended, rolled or
+    /// deleted since it was opened (for following the log's end).
+    pub fn refresh(&mut self) -> Result<()> {
+        if !self.read_only {
+            return Ok(());
+        }
+        let bases = list_segments(&self.dir)?;
+        let last = bases.last().copied();
+        // The segment that was last before may have been completed and rolled.
+        if let Some(seg) = self.segments.values_mut().next_back() {
+            seg.extend_read_only()?;
+        }
+        self.segments.retain(|b, _| bases.binary_search(b).is_ok());
+        for base in bases {
+            if let Some(seg) = self.segments.get_mut(&base) {
+                if Some(base) == last || seg.size() == 0 {
+                    seg.extend_read_only()?;
+                }
+                continue;
+            }
+            let mut seg = match LogSegment::open_read_only(&self.dir, base) {
+                Ok(s) => s,
+                // Deleted by the writer in the meantime.
+                Err(LogError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            seg.load_read_only()?;
+            self.segments.insert(base, seg);
+        }
+        if let Some(first) = self.segments.values().next() {
+            self.log_start_offset = self.log_start_offset.max(first.base_offset());
+        }
+        self.recovery_point = self.log_end_offset();
+        Ok(())
+    }
+
+    /// Raises the log start offset of a read-only view to a checkpointed one.
+    pub(crate) fn raise_log_start_offset(&mut self, offset: i64) {
+        self.log_start_offset = self.log_start_offset.max(offset.min(self.log_end_offset()));
+    }
+
+    /// Links the log to its data directory's checkpoints.
+    pub(crate) fn attach_checkpoint(&mut self, handle: CheckpointHandle) {
+        handle.update(self.recovery_point, self.log_start_offset);
+        self.checkpoint = Some(handle);
+    }
+
+    fn publish_checkpoint(&self) {
+        if let Some(c) = &self.checkpoint {
+            c.update(self.recovery_point, self.log_start_offset);
+        }
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn first_segment(&self) -> &LogSegment {
+        self.segments.values().next().expect("a log has a segment")
+    }
+
+    fn active(&self) -> &LogSegment {
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log has a segment")
+    }
+
+    fn active_mut(&mut self) -> &mut LogSegment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log has a segment")
+    }
+
+    /// The segments, by base offset.
+    pub fn segments(&self) -> impl Iterator<Item = &LogSegment> {
+        self.segments.values()
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(LogError::ReadOnly(self.dir.clone()));
+        }
+        Ok(())
     }
 
     /// Appends one or more concatenated v2 batches as received from a client:
@@ -75,88 +383,821 @@ impl Log {
     /// configured, rolls segments as needed. Nothing is written if any batch
     /// is invalid. Not durable until flushed.
     pub fn append(&mut self, batches: &mut [u8]) -> Result<AppendInfo> {
-        let _ = batches;
-        todo!()
+        self.check_writable()?;
+        let mut infos = Vec::new();
+        let mut pos = 0;
+        let mut records = 0usize;
+        while pos < batches.len() {
+            let h = batch::validate(&batches[pos..])?;
+            let size = h.total_size();
+            if size > self.config.max_message_bytes {
+                return Err(LogError::RecordTooLarge {
+                    size,
+                    max: self.config.max_message_bytes,
+                });
+            }
+            if h.records_count < 1 || h.records_count as i64 != h.last_offset_delta as i64 + 1 {
+                return Err(BatchError::Corrupt(format!(
+                    "{} records but last offset delta {}",
+                    h.records_count, h.last_offset_delta
+                ))
+                .into());
+            }
+            if self.config.compact && !h.is_control() {
+                super::cleaner::check_keys(&batches[pos..pos + size])?;
+            }
+            records += h.records_count as usize;
+            infos.push(BatchInfo {
+                position: pos,
+                size,
+                last_offset: h.last_offset_delta as i64,
+                max_timestamp: h.max_timestamp,
+            });
+            pos += size;
+        }
+        let base_offset = self.log_end_offset();
+        if infos.is_empty() {
+            return Ok(AppendInfo {
+                base_offset,
+                last_offset: base_offset - 1,
+                log_append_time: -1,
+                bytes: 0,
+                records: 0,
+            });
+        }
+        let now = now_ms();
+        let log_append_time = if self.config.log_append_time { now } else { -1 };
+        let mut next = base_offset;
+        let mut max_timestamp = -1;
+        for info in &mut infos {
+            let b = &mut batches[info.position..info.position + info.size];
+            batch::set_base_offset(b, next);
+            batch::set_partition_leader_epoch(b, LEADER_EPOCH);
+            if self.config.log_append_time {
+                let attrs = i16::from_be_bytes([b[ATTRIBUTES_OFFSET], b[ATTRIBUTES_OFFSET + 1]])
+                    | ATTR_TIMESTAMP_TYPE;
+                b[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
+                b[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
+                    .copy_from_slice(&now.to_be_bytes());
+                let crc = batch::compute_crc(b);
+                b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+                info.max_timestamp = now;
+            }
+            info.last_offset += next;
+            next = info.last_offset + 1;
+            max_timestamp = max_timestamp.max(info.max_timestamp);
+        }
+        let last_offset = next - 1;
+        if self
+            .active()
+            .should_roll(&self.config, batches.len(), max_timestamp, last_offset, now)
+        {
+            self.roll()?;
+        }
+        let config = &self.config;
+        let active = self
+            .segments
+            .values_mut()
+            .next_back()
+            .expect("a log has a segment");
+        active.append(batches, &infos, config)?;
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time,
+            bytes: batches.len(),
+            records,
+        })
+    }
+
+    /// Starts a new active segment at the log end offset: the old one gets its
+    /// final time index entry, trimmed indexes and an fdatasync.
+    pub fn roll(&mut self) -> Result<()> {
+        self.check_writable()?;
+        let next = self.log_end_offset();
+        if self.active().base_offset() == next {
+            return Ok(());
+        }
+        let old = self.active_mut();
+        old.finish()?;
+        old.flush()?;
+        let seg = LogSegment::create(&self.dir, next, &self.config)?;
+        self.segments.insert(next, seg);
+        sync_dir(&self.dir)
+    }
+
+    fn check_range(&self, offset: i64) -> Result<()> {
+        let (start, end) = (self.log_start_offset, self.log_end_offset());
+        if offset < start || offset > end {
+            return Err(LogError::OffsetOutOfRange { offset, start, end });
+        }
+        Ok(())
     }
 
     /// Whole batches from the one containing `offset`, at most `max_bytes`
     /// (but at least one batch if `min_one`). Empty at the log end;
     /// `OffsetOutOfRange` outside `[log start, log end]`.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<Option<ReadSlice>> {
-        let _ = (offset, max_bytes, min_one);
-        todo!()
+        self.check_range(offset)?;
+        let floor = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or(i64::MIN, |(b, _)| *b);
+        for seg in self.segments.range(floor..).map(|(_, s)| s) {
+            if let Some((position, len)) = seg.read(offset, max_bytes, min_one)? {
+                return Ok((len > 0).then(|| ReadSlice {
+                    file: seg.file().clone(),
+                    position,
+                    len,
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// The first offset whose timestamp is >= `timestamp`, with that
     /// timestamp; `None` if no record is that late.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
-        let _ = timestamp;
-        todo!()
+        for seg in self.segments.values() {
+            if seg.max_timestamp() < timestamp {
+                continue;
+            }
+            if let Some(found) = seg.find_by_timestamp(timestamp, self.log_start_offset)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
     }
 
     /// First offset still in the log.
     pub fn log_start_offset(&self) -> i64 {
-        todo!()
+        self.log_start_offset
     }
 
     /// Offset the next record will get.
     pub fn log_end_offset(&self) -> i64 {
-        todo!()
+        self.active().next_offset().max(self.active().base_offset())
+    }
+
+    /// Offset below which everything is known to be on disk.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
     }
 
     /// Bytes in all segments.
     pub fn size_bytes(&self) -> u64 {
-        todo!()
+        self.segments.values().map(LogSegment::size).sum()
     }
 
     /// Number of segments.
     pub fn segment_count(&self) -> usize {
-        todo!()
+        self.segments.len()
     }
 
     /// The config in force.
     pub fn config(&self) -> &LogConfig {
-        todo!()
+        &self.config
     }
 
     /// Replaces the config (after `topics alter`).
     pub fn set_config(&mut self, config: LogConfig) {
-        let _ = config;
-        todo!()
+        self.config = config;
     }
 
     /// The active segment's file and the log end offset it will be durable
     /// up to once synced; for [`super::GroupCommit`].
     pub fn sync_target(&self) -> (Arc<File>, i64) {
-        todo!()
+        (self.active().file().clone(), self.log_end_offset())
     }
 
     /// Records that everything below `offset` is on disk (advances the recovery point).
     pub fn mark_flushed(&mut self, offset: i64) {
-        let _ = offset;
-        todo!()
+        let offset = offset.min(self.log_end_offset());
+        if offset > self.recovery_point {
+            self.recovery_point = offset;
+            self.publish_checkpoint();
+        }
     }
 
     /// fdatasyncs everything appended so far and advances the recovery point.
     pub fn flush(&mut self) -> Result<()> {
-        todo!()
+        self.check_writable()?;
+        let end = self.log_end_offset();
+        if end > self.recovery_point {
+            self.active().flush()?;
+        }
+        self.mark_flushed(end);
+        Ok(())
+    }
+
+    fn delete_oldest(&mut self) -> Result<()> {
+        if let Some((_, seg)) = self.segments.pop_first() {
+            tracing::debug!("deleting segment {}", seg.log_path().display());
+            seg.delete()?;
+        }
+        Ok(())
+    }
+
+    fn second_base(&self) -> Option<i64> {
+        self.segments.keys().nth(1).copied()
     }
 
     /// Deletes whole segments past `retention.ms` / `retention.bytes` (never
     /// the active one) and moves the log start offset; returns segments deleted.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize> {
-        let _ = now_ms;
-        todo!()
+        self.check_writable()?;
+        let mut deleted = 0;
+        while self
+            .second_base()
+            .is_some_and(|b| b <= self.log_start_offset)
+        {
+            self.delete_oldest()?;
+            deleted += 1;
+        }
+        if self.config.delete && self.config.retention_ms >= 0 {
+            while self.segments.len() > 1
+                && now_ms - self.first_segment().largest_timestamp() > self.config.retention_ms
+            {
+                self.delete_oldest()?;
+                deleted += 1;
+            }
+        }
+        if self.config.delete && self.config.retention_bytes >= 0 {
+            let mut excess = self.size_bytes() as i64 - self.config.retention_bytes;
+            while self.segments.len() > 1 && excess - self.first_segment().size() as i64 >= 0 {
+                excess -= self.first_segment().size() as i64;
+                self.delete_oldest()?;
+                deleted += 1;
+            }
+        }
+        if deleted > 0 {
+            let first = self.first_segment().base_offset();
+            if first > self.log_start_offset {
+                self.log_start_offset = first;
+            }
+            self.publish_checkpoint();
+            sync_dir(&self.dir)?;
+        }
+        Ok(deleted)
     }
 
     /// Moves the log start offset forward (DeleteRecords), deleting segments below it.
     pub fn advance_log_start_offset(&mut self, offset: i64) -> Result<()> {
-        let _ = offset;
-        todo!()
+        self.check_writable()?;
+        if offset > self.log_end_offset() {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                start: self.log_start_offset,
+                end: self.log_end_offset(),
+            });
+        }
+        if offset <= self.log_start_offset {
+            return Ok(());
+        }
+        self.log_start_offset = offset;
+        self.apply_retention_below_start()?;
+        self.publish_checkpoint();
+        Ok(())
+    }
+
+    fn apply_retention_below_start(&mut self) -> Result<()> {
+        let mut deleted = false;
+        while self
+            .second_base()
+            .is_some_and(|b| b <= self.log_start_offset)
+        {
+            self.delete_oldest()?;
+            deleted = true;
+        }
+        if deleted {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Base offset of the active segment.
+    pub fn active_base(&self) -> i64 {
+        self.active().base_offset()
+    }
+
+    /// Offset up to which the cleaner has cleaned since the log was opened.
+    pub fn cleaned_up_to(&self) -> i64 {
+        self.cleaned_up_to
+    }
+
+    /// Records how far the cleaner got.
+    pub(crate) fn set_cleaned_up_to(&mut self, offset: i64) {
+        self.cleaned_up_to = offset;
+    }
+
+    /// Takes a segment out of the log (the cleaner's swap).
+    pub(crate) fn remove_segment(&mut self, base: i64) -> Option<LogSegment> {
+        self.segments.remove(&base)
+    }
+
+    /// Puts a segment into the log (the cleaner's swap).
+    pub(crate) fn insert_segment(&mut self, seg: LogSegment) {
+        self.segments.insert(seg.base_offset(), seg);
     }
 
     /// Flushes, trims indexes and closes cleanly.
-    pub fn close(self) -> Result<()> {
-        todo!()
+    pub fn close(mut self) -> Result<()> {
+        self.close_in_place()
+    }
+
+    /// [`Log::close`] for a log behind a lock: after it, the log must not be used.
+    pub fn close_in_place(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.active_mut().finish()?;
+        self.flush()?;
+        self.closed = true;
+        if let Some(c) = &self.checkpoint {
+            c.release(true);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        // Best effort: leave the indexes trimmed so the next open is fast.
+        if let Err(e) = self.active_mut().finish() {
+            tracing::warn!("{}: {e}", self.dir.display());
+        }
+        let clean = self.recovery_point >= self.log_end_offset();
+        if let Some(c) = &self.checkpoint {
+            c.release(clean);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::test_support::{batch, simple};
+    use crate::record::batch::BatchIter;
+
+    fn small_config() -> LogConfig {
+        let mut c = LogConfig::default();
+        c.segment_bytes = 2000;
+        c.index_interval_bytes = 200;
+        c.segment_index_bytes = 4096;
+        c
+    }
+
+    fn slice_bytes(s: &ReadSlice) -> Vec<u8> {
+        s.read_to_vec().unwrap()
+    }
+
+    /// Appends `n` batches of 1..=4 records, returns (base, last) per batch.
+    fn fill(log: &mut Log, n: usize, ts0: i64) -> Vec<(i64, i64)> {
+        (0..n)
+            .map(|i| {
+                let mut b = simple(
+                    1 + i % 4,
+                    ts0 + i as i64,
+                    format!("value-{i:04}").as_bytes(),
+                );
+                let info = log.append(&mut b).unwrap();
+                assert_eq!(info.records, 1 + i % 4);
+                (info.base_offset, info.last_offset)
+            })
+            .collect()
+    }
+
+    fn check_reads(log: &Log, batches: &[(i64, i64)]) {
+        for &(base, last) in batches {
+            for off in base..=last {
+                let s = log.read(off, 300, true).unwrap().unwrap();
+                let bytes = slice_bytes(&s);
+                let mut it = BatchIter::new(&bytes);
+                let (h, _) = it.next().unwrap();
+                assert_eq!(
+                    (h.base_offset, h.last_offset()),
+                    (base, last),
+                    "offset {off}"
+                );
+                assert!(it.by_ref().count() < 10);
+                assert_eq!(it.position(), bytes.len(), "whole batches only");
+            }
+        }
+    }
+
+    #[test]
+    fn append_read_roll_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, report) = Log::open(dir.path(), small_config(), false).unwrap();
+        assert_eq!(report, RecoveryReport::default());
+        let batches = fill(&mut log, 60, 1000);
+        assert_eq!(log.log_end_offset(), batches.last().unwrap().1 + 1);
+        assert!(log.segment_count() > 3, "rolled by size");
+        for seg in log.segments() {
+            assert!(seg.size() <= 2000);
+            assert!(seg.offset_index().entries() > 0 || seg.size() < 400);
+        }
+        check_reads(&log, &batches);
+        let end = log.log_end_offset();
+        assert!(log.read(end, 1000, true).unwrap().is_none());
+        assert!(matches!(
+            log.read(end + 1, 1000, true),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+        // max_bytes smaller than the first batch.
+        assert!(log.read(0, 10, false).unwrap().is_none());
+        assert!(log.read(0, 10, true).unwrap().unwrap().len > 10);
+        let (segments, size) = (log.segment_count(), log.size_bytes());
+        log.close().unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.contains(&"00000000000000000000.log".to_string()));
+        assert!(names.contains(&"00000000000000000000.timeindex".to_string()));
+        let (log, report) = Log::open(dir.path(), small_config(), false).unwrap();
+        assert_eq!(report.indexes_rebuilt, 0);
+        assert_eq!((log.segment_count(), log.size_bytes()), (segments, size));
+        assert_eq!(log.log_end_offset(), end);
+        check_reads(&log, &batches);
+    }
+
+    #[test]
+    fn roll_by_segment_ms_from_first_batch_timestamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = LogConfig::default();
+        c.segment_ms = 1000;
+        let (mut log, _) = Log::open(dir.path(), c, false).unwrap();
+        for ts in [10_000, 10_500, 11_000] {
+            log.append(&mut simple(1, ts, b"x")).unwrap();
+        }
+        assert_eq!(log.segment_count(), 1);
+        log.append(&mut simple(1, 11_001, b"x")).unwrap();
+        assert_eq!(log.segment_count(), 2);
+        assert_eq!(log.segments().nth(1).unwrap().base_offset(), 3);
+    }
+
+    #[test]
+    fn stale_and_missing_indexes_are_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        let batches = fill(&mut log, 40, 0);
+        log.close().unwrap();
+        std::fs::remove_file(dir.path().join("00000000000000000000.index")).unwrap();
+        let seg2 = list_segments(dir.path()).unwrap()[1];
+        let idx2 = segment::segment_file(dir.path(), seg2, INDEX_SUFFIX);
+        let mut garbage = std::fs::read(&idx2).unwrap();
+        assert!(garbage.len() >= 16);
+        garbage[4..8].copy_from_slice(&7u32.to_be_bytes());
+        std::fs::write(&idx2, &garbage).unwrap();
+        let (log, report) = Log::open(dir.path(), small_config(), false).unwrap();
+        assert_eq!(report.indexes_rebuilt, 4);
+        assert_eq!(report.bytes_removed, 0);
+        check_reads(&log, &batches);
+    }
+
+    #[test]
+    fn recovery_cuts_a_torn_last_batch_at_every_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        let batches = fill(&mut log, 12, 0);
+        let mut last = simple(3, 99, b"the last batch");
+        let info = log.append(&mut last).unwrap();
+        drop(log);
+        let bases = list_segments(dir.path()).unwrap();
+        let path = segment::segment_file(dir.path(), *bases.last().unwrap(), LOG_SUFFIX);
+        let full = std::fs::read(&path).unwrap();
+        let start = full.len() - last.len();
+        for cut in start..full.len() {
+            std::fs::write(&path, &full[..cut]).unwrap();
+            let (log, report) = Log::open(dir.path(), small_config(), true).unwrap();
+            assert_eq!(log.log_end_offset(), info.base_offset, "cut at {cut}");
+            if cut > start {
+                assert_eq!(report.truncated_file.as_deref(), Some(path.as_path()));
+                assert_eq!(report.position, start as u64);
+                assert_eq!(report.bytes_removed, (cut - start) as u64);
+            } else {
+                assert_eq!(report.truncated_file, None);
+            }
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), start as u64);
+            check_reads(&log, &batches);
+            drop(log);
+        }
+        // The whole batch back: nothing to cut.
+        std::fs::write(&path, &full).unwrap();
+        let (log, report) = Log::open(dir.path(), small_config(), true).unwrap();
+        assert_eq!(report.bytes_removed, 0);
+        assert_eq!(log.log_end_offset(), info.last_offset + 1);
+    }
+
+    #[test]
+    fn recovery_cuts_at_a_corrupt_byte_and_drops_later_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        let batches = fill(&mut log, 40, 0);
+        let total = log.size_bytes();
+        drop(log);
+        let bases = list_segments(dir.path()).unwrap();
+        assert!(bases.len() >= 3);
+        let path = segment::segment_file(dir.path(), bases[1], LOG_SUFFIX);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mut it = BatchIter::new(&bytes);
+        let (_, b0) = it.next().unwrap();
+        let (h1, _) = it.next().unwrap();
+        let second = b0.len();
+        bytes[second + 66] ^= 0x55;
+        std::fs::write(&path, &bytes).unwrap();
+        let (log, report) = Log::open(dir.path(), small_config(), true).unwrap();
+        assert_eq!(report.truncated_file.as_deref(), Some(path.as_path()));
+        assert_eq!(report.position, second as u64);
+        assert_eq!(log.log_end_offset(), h1.base_offset);
+        assert_eq!(log.segment_count(), 2);
+        assert_eq!(report.bytes_removed, total - log.size_bytes());
+        let kept: Vec<_> = batches
+            .iter()
+            .copied()
+            .filter(|b| b.1 < h1.base_offset)
+            .collect();
+        check_reads(&log, &kept);
+    }
+
+    #[test]
+    fn invalid_batches_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = small_config();
+        c.max_message_bytes = 200;
+        let (mut log, _) = Log::open(dir.path(), c, false).unwrap();
+        let mut good = simple(2, 5, b"ok");
+        let mut bad = simple(1, 5, b"bad");
+        bad[70] ^= 1;
+        let mut both = [good.clone(), bad].concat();
+        assert!(matches!(
+            log.append(&mut both),
+            Err(LogError::CorruptBatch(_))
+        ));
+        let mut big = simple(1, 5, &[7u8; 300]);
+        assert!(matches!(
+            log.append(&mut big),
+            Err(LogError::RecordTooLarge { .. })
+        ));
+        assert!(log.append(&mut [0u8; 30]).is_err());
+        assert_eq!(log.size_bytes(), 0);
+        log.append(&mut good).unwrap();
+        assert_eq!(log.log_end_offset(), 2);
+    }
+
+    #[test]
+    fn log_append_time_rewrites_max_timestamp_and_crc() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = small_config();
+        c.log_append_time = true;
+        let (mut log, _) = Log::open(dir.path(), c, false).unwrap();
+        let info = log.append(&mut simple(2, 5, b"v")).unwrap();
+        assert!(info.log_append_time > 1_600_000_000_000);
+        let bytes = slice_bytes(&log.read(0, 1000, true).unwrap().unwrap());
+        let h = batch::validate(&bytes).unwrap();
+        assert_eq!(h.max_timestamp, info.log_append_time);
+        assert_ne!(h.attributes & ATTR_TIMESTAMP_TYPE, 0);
+        assert_eq!(h.base_timestamp, 5);
+    }
+
+    #[test]
+    fn offset_for_timestamp_uses_the_time_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        for i in 0..100i64 {
+            // Timestamps 0, 10, 20, ... with one late-arriving older record.
+            let ts = if i == 50 { 5 } else { i * 10 };
+            log.append(&mut simple(1, ts, b"record-value")).unwrap();
+        }
+        assert!(log.segment_count() > 2);
+        assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 0)));
+        assert_eq!(log.offset_for_timestamp(1).unwrap(), Some((1, 10)));
+        assert_eq!(log.offset_for_timestamp(495).unwrap(), Some((51, 510)));
+        assert_eq!(log.offset_for_timestamp(500).unwrap(), Some((51, 510)));
+        assert_eq!(log.offset_for_timestamp(990).unwrap(), Some((99, 990)));
+        assert_eq!(log.offset_for_timestamp(991).unwrap(), None);
+        for t in (0..990).step_by(7) {
+            let (off, ts) = log.offset_for_timestamp(t).unwrap().unwrap();
+            assert!(ts >= t);
+            let expect = (0..100).find(|&i| i != 50 && i * 10 >= t).unwrap();
+            assert_eq!(off, expect, "timestamp {t}");
+        }
+    }
+
+    #[test]
+    fn retention_by_time_and_size_keeps_the_active_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = small_config();
+        c.retention_ms = 1000;
+        let (mut log, _) = Log::open(dir.path(), c.clone(), false).unwrap();
+        fill(&mut log, 60, 10_000);
+        let segs = log.segment_count();
+        assert_eq!(log.apply_retention(10_500).unwrap(), 0);
+        // Everything is old: all but the active segment go.
+        assert_eq!(log.apply_retention(100_000).unwrap(), segs - 1);
+        assert_eq!(log.segment_count(), 1);
+        assert_eq!(
+            log.log_start_offset(),
+            log.segments().next().unwrap().base_offset()
+        );
+        assert!(log.read(0, 100, true).is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        c.retention_ms = -1;
+        c.retention_bytes = 3000;
+        let (mut log, _) = Log::open(dir.path(), c.clone(), false).unwrap();
+        fill(&mut log, 60, 0);
+        let deleted = log.apply_retention(i64::MAX).unwrap();
+        assert!(deleted > 0);
+        assert!(log.size_bytes() <= 3000 + 2000);
+        let first = log.segments().next().unwrap().size();
+        assert!(
+            log.size_bytes() - first < 3000,
+            "deleted only what was in excess"
+        );
+        let start = log.log_start_offset();
+        assert!(start > 0);
+        assert!(log.read(start, 100, true).unwrap().is_some());
+
+        // compact-only topics are not subject to retention.
+        c.delete = false;
+        log.set_config(c);
+        assert_eq!(log.apply_retention(i64::MAX).unwrap(), 0);
+    }
+
+    #[test]
+    fn advance_log_start_offset_deletes_whole_segments_below() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        fill(&mut log, 60, 0);
+        let second = log.segments().nth(1).unwrap().base_offset();
+        let segs = log.segment_count();
+        log.advance_log_start_offset(second + 1).unwrap();
+        assert_eq!(log.segment_count(), segs - 1);
+        assert_eq!(log.log_start_offset(), second + 1);
+        assert!(log.read(second, 100, true).is_err());
+        assert!(log.read(second + 1, 100, true).unwrap().is_some());
+        assert!(
+            log.advance_log_start_offset(log.log_end_offset() + 1)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn read_only_view_stops_at_last_complete_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        let batches = fill(&mut log, 30, 0);
+        let end = log.log_end_offset();
+        // A writer in the middle of an append: half a batch at the end.
+        let (file, _) = log.sync_target();
+        let half = simple(2, 1, b"half");
+        use std::os::unix::fs::FileExt;
+        let size = file.metadata().unwrap().len();
+        file.write_all_at(&half[..40], size).unwrap();
+        let mut ro = Log::open_read_only(dir.path(), small_config()).unwrap();
+        assert_eq!(ro.log_end_offset(), end);
+        check_reads(&ro, &batches);
+        assert!(matches!(
+            ro.append(&mut simple(1, 1, b"x")),
+            Err(LogError::ReadOnly(_))
+        ));
+        file.set_len(size).unwrap();
+        log.append(&mut simple(1, 1, b"more")).unwrap();
+        ro.refresh().unwrap();
+        assert_eq!(ro.log_end_offset(), end + 1);
+        log.append(&mut simple(2, 1, b"before roll")).unwrap();
+        log.roll().unwrap();
+        log.append(&mut simple(1, 1, b"after roll")).unwrap();
+        ro.refresh().unwrap();
+        assert_eq!(ro.log_end_offset(), end + 4);
+        assert_eq!(ro.segment_count(), log.segment_count());
+        for off in end..end + 4 {
+            let bytes = slice_bytes(&ro.read(off, 1000, true).unwrap().unwrap());
+            assert!(batch::validate(&bytes).unwrap().last_offset() >= off);
+        }
+    }
+
+    #[test]
+    fn empty_batch_list_and_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        assert_eq!(log.append(&mut []).unwrap().records, 0);
+        log.append(&mut batch(&[(1, Some(b"k"), Some(b"v"))]))
+            .unwrap();
+        assert_eq!(log.recovery_point(), 0);
+        log.flush().unwrap();
+        assert_eq!(log.recovery_point(), 1);
+    }
+
+    /// Unmounts a test filesystem when dropped.
+    struct Unmount(std::ffi::CString);
+
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            // SAFETY: umount2 on a path string we mounted.
+            unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+
+    /// Mounts a 256 KiB tmpfs; `None` where this process may not mount.
+    fn small_filesystem(at: &Path) -> Option<Unmount> {
+        use std::os::unix::ffi::OsStrExt;
+        std::fs::create_dir_all(at).unwrap();
+        let path = std::ffi::CString::new(at.as_os_str().as_bytes()).unwrap();
+        // SAFETY: valid NUL-terminated strings for mount(2).
+        let rc = unsafe {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                path.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                c"size=256k".as_ptr().cast(),
+            )
+        };
+        (rc == 0).then_some(Unmount(path))
+    }
+
+    #[test]
+    fn full_disk_append_fails_cleanly_and_leaves_no_partial_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mnt = dir.path().join("small");
+        let Some(_mounted) = small_filesystem(&mnt) else {
+            eprintln!("skipped: cannot mount a small tmpfs here (needs CAP_SYS_ADMIN)");
+            return;
+        };
+        let log_dir = mnt.join("t-0");
+        let mut c = small_config();
+        c.segment_bytes = 1 << 20;
+        c.max_message_bytes = 1 << 20;
+        let (mut log, _) = Log::open(&log_dir, c.clone(), false).unwrap();
+        let value = vec![b'x'; 10_000];
+        let mut appended = Vec::new();
+        let err = loop {
+            let before = (log.log_end_offset(), log.size_bytes());
+            match log.append(&mut simple(3, 1, &value)) {
+                Ok(info) => appended.push((info.base_offset, info.last_offset)),
+                Err(e) => {
+                    assert_eq!((log.log_end_offset(), log.size_bytes()), before);
+                    break e;
+                }
+            }
+            assert!(appended.len() < 100, "the filesystem never filled");
+        };
+        match &err {
+            LogError::Io { source, .. } => assert_eq!(source.raw_os_error(), Some(libc::ENOSPC)),
+            other => panic!("expected ENOSPC, got {other}"),
+        }
+        let (file, _) = log.sync_target();
+        assert_eq!(file.metadata().unwrap().len(), log.size_bytes());
+        for &(base, last) in &appended {
+            let bytes = slice_bytes(&log.read(base, 1, true).unwrap().unwrap());
+            let h = batch::validate(&bytes).unwrap();
+            assert_eq!((h.base_offset, h.last_offset()), (base, last));
+        }
+        drop(log);
+        let (log, report) = Log::open(&log_dir, c, true).unwrap();
+        assert_eq!(report.bytes_removed, 0);
+        assert_eq!(log.log_end_offset(), appended.last().unwrap().1 + 1);
+    }
+
+    /// Throughput of 1 MiB appends plus one final fdatasync, against a raw
+    /// write + fdatasync of the same bytes (run with --ignored --nocapture).
+    #[test]
+    #[ignore]
+    fn append_throughput() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let template = simple(9_000, 1, &[b'v'; 100]);
+        let n = 256;
+        let raw = dir.path().join("raw");
+        let t = std::time::Instant::now();
+        let mut f = File::create(&raw).unwrap();
+        for _ in 0..n {
+            f.write_all(&template).unwrap();
+        }
+        f.sync_data().unwrap();
+        let raw_s = t.elapsed().as_secs_f64();
+        let (mut log, _) = Log::open(&dir.path().join("t-0"), LogConfig::default(), false).unwrap();
+        let mut buf = template.clone();
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            log.append(&mut buf).unwrap();
+        }
+        log.flush().unwrap();
+        let log_s = t.elapsed().as_secs_f64();
+        let mb = (n * template.len()) as f64 / 1e6;
+        eprintln!(
+            "raw {:.0} MB/s, log {:.0} MB/s ({:.0} %), {:.2} M records/s",
+            mb / raw_s,
+            mb / log_s,
+            100.0 * raw_s / log_s,
+            (n * 9_000) as f64 / log_s / 1e6
+        );
     }
 }

@@ -1,0 +1,190 @@
+//! [`OffsetsStore`] on the log engine: the partitions of `__consumer_offsets`
+//! are ordinary [`Log`]s (the broker's own handles, so Fetch, retention and
+//! the log cleaner see the same topic); appends are made durable through
+//! the shared [`GroupCommit`].
+
+use super::store::{Durable, OFFSETS_TOPIC, OffsetsStore, StoreError, StoredRecord};
+use crate::log::{DataDir, GroupCommit, Log, LogError};
+use crate::record::{BatchBuilder, Compression, decode::decode_batch_bytes};
+use bytes::Bytes;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Bytes read per step while loading a partition.
+const LOAD_CHUNK_BYTES: usize = 1 << 20;
+
+/// Access to one partition's [`Log`] behind whatever lock its owner keeps
+/// it in (a `Mutex<Log>`, or the broker's partition handle).
+pub trait LogHandle: Send + Sync {
+    /// Locks the log.
+    fn lock_log(&self) -> MutexGuard<'_, Log>;
+}
+
+impl LogHandle for Mutex<Log> {
+    fn lock_log(&self) -> MutexGuard<'_, Log> {
+        self.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The partitions of `__consumer_offsets` on the log engine.
+pub struct LogStore {
+    partitions: Vec<Arc<dyn LogHandle>>,
+    group_commit: Arc<GroupCommit>,
+}
+
+impl LogStore {
+    /// A store over the logs of partitions `0..logs.len()` of
+    /// `__consumer_offsets` (opened by the caller, topic created with
+    /// `cleanup.policy=compact`), syncing through `group_commit`.
+    pub fn new(partitions: Vec<Arc<dyn LogHandle>>, group_commit: Arc<GroupCommit>) -> Self {
+        LogStore {
+            partitions,
+            group_commit,
+        }
+    }
+
+    /// Opens `__consumer_offsets` in `data_dir`, creating it first if
+    /// missing with `partitions` partitions (`offsets.topic.num.partitions`)
+    /// and Kafka's configs for it (`cleanup.policy=compact`,
+    /// `segment.bytes=104857600`). An existing topic keeps its partition count.
+    pub fn open(
+        data_dir: &DataDir,
+        partitions: i32,
+        group_commit: Arc<GroupCommit>,
+    ) -> Result<LogStore, StoreError> {
+        let meta = match data_dir.topic(OFFSETS_TOPIC) {
+            Ok(meta) => meta,
+            Err(LogError::UnknownTopic(_)) => {
+                let configs = [
+                    ("cleanup.policy", "compact"),
+                    ("segment.bytes", "104857600"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+                data_dir
+                    .create_topic(OFFSETS_TOPIC, partitions, &configs)
+                    .map_err(|e| StoreError(e.to_string()))?
+            }
+            Err(e) => return Err(StoreError(e.to_string())),
+        };
+        let logs = (0..meta.partitions)
+            .map(|p| {
+                data_dir
+                    .open_log(OFFSETS_TOPIC, p)
+                    .map(|log| Arc::new(Mutex::new(log)) as Arc<dyn LogHandle>)
+                    .map_err(|e| err(p, e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(LogStore::new(logs, group_commit))
+    }
+
+    /// The partition logs (for the broker's Fetch, retention and cleaner).
+    pub fn logs(&self) -> &[Arc<dyn LogHandle>] {
+        &self.partitions
+    }
+
+    fn log(&self, partition: i32) -> Result<MutexGuard<'_, Log>, StoreError> {
+        let log = usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.partitions.get(p))
+            .ok_or_else(|| StoreError(format!("no partition {partition}")))?;
+        Ok(log.lock_log())
+    }
+}
+
+fn err(partition: i32, e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("partition {partition}: {e}"))
+}
+
+impl OffsetsStore for LogStore {
+    fn partitions(&self) -> i32 {
+        self.partitions.len() as i32
+    }
+
+    fn load(&self, partition: i32) -> Result<Vec<StoredRecord>, StoreError> {
+        let log = self.log(partition)?;
+        let mut records = Vec::new();
+        let mut offset = log.log_start_offset();
+        let end = log.log_end_offset();
+        while offset < end {
+            let Some(slice) = log
+                .read(offset, LOAD_CHUNK_BYTES, true)
+                .map_err(|e| err(partition, e))?
+            else {
+                break;
+            };
+            let mut buf = vec![0u8; slice.len];
+            slice
+                .file
+                .read_exact_at(&mut buf, slice.position)
+                .map_err(|e| err(partition, e))?;
+            let buf = Bytes::from(buf);
+            let mut pos = 0;
+            let mut next = offset;
+            for (header, batch) in crate::record::batch::BatchIter::new(&buf) {
+                pos += batch.len();
+                next = header.last_offset() + 1;
+                if header.is_control() {
+                    continue;
+                }
+                let batch = buf.slice(pos - batch.len()..pos);
+                for r in decode_batch_bytes(&batch).map_err(|e| err(partition, e))? {
+                    if r.offset < offset {
+                        continue;
+                    }
+                    if let Some(key) = r.key {
+                        records.push(StoredRecord {
+                            key,
+                            value: r.value,
+                        });
+                    }
+                }
+            }
+            if next <= offset {
+                return Err(err(
+                    partition,
+                    format!("no progress reading at offset {offset}"),
+                ));
+            }
+            offset = next;
+        }
+        Ok(records)
+    }
+
+    fn append(
+        &self,
+        partition: i32,
+        records: &[StoredRecord],
+        timestamp_ms: i64,
+    ) -> Result<Durable, StoreError> {
+        let mut builder = BatchBuilder::new(Compression::None, timestamp_ms);
+        for r in records {
+            builder.push(timestamp_ms, Some(&r.key), r.value.as_deref(), &[]);
+        }
+        let mut batch = builder.finish();
+        let mut log = self.log(partition)?;
+        log.append(&mut batch).map_err(|e| err(partition, e))?;
+        let (file, durable_offset) = log.sync_target();
+        drop(log);
+        let synced = self.group_commit.sync(vec![file]);
+        let log = Arc::clone(&self.partitions[partition as usize]);
+        Ok(Box::pin(async move {
+            match synced.await {
+                Ok(Ok(())) => {
+                    log.lock_log().mark_flushed(durable_offset);
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(err(partition, e)),
+                Err(_) => Err(err(partition, "group commit stopped")),
+            }
+        }))
+    }
+
+    fn close(&self) -> Result<(), StoreError> {
+        for p in 0..self.partitions() {
+            self.log(p)?.flush().map_err(|e| err(p, e))?;
+        }
+        Ok(())
+    }
+}
