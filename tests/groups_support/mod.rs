@@ -183,11 +183,20 @@ pub async fn wait_for_split(members: &[&Running], topic: &str, partitions: i32) 
     }
 }
 
-/// Waits until the members together returned `expected` records.
-pub async fn wait_for_records(members: &[&Running], expected: usize) -> Vec<(i32, i64)> {
+/// Waits until the members together returned `expected` records that
+/// `keep` selects; returns those, sorted.
+pub async fn wait_for_records(
+    members: &[&Running],
+    expected: usize,
+    keep: impl Fn(&(i32, i64)) -> bool,
+) -> Vec<(i32, i64)> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let mut all: Vec<(i32, i64)> = members.iter().flat_map(|m| m.seen().records).collect();
+        let mut all: Vec<(i32, i64)> = members
+            .iter()
+            .flat_map(|m| m.seen().records)
+            .filter(|r| keep(r))
+            .collect();
         if all.len() >= expected {
             all.sort_unstable();
             return all;
