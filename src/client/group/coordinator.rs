@@ -54,12 +54,19 @@ const FIND_ATTEMPTS: u32 = 30;
 /// Pause between those attempts.
 const FIND_BACKOFF: Duration = Duration::from_millis(200);
 
-/// The connection to the coordinator of `group`, retrying while the cluster
-/// has none available.
+/// The connection to the coordinator of `group` (shared with the other
+/// users of `cluster`), retrying while the cluster has none available.
 pub async fn find_coordinator(
     cluster: &Cluster,
     group: &str,
 ) -> Result<Arc<Connection>, ClientError> {
+    let addr = find_coordinator_addr(cluster, group).await?;
+    cluster.connection_to_addr(&addr).await
+}
+
+/// The address (`host:port`) of the coordinator of `group`, retrying while
+/// the cluster has none available.
+pub async fn find_coordinator_addr(cluster: &Cluster, group: &str) -> Result<String, ClientError> {
     let context = format!("find the coordinator of group {group}");
     let mut last = None;
     for attempt in 0..FIND_ATTEMPTS {
@@ -67,7 +74,7 @@ pub async fn find_coordinator(
             tokio::time::sleep(FIND_BACKOFF).await;
         }
         match find_once(cluster, group, &context).await {
-            Ok(conn) => return Ok(conn),
+            Ok(addr) => return Ok(addr),
             Err(e) if e.is_retriable() => last = Some(e),
             Err(e) => return Err(e),
         }
@@ -75,11 +82,7 @@ pub async fn find_coordinator(
     Err(last.unwrap_or(ClientError::Invalid(context)))
 }
 
-async fn find_once(
-    cluster: &Cluster,
-    group: &str,
-    context: &str,
-) -> Result<Arc<Connection>, ClientError> {
+async fn find_once(cluster: &Cluster, group: &str, context: &str) -> Result<String, ClientError> {
     let conn = cluster.any_connection().await?;
     let version = group_version(&conn, ApiKey::FindCoordinator)?;
     let key = StrBytes::from_string(group.to_string());
@@ -119,7 +122,7 @@ async fn find_once(
         port,
         rack: None,
     };
-    cluster.connection_to_addr(&broker.addr()).await
+    Ok(broker.addr())
 }
 
 /// Attempts of an operation on the coordinator when it moved or is loading.

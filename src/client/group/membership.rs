@@ -21,7 +21,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::assignor::{Assignor, MemberSubscription};
-use super::coordinator::{codes, find_coordinator, is_coordinator_error, needs_new_coordinator};
+use super::coordinator::{
+    codes, find_coordinator_addr, is_coordinator_error, needs_new_coordinator,
+};
 use super::offsets::Committer;
 use super::protocol::{Assignment, CONSUMER_PROTOCOL_TYPE, Subscription, TopicPartitions};
 use super::versions::group_version;
@@ -92,7 +94,11 @@ impl Shared {
         self.wake.notify_waiters();
     }
 
-    /// The coordinator connection, found again if unknown or broken.
+    /// The member's own connection to the coordinator, found again if
+    /// unknown or broken. It is not shared with other clients: the broker
+    /// answers a connection's requests in order, and a JoinGroup waiting for
+    /// the rebalance must not hold back another member's heartbeats (Kafka's
+    /// clients keep a separate coordinator connection for the same reason).
     async fn coordinator(
         &self,
         cluster: &Cluster,
@@ -103,7 +109,8 @@ impl Shared {
         {
             return Ok(conn.clone());
         }
-        let conn = find_coordinator(cluster, group).await?;
+        let addr = find_coordinator_addr(cluster, group).await?;
+        let conn = Arc::new(Connection::connect(&addr, cluster.config()).await?);
         *self.coordinator_slot() = Some(conn.clone());
         Ok(conn)
     }
