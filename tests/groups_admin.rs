@@ -310,8 +310,8 @@ async fn reset_to_datetime() {
         2
     );
     assert_eq!(
-        new_offset(groups(addr, &at("1767225600000")).await.expect("reset")),
-        0
+        new_offset(groups(addr, &at("1767225600001")).await.expect("reset")),
+        1
     );
     assert_eq!(
         new_offset(

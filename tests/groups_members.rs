@@ -104,6 +104,39 @@ async fn roundrobin_leader_and_committed_offsets_resume() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_stops_heartbeating_is_replaced_after_its_session() {
+    let broker = Broker::start();
+    let client = Client::connect(&broker.addr).await.expect("connect");
+    client
+        .admin()
+        .create_topic(TOPIC, PARTITIONS, 1, &[])
+        .await
+        .expect("create topic");
+    let mut short = config("crash", TOPIC);
+    short.session_timeout = Duration::from_secs(6);
+    let mut running = Vec::new();
+    for _ in 0..2 {
+        let member = GroupConsumer::join(&client, short.clone())
+            .await
+            .expect("join");
+        running.push(Running::start(member));
+    }
+    wait_for_split(&running.iter().collect::<Vec<_>>(), TOPIC, PARTITIONS).await;
+    // Dropped without LeaveGroup: it just goes silent, like a killed process.
+    let crashed = running.remove(0).stop().await;
+    let started = std::time::Instant::now();
+    drop(crashed);
+    let split = wait_for_split(&[&running[0]], TOPIC, PARTITIONS).await;
+    assert_eq!(split, [(0..PARTITIONS).collect::<Vec<i32>>()]);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(6) + Duration::from_secs(5),
+        "took {waited:?}"
+    );
+    running.remove(0).stop().await.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_errors_are_clear() {
     let broker = Broker::start();
     let client = Client::connect(&broker.addr).await.expect("connect");

@@ -519,6 +519,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn command_definition_is_valid() {
+        use clap::Args;
+        GroupsArgs::augment_args(clap::Command::new("groups")).debug_assert();
+    }
+
+    #[test]
     fn datetimes() {
         assert_eq!(parse_datetime("1767225600000"), Ok(1_767_225_600_000));
         assert_eq!(
