@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 /// Responses queued per connection before reading pauses.
-const MAX_IN_FLIGHT: usize = 64;
+const MAX_IN_FLIGHT: usize = 16;
 
 /// Per-connection limits from the broker config.
 #[derive(Debug, Clone, Copy)]
