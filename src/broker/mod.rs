@@ -1,2 +1,29 @@
-//! (in progress)
+//! `runnel serve`: a single-node broker speaking Kafka's wire protocol over
+//! the log engine.
+//!
+//! [`server::Server`] binds and serves; [`state::Broker`] holds the topics
+//! and their logs; [`connection`] runs one client connection (pipelined
+//! requests answered in order); [`dispatch::Dispatcher`] routes each request
+//! to its handler in [`handlers`], and the group APIs to a
+//! [`group_seam::GroupApis`] implementation — by default
+//! [`group_glue::BrokerGroups`], the coordinator of [`group`] over the
+//! broker's `__consumer_offsets`. [`background`] runs retention and the log
+//! cleaner; [`config`] reads Kafka's broker configs.
+
+pub mod background;
+pub mod config;
+pub mod connection;
+pub mod dispatch;
 pub mod group;
+pub mod group_glue;
+pub mod group_seam;
+pub mod handlers;
+pub mod producer_state;
+pub mod server;
+pub mod state;
+pub mod topic_config;
+
+pub use config::BrokerConfig;
+pub use group_seam::{GroupApis, RequestContext};
+pub use server::Server;
+pub use state::Broker;

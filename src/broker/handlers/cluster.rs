@@ -1,0 +1,64 @@
+//! DescribeCluster and InitProducerId.
+
+use super::str_bytes;
+use crate::broker::state::Broker;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ProducerId,
+};
+
+/// Handles DescribeCluster v0–v2: this node is the cluster and its controller.
+pub fn describe_cluster(
+    broker: &Broker,
+    req: DescribeClusterRequest,
+    version: i16,
+) -> DescribeClusterResponse {
+    let mut resp = DescribeClusterResponse::default();
+    if version >= 1 {
+        resp.endpoint_type = req.endpoint_type;
+    }
+    // endpoint_type 1 = brokers, 2 = controllers; this node is both.
+    if version >= 1 && req.endpoint_type != 1 && req.endpoint_type != 2 {
+        resp.error_code = ResponseError::UnsupportedEndpointType.code();
+        return resp;
+    }
+    resp.cluster_id = str_bytes(broker.cluster_id.clone());
+    resp.controller_id = BrokerId(broker.config.node_id);
+    let mut b = DescribeClusterBroker::default();
+    b.broker_id = BrokerId(broker.config.node_id);
+    b.host = str_bytes(broker.config.advertised_host.clone());
+    b.port = broker.advertised_port as i32;
+    resp.brokers = vec![b];
+    resp
+}
+
+/// Handles InitProducerId v0–v5 for idempotent producers (a fresh producer
+/// id, epoch 0; an existing id is bumped to the next epoch). Transactional
+/// ids are refused: runnel has no transaction coordinator.
+pub fn init_producer_id(
+    broker: &Broker,
+    req: InitProducerIdRequest,
+    _version: i16,
+) -> InitProducerIdResponse {
+    let mut resp = InitProducerIdResponse::default();
+    if req
+        .transactional_id
+        .as_ref()
+        .is_some_and(|t| !t.0.is_empty())
+    {
+        resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+        resp.producer_id = ProducerId(-1);
+        resp.producer_epoch = -1;
+        return resp;
+    }
+    if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
+        resp.producer_id = req.producer_id;
+        resp.producer_epoch = req.producer_epoch + 1;
+    } else {
+        resp.producer_id = ProducerId(broker.next_producer_id());
+        resp.producer_epoch = 0;
+    }
+    resp
+}

@@ -1,0 +1,191 @@
+//! Fetch: long polls until `min_bytes` are available or `max_wait_ms`
+//! passes, honours `max_bytes` and `partition_max_bytes` with Kafka's
+//! "at least one batch" rule, and sends the record bytes from the segment
+//! files with sendfile. Sessionless: every response has session id 0,
+//! which tells clients to keep sending full fetches.
+
+use super::log_error_code;
+use crate::broker::state::{Broker, Partition};
+use crate::log::{LogError, ReadSlice};
+use crate::protocol::response::records_placeholder;
+use crate::protocol::{ResponseBody, encode_response_with_files};
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+
+/// One requested partition, resolved.
+struct Wanted {
+    topic_index: usize,
+    partition: i32,
+    fetch_offset: i64,
+    max_bytes: usize,
+    handle: Result<Arc<Partition>, i16>,
+}
+
+/// What one read produced for a partition.
+struct ReadResult {
+    error_code: i16,
+    high_watermark: i64,
+    log_start_offset: i64,
+    slice: Option<ReadSlice>,
+}
+
+fn read_partition(w: &Wanted, budget: usize, min_one: bool) -> ReadResult {
+    let p = match &w.handle {
+        Ok(p) => p,
+        Err(code) => {
+            return ReadResult {
+                error_code: *code,
+                high_watermark: -1,
+                log_start_offset: -1,
+                slice: None,
+            };
+        }
+    };
+    let log = p.log();
+    let (start, end) = (log.log_start_offset(), log.log_end_offset());
+    let mut result = ReadResult {
+        error_code: 0,
+        high_watermark: end,
+        log_start_offset: start,
+        slice: None,
+    };
+    if p.is_deleted() {
+        result.error_code = ResponseError::UnknownTopicOrPartition.code();
+        return result;
+    }
+    if w.fetch_offset < start || w.fetch_offset > end {
+        result.error_code = ResponseError::OffsetOutOfRange.code();
+        return result;
+    }
+    let limit = w.max_bytes.min(budget);
+    if w.fetch_offset == end || (limit == 0 && !min_one) {
+        return result;
+    }
+    match log.read(w.fetch_offset, limit, min_one) {
+        Ok(slice) => result.slice = slice.filter(|s| s.len > 0),
+        Err(e @ LogError::OffsetOutOfRange { .. }) => result.error_code = log_error_code(&e),
+        Err(e) => {
+            tracing::warn!("fetch from {}-{}: {e}", p.topic, p.index);
+            result.error_code = log_error_code(&e);
+        }
+    }
+    result
+}
+
+/// Handles Fetch v4–v17 and returns the response frame.
+pub async fn handle(
+    broker: &Broker,
+    req: FetchRequest,
+    version: i16,
+    correlation_id: i32,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<ResponseBody> {
+    let by_id = version >= 13;
+    let mut resp = FetchResponse::default();
+    if req.session_id != 0 {
+        resp.error_code = ResponseError::FetchSessionIdNotFound.code();
+        return encode_response_with_files(
+            ApiKey::Fetch,
+            version,
+            correlation_id,
+            &resp,
+            vec![],
+            version >= 12,
+        );
+    }
+    let mut wanted = Vec::new();
+    for (ti, t) in req.topics.iter().enumerate() {
+        let topic = if by_id {
+            broker.topic_by_id(t.topic_id)
+        } else {
+            broker.topic(t.topic.0.as_str())
+        };
+        let mut tr = FetchableTopicResponse::default();
+        tr.topic = match &topic {
+            Some(found) if by_id => super::topic_name(found.meta.name.clone()),
+            _ => t.topic.clone(),
+        };
+        tr.topic_id = t.topic_id;
+        resp.responses.push(tr);
+        for p in &t.partitions {
+            let handle = match &topic {
+                None if by_id => Err(ResponseError::UnknownTopicId.code()),
+                None => Err(ResponseError::UnknownTopicOrPartition.code()),
+                Some(found) => usize::try_from(p.partition)
+                    .ok()
+                    .and_then(|i| found.partitions.get(i).cloned())
+                    .ok_or(ResponseError::UnknownTopicOrPartition.code()),
+            };
+            wanted.push(Wanted {
+                topic_index: ti,
+                partition: p.partition,
+                fetch_offset: p.fetch_offset,
+                max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+                handle,
+            });
+        }
+    }
+    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
+    let deadline =
+        Instant::now() + Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
+    let notify = Arc::new(Notify::new());
+    let results = loop {
+        for w in &wanted {
+            if let Ok(p) = &w.handle {
+                p.wake_on_append(&notify);
+            }
+        }
+        let mut total = 0usize;
+        let mut any_error = false;
+        let results: Vec<ReadResult> = wanted
+            .iter()
+            .map(|w| {
+                let r = read_partition(w, max_bytes.saturating_sub(total), total == 0);
+                total += r.slice.as_ref().map_or(0, |s| s.len);
+                any_error |= r.error_code != 0;
+                r
+            })
+            .collect();
+        if total >= min_bytes || any_error || *shutdown.borrow() || Instant::now() >= deadline {
+            break results;
+        }
+        tokio::select! {
+            _ = notify.notified() => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = shutdown.changed() => {}
+        }
+    };
+    let mut files = Vec::new();
+    for (w, r) in wanted.iter().zip(results) {
+        let mut pd = PartitionData::default();
+        pd.partition_index = w.partition;
+        pd.error_code = r.error_code;
+        pd.high_watermark = r.high_watermark;
+        pd.last_stable_offset = r.high_watermark;
+        pd.log_start_offset = r.log_start_offset;
+        pd.aborted_transactions = None;
+        pd.records = match r.slice {
+            Some(slice) => {
+                files.push(slice);
+                Some(records_placeholder())
+            }
+            None => Some(Bytes::new()),
+        };
+        resp.responses[w.topic_index].partitions.push(pd);
+    }
+    encode_response_with_files(
+        ApiKey::Fetch,
+        version,
+        correlation_id,
+        &resp,
+        files,
+        version >= 12,
+    )
+}

@@ -1,0 +1,120 @@
+//! ListOffsets: earliest (-2, and earliest-local -4), latest (-1),
+//! max-timestamp (-3) and the first offset at or after a timestamp.
+
+use crate::broker::state::{Broker, Partition};
+use crate::log::Log;
+use crate::record::BatchHeader;
+use crate::record::batch::HEADER_SIZE;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use std::os::unix::fs::FileExt;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+
+/// The offset and timestamp of the record with the largest timestamp
+/// (the last batch with that max timestamp, as the batch header records it).
+fn max_timestamp(log: &Log) -> Result<Option<(i64, i64)>, crate::log::LogError> {
+    let mut best: Option<(i64, i64)> = None;
+    let mut offset = log.log_start_offset();
+    let end = log.log_end_offset();
+    while offset < end {
+        let Some(slice) = log.read(offset, 8 << 20, true)? else {
+            break;
+        };
+        let mut pos = 0usize;
+        let mut header = [0u8; HEADER_SIZE];
+        let mut next = offset;
+        while pos + HEADER_SIZE <= slice.len {
+            slice
+                .file
+                .read_exact_at(&mut header, slice.position + pos as u64)
+                .map_err(|source| crate::log::LogError::Io {
+                    path: log.dir().to_path_buf(),
+                    source,
+                })?;
+            let Ok(h) = BatchHeader::parse(&header) else {
+                break;
+            };
+            if best.is_none_or(|(_, ts)| h.max_timestamp >= ts) {
+                best = Some((h.last_offset(), h.max_timestamp));
+            }
+            next = h.last_offset() + 1;
+            pos += h.total_size();
+        }
+        if next <= offset {
+            break;
+        }
+        offset = next;
+    }
+    Ok(best)
+}
+
+fn lookup(p: &Partition, timestamp: i64, version: i16) -> ListOffsetsPartitionResponse {
+    let mut r = ListOffsetsPartitionResponse::default();
+    r.partition_index = p.index;
+    r.timestamp = -1;
+    r.offset = -1;
+    if version >= 4 {
+        r.leader_epoch = 0;
+    }
+    let log = p.log();
+    let outcome = match timestamp {
+        LATEST => Ok(Some((log.log_end_offset(), -1))),
+        EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
+        MAX_TIMESTAMP => max_timestamp(&log),
+        t if t >= 0 => log.offset_for_timestamp(t),
+        _ => {
+            r.error_code = ResponseError::InvalidRequest.code();
+            return r;
+        }
+    };
+    match outcome {
+        Ok(Some((offset, ts))) => {
+            r.offset = offset;
+            r.timestamp = ts;
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!("list offsets on {}-{}: {e}", p.topic, p.index);
+            r.error_code = super::log_error_code(&e);
+        }
+    }
+    r
+}
+
+/// Handles ListOffsets v1–v10.
+pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+    let mut resp = ListOffsetsResponse::default();
+    for t in req.topics {
+        let topic = broker.topic(t.name.0.as_str());
+        let mut tr = ListOffsetsTopicResponse::default();
+        tr.name = t.name.clone();
+        for p in t.partitions {
+            let partition = topic.as_ref().and_then(|topic| {
+                usize::try_from(p.partition_index)
+                    .ok()
+                    .and_then(|i| topic.partitions.get(i).cloned())
+            });
+            let r = match partition {
+                Some(part) => lookup(&part, p.timestamp, version),
+                None => {
+                    let mut r = ListOffsetsPartitionResponse::default();
+                    r.partition_index = p.partition_index;
+                    r.error_code = ResponseError::UnknownTopicOrPartition.code();
+                    r.offset = -1;
+                    r.timestamp = -1;
+                    r
+                }
+            };
+            tr.partitions.push(r);
+        }
+        resp.topics.push(tr);
+    }
+    resp
+}

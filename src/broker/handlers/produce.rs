@@ -1,0 +1,187 @@
+//! Produce: client batches are appended as received (the log validates
+//! them and patches offsets, never re-encodes). acks=0 gets no response,
+//! acks=1 is answered once appended, acks=all once the appended bytes are
+//! fdatasynced through the shared group commit.
+
+use super::{log_error_code, str_bytes};
+use crate::broker::dispatch::{PendingReply, reply};
+use crate::broker::state::{Broker, Partition, lock};
+use crate::record::BatchHeader;
+use bytes::BytesMut;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
+use std::fs::File;
+use std::sync::Arc;
+
+/// A partition appended to with acks=all, waiting for its sync.
+struct Durable {
+    partition: Arc<Partition>,
+    file: Arc<File>,
+    end: i64,
+    /// (topic index, partition index) in the response.
+    slot: (usize, usize),
+}
+
+/// What one partition's append gave: offsets, the log start offset, and
+/// (for acks=all) the file to sync and the offset it makes durable.
+type Appended = (crate::log::AppendInfo, i64, Option<(Arc<File>, i64)>);
+
+fn append(
+    partition: &Partition,
+    records: Option<bytes::Bytes>,
+    durable: bool,
+) -> Result<Appended, (i16, String)> {
+    let Some(records) = records else {
+        return Err((ResponseError::CorruptMessage.code(), "no records".into()));
+    };
+    // A single batch from an idempotent producer may be a retry.
+    let single = BatchHeader::parse(&records)
+        .ok()
+        .filter(|h| h.total_size() == records.len());
+    let mut buf = BytesMut::from(&records[..]);
+    let mut log = partition.log();
+    if partition.is_deleted() {
+        return Err((
+            ResponseError::UnknownTopicOrPartition.code(),
+            "topic was deleted".into(),
+        ));
+    }
+    if let Some(h) = &single
+        && let Some((base_offset, last_offset)) = lock(&partition.producers).duplicate_of(h)
+    {
+        tracing::debug!(
+            "duplicate batch of producer {} on {}-{} (offsets {base_offset}..={last_offset})",
+            h.producer_id,
+            partition.topic,
+            partition.index
+        );
+        let info = crate::log::AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time: -1,
+            bytes: 0,
+            records: 0,
+        };
+        return Ok((
+            info,
+            log.log_start_offset(),
+            durable.then(|| log.sync_target()),
+        ));
+    }
+    let info = log
+        .append(&mut buf)
+        .map_err(|e| (log_error_code(&e), e.to_string()))?;
+    if let Some(h) = &single {
+        lock(&partition.producers).appended(h, info.base_offset);
+    }
+    Ok((
+        info,
+        log.log_start_offset(),
+        durable.then(|| log.sync_target()),
+    ))
+}
+
+/// Appends the request's batches now and returns the pending response.
+pub fn handle(broker: Arc<Broker>, req: ProduceRequest, version: i16, corr: i32) -> PendingReply {
+    let acks = req.acks;
+    let mut resp = ProduceResponse::default();
+    let mut durable = Vec::new();
+    for (ti, topic) in req.topic_data.into_iter().enumerate() {
+        let resolved = if version >= 13 {
+            broker.topic_by_id(topic.topic_id)
+        } else {
+            broker.topic(topic.name.0.as_str())
+        };
+        let unknown_code = if version >= 13 {
+            ResponseError::UnknownTopicId.code()
+        } else {
+            ResponseError::UnknownTopicOrPartition.code()
+        };
+        let mut tr = TopicProduceResponse::default();
+        tr.name = topic.name.clone();
+        tr.topic_id = topic.topic_id;
+        for (pi, pd) in topic.partition_data.into_iter().enumerate() {
+            let mut pr = PartitionProduceResponse::default();
+            pr.index = pd.index;
+            pr.base_offset = -1;
+            pr.log_append_time_ms = -1;
+            pr.log_start_offset = -1;
+            let partition = resolved
+                .as_ref()
+                .and_then(|t| {
+                    usize::try_from(pd.index)
+                        .ok()
+                        .and_then(|i| t.partitions.get(i))
+                })
+                .cloned();
+            match partition {
+                None => {
+                    pr.error_code = if resolved.is_some() {
+                        ResponseError::UnknownTopicOrPartition.code()
+                    } else {
+                        unknown_code
+                    };
+                }
+                Some(p) => match append(&p, pd.records, acks == -1) {
+                    Ok((info, start, sync)) => {
+                        pr.base_offset = info.base_offset;
+                        pr.log_append_time_ms = info.log_append_time;
+                        pr.log_start_offset = start;
+                        p.notify_appended();
+                        if let Some((file, end)) = sync {
+                            durable.push(Durable {
+                                partition: p.clone(),
+                                file,
+                                end,
+                                slot: (ti, pi),
+                            });
+                        }
+                    }
+                    Err((code, message)) => {
+                        tracing::warn!("produce to {}-{} rejected: {message}", p.topic, p.index);
+                        pr.error_code = code;
+                        pr.error_message = Some(str_bytes(message));
+                    }
+                },
+            }
+            tr.partition_responses.push(pr);
+        }
+        resp.responses.push(tr);
+    }
+    if acks == 0 {
+        return Box::pin(async { Ok(None) });
+    }
+    if durable.is_empty() {
+        return Box::pin(async move { reply(ApiKey::Produce, version, corr, &resp) });
+    }
+    let mut files: Vec<Arc<File>> = Vec::new();
+    for d in &durable {
+        if !files.iter().any(|f| Arc::ptr_eq(f, &d.file)) {
+            files.push(d.file.clone());
+        }
+    }
+    let synced = broker.group_commit.sync(files);
+    Box::pin(async move {
+        let outcome = match synced.await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("the syncer stopped".to_string()),
+        };
+        match outcome {
+            Ok(()) => {
+                for d in &durable {
+                    d.partition.log().mark_flushed(d.end);
+                }
+            }
+            Err(e) => {
+                tracing::error!("fdatasync for acks=all failed: {e}");
+                for d in &durable {
+                    let pr = &mut resp.responses[d.slot.0].partition_responses[d.slot.1];
+                    pr.error_code = ResponseError::KafkaStorageError.code();
+                    pr.error_message = Some(str_bytes(format!("sync failed: {e}")));
+                }
+            }
+        }
+        reply(ApiKey::Produce, version, corr, &resp)
+    })
+}

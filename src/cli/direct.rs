@@ -1,0 +1,300 @@
+//! Direct mode: the client subcommands working on a data directory through
+//! the log engine, with no broker.
+
+use super::backend::{Fetched, NewTopic, PartitionState, TopicDescription, TopicListing};
+use super::connect::Access;
+use crate::log::{DataDir, Log, LogError};
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// Appended bytes after which a long produce fdatasyncs, so dirty pages never
+/// pile up (the last sync happens at the end anyway).
+const SYNC_EVERY_BYTES: u64 = 256 * 1024 * 1024;
+
+/// A data directory opened for the client subcommands.
+pub struct DirectBackend {
+    dir: DataDir,
+    logs: BTreeMap<(String, i32), Log>,
+    unsynced_bytes: u64,
+}
+
+impl DirectBackend {
+    /// Opens the data directory: for writing (locked; created if missing)
+    /// or for reading (no lock, so it works next to a running writer).
+    pub fn open(path: &Path, access: Access) -> anyhow::Result<Self> {
+        let dir = match access {
+            Access::Create => DataDir::open(path, true)?,
+            Access::Write => DataDir::open(path, false)?,
+            Access::Read => DataDir::open_read_only(path)?,
+        };
+        Ok(DirectBackend {
+            dir,
+            logs: BTreeMap::new(),
+            unsynced_bytes: 0,
+        })
+    }
+
+    /// The open log of a partition, opened on first use (read-only unless
+    /// writing); `None` for a partition never written to, when reading.
+    fn log(&mut self, topic: &str, partition: i32) -> anyhow::Result<Option<&mut Log>> {
+        let key = (topic.to_string(), partition);
+        if !self.logs.contains_key(&key) {
+            if self.dir.is_read_only() {
+                // A reader sees a partition without segments as empty (a writer
+                // creates the first segment when it opens the log).
+                let meta = self.dir.topic(topic)?;
+                if partition < 0 || partition >= meta.partitions {
+                    return Err(LogError::UnknownPartition {
+                        topic: topic.to_string(),
+                        partition,
+                    }
+                    .into());
+                }
+                if !has_segments(&self.dir.partition_dir(topic, partition)) {
+                    return Ok(None);
+                }
+            }
+            let log = self.dir.open_log(topic, partition)?;
+            self.logs.insert(key.clone(), log);
+        }
+        Ok(self.logs.get_mut(&key))
+    }
+
+    /// The log of a partition for writing (opened on first use).
+    fn writable_log(&mut self, topic: &str, partition: i32) -> anyhow::Result<&mut Log> {
+        self.log(topic, partition)?.ok_or_else(|| {
+            anyhow::anyhow!("partition {partition} of topic '{topic}' has no log to write to")
+        })
+    }
+
+    /// Closes every log and then the data directory (a clean stop: the next
+    /// writer needs no recovery).
+    pub fn close(self) -> anyhow::Result<()> {
+        for ((topic, partition), log) in self.logs {
+            log.close().with_context(|| {
+                format!("cannot close partition {partition} of topic '{topic}'")
+            })?;
+        }
+        self.dir.close()?;
+        Ok(())
+    }
+
+    /// Creates a topic (one replica: a data directory has no others).
+    pub fn create_topic(&mut self, topic: &NewTopic) -> anyhow::Result<()> {
+        if let Some(rf) = topic.replication_factor
+            && rf != 1
+        {
+            anyhow::bail!(
+                "replication factor {rf} is impossible in a data directory (it has one replica)"
+            );
+        }
+        self.dir
+            .create_topic(&topic.name, topic.partitions.unwrap_or(1), &topic.configs)?;
+        Ok(())
+    }
+
+    /// Lists topics, sorted by name.
+    pub fn list_topics(&mut self) -> anyhow::Result<Vec<TopicListing>> {
+        let mut topics: Vec<TopicListing> = self
+            .dir
+            .topics()?
+            .into_iter()
+            .map(|meta| TopicListing {
+                name: meta.name,
+                partitions: meta.partitions,
+            })
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(topics)
+    }
+
+    /// Describes a topic: every partition's offsets, size and segment count.
+    pub fn describe_topic(&mut self, name: &str) -> anyhow::Result<TopicDescription> {
+        let meta = self.dir.topic(name)?;
+        let mut partitions = Vec::with_capacity(meta.partitions as usize);
+        for partition in 0..meta.partitions {
+            partitions.push(match self.log(name, partition)? {
+                Some(log) => PartitionState {
+                    partition,
+                    log_start_offset: log.log_start_offset(),
+                    log_end_offset: log.log_end_offset(),
+                    size_bytes: Some(log.size_bytes()),
+                    segments: Some(log.segment_count() as u64),
+                },
+                None => PartitionState {
+                    partition,
+                    log_start_offset: 0,
+                    log_end_offset: 0,
+                    size_bytes: Some(0),
+                    segments: Some(0),
+                },
+            });
+        }
+        Ok(TopicDescription {
+            name: meta.name,
+            id: Some(meta.id.to_string()),
+            partitions,
+            configs: meta.configs,
+        })
+    }
+
+    /// Sets and removes topic configs.
+    pub fn alter_topic(
+        &mut self,
+        name: &str,
+        set: &BTreeMap<String, String>,
+        delete: &[String],
+    ) -> anyhow::Result<()> {
+        self.dir.alter_topic_config(name, set, delete)?;
+        Ok(())
+    }
+
+    /// Deletes a topic and its partition directories.
+    pub fn delete_topic(&mut self, name: &str) -> anyhow::Result<()> {
+        let open: Vec<(String, i32)> = self
+            .logs
+            .keys()
+            .filter(|(topic, _)| topic == name)
+            .cloned()
+            .collect();
+        for key in open {
+            if let Some(log) = self.logs.remove(&key) {
+                log.close()?;
+            }
+        }
+        self.dir.delete_topic(name)?;
+        Ok(())
+    }
+
+    /// Number of partitions of a topic.
+    pub fn partition_count(&mut self, topic: &str) -> anyhow::Result<i32> {
+        Ok(self.dir.topic(topic)?.partitions)
+    }
+
+    /// The topic's `max.message.bytes`.
+    pub fn max_batch_bytes(&mut self, topic: &str) -> anyhow::Result<Option<usize>> {
+        Ok(Some(self.dir.log_config(topic)?.max_message_bytes))
+    }
+
+    /// Appends one batch (the log assigns its offsets).
+    pub fn append(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        mut batch: Vec<u8>,
+    ) -> anyhow::Result<()> {
+        let log = self.writable_log(topic, partition)?;
+        log.append(&mut batch).with_context(|| {
+            format!("cannot append to partition {partition} of topic '{topic}'")
+        })?;
+        self.unsynced_bytes += batch.len() as u64;
+        if self.unsynced_bytes >= SYNC_EVERY_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// fdatasyncs every log written to.
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        if !self.dir.is_read_only() {
+            for ((topic, partition), log) in &mut self.logs {
+                log.flush().with_context(|| {
+                    format!("cannot sync partition {partition} of topic '{topic}'")
+                })?;
+            }
+        }
+        self.unsynced_bytes = 0;
+        Ok(())
+    }
+
+    /// Log start and end offsets (a reader sees what was written since it opened).
+    pub fn offsets(&mut self, topic: &str, partition: i32) -> anyhow::Result<(i64, i64)> {
+        let read_only = self.dir.is_read_only();
+        let Some(log) = self.log(topic, partition)? else {
+            return Ok((0, 0));
+        };
+        if read_only {
+            log.refresh()?;
+        }
+        Ok((log.log_start_offset(), log.log_end_offset()))
+    }
+
+    /// The first offset at or after `timestamp`.
+    pub fn offset_for_timestamp(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+    ) -> anyhow::Result<Option<i64>> {
+        match self.log(topic, partition)? {
+            Some(log) => Ok(log
+                .offset_for_timestamp(timestamp)?
+                .map(|(offset, _)| offset)),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads whole batches from the one holding `offset` into `buf`; at the
+    /// log end, looks once for what a concurrent writer appended since.
+    pub fn fetch(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+        buf: &mut Vec<u8>,
+    ) -> anyhow::Result<Fetched> {
+        let read_only = self.dir.is_read_only();
+        buf.clear();
+        let Some(log) = self.log(topic, partition)? else {
+            return Ok(Fetched::AtEnd);
+        };
+        let mut slice = read_slice(log, offset, max_bytes)?;
+        if matches!(slice, Ok(None)) && read_only {
+            log.refresh()?;
+            slice = read_slice(log, offset, max_bytes)?;
+        }
+        match slice {
+            Ok(Some(slice)) => {
+                buf.resize(slice.len, 0);
+                slice
+                    .file
+                    .read_exact_at(buf, slice.position)
+                    .with_context(|| {
+                        format!(
+                            "cannot read {} bytes at byte {} of partition {partition} of topic '{topic}'",
+                            slice.len, slice.position
+                        )
+                    })?;
+                Ok(Fetched::Batches)
+            }
+            Ok(None) => Ok(Fetched::AtEnd),
+            Err((start, end)) => Ok(Fetched::OutOfRange { start, end }),
+        }
+    }
+}
+
+/// `Log::read`, with an out-of-range offset as `Err((start, end))`.
+#[allow(clippy::type_complexity)]
+fn read_slice(
+    log: &Log,
+    offset: i64,
+    max_bytes: usize,
+) -> anyhow::Result<Result<Option<crate::log::ReadSlice>, (i64, i64)>> {
+    match log.read(offset, max_bytes, true) {
+        Ok(slice) => Ok(Ok(slice)),
+        Err(LogError::OffsetOutOfRange { start, end, .. }) => Ok(Err((start, end))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a partition directory holds any `.log` segment.
+fn has_segments(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|ext| ext == "log"))
+    })
+}

@@ -1,0 +1,263 @@
+//! `runnel inspect` on the Apache Kafka fixture (tests/fixtures/kafka, built
+//! from the documented byte layout) and on damaged copies of it.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kafka")
+}
+
+fn expected() -> Value {
+    let text = std::fs::read_to_string(fixture().join("expected.json")).expect("expected.json");
+    serde_json::from_str(&text).expect("valid expected.json")
+}
+
+fn runnel(args: &[&str], paths: &[&Path]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .args(args)
+        .args(paths)
+        .output()
+        .expect("run runnel")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8(out.stdout.clone()).expect("utf-8 stdout")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8(out.stderr.clone()).expect("utf-8 stderr")
+}
+
+/// A copy of the fixture in a temp dir, for damaging.
+fn fixture_copy() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    for dir in ["fixture-0", "legacy-0"] {
+        let to = tmp.path().join(dir);
+        std::fs::create_dir(&to).expect("mkdir");
+        for entry in std::fs::read_dir(fixture().join(dir)).expect("fixture dir") {
+            let entry = entry.expect("entry");
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        }
+    }
+    tmp
+}
+
+#[test]
+fn verify_passes_on_the_kafka_fixture() {
+    let out = runnel(&["inspect", "--verify"], &[&fixture()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains("ERROR"), "{text}");
+    // The summary names both partitions with their record counts.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("fixture-0") && l.contains(" 37 ")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("legacy-0") && l.contains(" 9 ")),
+        "{text}"
+    );
+}
+
+#[test]
+fn batches_match_the_fixture_description() {
+    let out = runnel(&["inspect", "--json"], &[&fixture()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON line"))
+        .collect();
+    let expected = expected();
+    for (dir, segments) in expected["partitions"].as_object().expect("partitions") {
+        for segment in segments.as_array().expect("segments") {
+            let file = format!("{dir}/{}", segment["file"].as_str().expect("file"));
+            let batches: Vec<&Value> = lines
+                .iter()
+                .filter(|l| {
+                    l["type"] == "batch" && l["file"].as_str().unwrap_or("").ends_with(&file)
+                })
+                .collect();
+            let base = segment["base_offset"].as_i64().expect("base_offset");
+            let want = segment["batches"].as_array().expect("batches");
+            assert_eq!(batches.len(), want.len(), "batches of {file}");
+            for (got, want) in batches.iter().zip(want) {
+                for key in [
+                    "position",
+                    "size",
+                    "base_offset",
+                    "last_offset",
+                    "magic",
+                    "compression",
+                    "max_timestamp",
+                ] {
+                    assert_eq!(got[key], want[key], "{key} of a batch in {file}");
+                }
+                assert_eq!(
+                    got["count"], want["records_count"],
+                    "count of a batch in {file}"
+                );
+                assert_eq!(got["crc_valid"], true);
+            }
+            let index: Vec<Value> = lines
+                .iter()
+                .filter(|l| {
+                    l["type"] == "index_entry"
+                        && l["file"]
+                            .as_str()
+                            .unwrap_or("")
+                            .ends_with(&file.replace(".log", ".index"))
+                })
+                .map(|l| serde_json::json!([l["offset"], l["position"]]))
+                .collect();
+            // expected.json has relative offsets; inspect prints absolute ones, as Kafka's
+            // DumpLogSegments does.
+            let want_index: Vec<Value> = segment["index"]
+                .as_array()
+                .expect("index")
+                .iter()
+                .map(|e| serde_json::json!([e[0].as_i64().expect("offset") + base, e[1]]))
+                .collect();
+            assert_eq!(index, want_index, "index of {file}");
+            let timeindex: Vec<Value> = lines
+                .iter()
+                .filter(|l| {
+                    l["type"] == "timeindex_entry"
+                        && l["file"]
+                            .as_str()
+                            .unwrap_or("")
+                            .ends_with(&file.replace(".log", ".timeindex"))
+                })
+                .map(|l| serde_json::json!([l["timestamp"], l["offset"]]))
+                .collect();
+            let want_timeindex: Vec<Value> = segment["timeindex"]
+                .as_array()
+                .expect("timeindex")
+                .iter()
+                .map(|e| serde_json::json!([e[0], e[1].as_i64().expect("offset") + base]))
+                .collect();
+            assert_eq!(timeindex, want_timeindex, "time index of {file}");
+        }
+    }
+}
+
+#[test]
+fn records_match_the_fixture_description() {
+    let out = runnel(&["inspect", "--records", "--json"], &[&fixture()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let got: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("NDJSON line"))
+        .filter(|l| l["type"] == "record")
+        .map(|l| {
+            let file = PathBuf::from(l["file"].as_str().expect("file"));
+            let dir = file
+                .parent()
+                .and_then(|d| d.file_name())
+                .expect("partition dir");
+            serde_json::json!({
+                "partition_dir": dir.to_string_lossy(),
+                "offset": l["offset"], "timestamp": l["timestamp"],
+                "key": l["key"], "value": l["value"], "headers": l["headers"],
+            })
+        })
+        .collect();
+    let want = expected()["records"].as_array().expect("records").clone();
+    assert_eq!(got.len(), want.len());
+    for (got, want) in got.iter().zip(&want) {
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn a_flipped_byte_is_found_with_file_and_position() {
+    let tmp = fixture_copy();
+    let log = tmp.path().join("fixture-0/00000000000000000000.log");
+    let mut bytes = std::fs::read(&log).expect("read log");
+    bytes[300] ^= 0xff; // inside the batch at byte 279
+    std::fs::write(&log, bytes).expect("write log");
+    let out = runnel(&["inspect", "--verify"], &[tmp.path()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.starts_with("runnel: "), "{err}");
+    assert!(
+        err.contains("00000000000000000000.log at byte 279"),
+        "{err}"
+    );
+    assert!(err.contains("CRC mismatch"), "{err}");
+}
+
+#[test]
+fn a_torn_segment_and_its_stale_index_entries_are_reported() {
+    let tmp = fixture_copy();
+    let log = tmp.path().join("fixture-0/00000000000000000000.log");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .expect("open log");
+    file.set_len(1000).expect("truncate"); // inside the batch at byte 904
+    let out = runnel(&["inspect", "--verify"], &[&tmp.path().join("fixture-0")]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("00000000000000000000.log at byte 904: truncated batch"),
+        "{text}"
+    );
+    assert!(
+        text.contains("00000000000000000000.index at byte 32"),
+        "{text}"
+    );
+    assert!(
+        text.contains("00000000000000000000.timeindex at byte 48"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_index_entry_off_a_batch_boundary_is_reported() {
+    let tmp = fixture_copy();
+    let index = tmp.path().join("legacy-0/00000000000000000000.index");
+    let mut bytes = std::fs::read(&index).expect("read index");
+    bytes[7] += 1; // first entry: position 110 -> 111
+    std::fs::write(&index, bytes).expect("write index");
+    let out = runnel(&["inspect", "--verify"], &[&index]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(".index at byte 0: entry 0: offset 3 points at byte 111"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn single_files_are_shown() {
+    let log = fixture().join("fixture-0/00000000000000000028.log");
+    let out = runnel(&["inspect", "--records"], &[&log]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("baseOffset: 28 lastOffset: 31 count: 4 position: 0"),
+        "{text}"
+    );
+    assert!(text.contains("compression: snappy"), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("| offset: ")).count(),
+        9,
+        "{text}"
+    );
+}
+
+#[test]
+fn unreadable_paths_exit_2() {
+    let out = runnel(&["inspect"], &[Path::new("/nonexistent/runnel-test")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("runnel: cannot read /nonexistent/runnel-test"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
