@@ -13,6 +13,7 @@ pub mod consume;
 pub mod direct;
 pub mod format;
 pub mod generate;
+pub mod groups;
 pub mod inspect;
 pub mod lines;
 pub mod output;
@@ -111,8 +112,6 @@ pub enum Command {
     #[command(hide = true)]
     Generate(generate::GenerateArgs),
 }
-
-pub mod groups;
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
