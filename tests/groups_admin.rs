@@ -314,6 +314,10 @@ async fn reset_to_datetime() {
         1
     );
     assert_eq!(
+        new_offset(groups(addr, &at("1767225600000")).await.expect("reset")),
+        0
+    );
+    assert_eq!(
         new_offset(
             groups(addr, &at("2027-01-01T00:00:00Z"))
                 .await
