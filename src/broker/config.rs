@@ -377,14 +377,6 @@ impl BrokerConfig {
         (def.default.to_string(), DefaultSource::Builtin)
     }
 
-    /// Every topic config's effective default, by topic config name.
-    pub fn topic_defaults(&self) -> BTreeMap<String, String> {
-        TOPIC_CONFIGS
-            .iter()
-            .map(|d| (d.name.to_string(), self.topic_default(d).0))
-            .collect()
-    }
-
     /// Every broker config with its effective value and whether it was set
     /// explicitly (for DescribeConfigs on the broker resource).
     pub fn broker_configs(&self) -> Vec<(String, String, bool)> {
@@ -416,6 +408,13 @@ impl BrokerConfig {
 mod tests {
     use super::*;
 
+    fn defaults(c: &BrokerConfig) -> BTreeMap<String, String> {
+        TOPIC_CONFIGS
+            .iter()
+            .map(|d| (d.name.to_string(), c.topic_default(d).0))
+            .collect()
+    }
+
     fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
@@ -434,7 +433,7 @@ mod tests {
         assert_eq!(c.num_partitions, 1);
         assert_eq!(c.socket_request_max_bytes, 104_857_600);
         assert_eq!(c.retention_check_interval_ms, 300_000);
-        let d = c.topic_defaults();
+        let d = defaults(&c);
         assert_eq!(d["retention.ms"], "604800000");
         assert_eq!(d["max.message.bytes"], "1048588");
         assert_eq!(d["cleanup.policy"], "delete");
@@ -461,7 +460,7 @@ mod tests {
             ("kafka.example", Some(29092))
         );
         assert_eq!(c.data_dir, PathBuf::from("/tmp/a"));
-        let d = c.topic_defaults();
+        let d = defaults(&c);
         assert_eq!(d["retention.ms"], "3600000");
         assert_eq!(d["segment.bytes"], "1048576");
         assert_eq!(d["max.message.bytes"], "2000000");

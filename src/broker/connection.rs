@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 /// Responses queued per connection before reading pauses.
-const MAX_IN_FLIGHT: usize = 64;
+const MAX_IN_FLIGHT: usize = 16;
 
 /// Per-connection limits from the broker config.
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +98,18 @@ pub async fn serve_connection(
         let frame = match frame {
             Ok(Some(f)) => f.freeze(),
             Ok(None) => break,
+            Err(crate::protocol::FrameError::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                // Clients drop connections abruptly all the time.
+                tracing::debug!("{peer}: {e}");
+                break;
+            }
             Err(e) => {
                 tracing::warn!("{peer}: {e}; closing connection");
                 break;

@@ -2,9 +2,13 @@
 //! the log engine.
 //!
 //! [`server::Server`] binds and serves; [`state::Broker`] holds the topics
-//! and their logs; [`dispatch::Dispatcher`] routes each request to its
-//! handler in [`handlers`], and the group APIs to a
-//! [`group_seam::GroupApis`] implementation (the group coordinator).
+//! and their logs; [`connection`] runs one client connection (pipelined
+//! requests answered in order); [`dispatch::Dispatcher`] routes each request
+//! to its handler in [`handlers`], and the group APIs to a
+//! [`group_seam::GroupApis`] implementation — by default
+//! [`group_glue::BrokerGroups`], the coordinator of [`group`] over the
+//! broker's `__consumer_offsets`. [`background`] runs retention and the log
+//! cleaner; [`config`] reads Kafka's broker configs.
 
 pub mod background;
 pub mod config;

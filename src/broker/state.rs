@@ -464,18 +464,6 @@ impl Broker {
         self.next_producer_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Flushes every partition's log.
-    pub fn flush_all(&self) -> Result<(), LogError> {
-        for t in self.topics() {
-            for p in &t.partitions {
-                if !p.is_deleted() {
-                    p.log().flush()?;
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Closes every log cleanly (flush, trim indexes), writes the
     /// checkpoints and the clean-shutdown marker, and releases the data
     /// directory. Later topic operations fail; call once, at shutdown.

@@ -275,14 +275,6 @@ pub fn topic_config(name: &str) -> Option<&'static TopicConfigDef> {
     TOPIC_CONFIGS.iter().find(|d| d.name == name)
 }
 
-/// Validates a topic config key and value (INVALID_CONFIG otherwise).
-pub fn validate_topic_config(name: &str, value: &str) -> Result<(), String> {
-    match topic_config(name) {
-        Some(def) => def.kind.validate(value),
-        None => Err(format!("unknown topic config {name}")),
-    }
-}
-
 /// Converts a broker synonym's value to the topic config's unit.
 pub fn scale_value(value: &str, scale: Scale) -> Option<String> {
     let factor = match scale {
@@ -308,16 +300,23 @@ pub fn is_topic_synonym(name: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn check(name: &str, value: &str) -> Result<(), String> {
+        topic_config(name)
+            .ok_or_else(|| format!("unknown topic config {name}"))?
+            .kind
+            .validate(value)
+    }
+
     #[test]
     fn validates_types() {
-        assert!(validate_topic_config("retention.ms", "-1").is_ok());
-        assert!(validate_topic_config("retention.ms", "-2").is_err());
-        assert!(validate_topic_config("retention.ms", "abc").is_err());
-        assert!(validate_topic_config("cleanup.policy", "compact,delete").is_ok());
-        assert!(validate_topic_config("cleanup.policy", "compact,nope").is_err());
-        assert!(validate_topic_config("min.cleanable.dirty.ratio", "1.5").is_err());
-        assert!(validate_topic_config("message.timestamp.type", "LogAppendTime").is_ok());
-        assert!(validate_topic_config("no.such.config", "1").is_err());
+        assert!(check("retention.ms", "-1").is_ok());
+        assert!(check("retention.ms", "-2").is_err());
+        assert!(check("retention.ms", "abc").is_err());
+        assert!(check("cleanup.policy", "compact,delete").is_ok());
+        assert!(check("cleanup.policy", "compact,nope").is_err());
+        assert!(check("min.cleanable.dirty.ratio", "1.5").is_err());
+        assert!(check("message.timestamp.type", "LogAppendTime").is_ok());
+        assert!(check("no.such.config", "1").is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod consume;
 pub mod direct;
 pub mod format;
 pub mod generate;
+pub mod groups;
 pub mod inspect;
 pub mod lines;
 pub mod output;
@@ -107,6 +108,9 @@ pub enum Command {
     /// Compact the partitions of compacted topics in a data directory.
     #[command(long_about = compact::LONG_ABOUT, after_long_help = compact::AFTER_HELP)]
     Compact(compact::CompactArgs),
+    /// List, describe, reset and delete consumer groups.
+    #[command(long_about = groups::LONG_ABOUT, after_long_help = groups::AFTER_HELP)]
+    Groups(groups::GroupsArgs),
     /// Generate shell completions and man pages.
     #[command(hide = true)]
     Generate(generate::GenerateArgs),
@@ -182,6 +186,7 @@ fn run(command: Command) -> anyhow::Result<i32> {
         Command::Consume(args) => consume::run(args).map(|()| EXIT_OK),
         Command::Inspect(args) => inspect::run(args),
         Command::Compact(args) => compact::run(args).map(|()| EXIT_OK),
+        Command::Groups(args) => groups::run(args).map(|()| EXIT_OK),
         Command::Generate(args) => generate::run(args).map(|()| EXIT_OK),
     }
 }

@@ -158,7 +158,8 @@ mod tests {
         assert_eq!(c.advertised_host, "broker.example");
         assert_eq!(c.advertised_port, Some(9999));
         assert_eq!(c.data_dir, PathBuf::from("/tmp/somewhere"));
-        assert_eq!(c.topic_defaults()["retention.ms"], "7200000");
+        let retention = crate::broker::topic_config::topic_config("retention.ms").unwrap();
+        assert_eq!(c.topic_default(retention).0, "7200000");
         let bad = Cli::parse_from(["x", "-c", "num.partitions"]);
         assert!(broker_config(&bad.serve).is_err());
     }
