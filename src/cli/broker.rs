@@ -3,8 +3,9 @@
 //! producer for `produce` and its consumer for `consume`.
 
 use super::backend::{NewTopic, PartitionState, TopicDescription, TopicListing, TopicStore};
-use crate::client::Client;
+use crate::client::{Client, ClientError};
 use anyhow::Context;
+use kafka_protocol::ResponseError;
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -45,6 +46,18 @@ impl BrokerBackend {
     }
 }
 
+/// A client error about `topic`, worded as in direct mode when the topic
+/// does not exist.
+pub fn topic_error(topic: &str, error: ClientError) -> anyhow::Error {
+    let unknown = matches!(error, ClientError::UnknownTopic(_))
+        || error.code() == Some(ResponseError::UnknownTopicOrPartition);
+    if unknown {
+        anyhow::anyhow!("unknown topic '{topic}'")
+    } else {
+        error.into()
+    }
+}
+
 impl TopicStore for BrokerBackend {
     /// Creates a topic (-1 lets the broker choose partitions / replication).
     fn create_topic(&mut self, topic: &NewTopic) -> anyhow::Result<()> {
@@ -76,7 +89,9 @@ impl TopicStore for BrokerBackend {
     /// Describes a topic: offsets per partition and the configs set on it
     /// (a broker does not tell sizes or segment counts).
     fn describe_topic(&mut self, name: &str) -> anyhow::Result<TopicDescription> {
-        let desc = self.block_on(self.client.admin().describe_topic(name))?;
+        let desc = self
+            .block_on(self.client.admin().describe_topic(name))
+            .map_err(|e| topic_error(name, e))?;
         let mut partitions: Vec<PartitionState> = desc
             .partitions
             .iter()
@@ -112,19 +127,23 @@ impl TopicStore for BrokerBackend {
         delete: &[String],
     ) -> anyhow::Result<()> {
         let set: Vec<(String, String)> = set.clone().into_iter().collect();
-        self.block_on(self.client.admin().alter_topic_configs(name, &set, delete))?;
+        self.block_on(self.client.admin().alter_topic_configs(name, &set, delete))
+            .map_err(|e| topic_error(name, e))?;
         Ok(())
     }
 
     /// Deletes a topic.
     fn delete_topic(&mut self, name: &str) -> anyhow::Result<()> {
-        self.block_on(self.client.admin().delete_topics(&[name.to_string()]))?;
+        self.block_on(self.client.admin().delete_topics(&[name.to_string()]))
+            .map_err(|e| topic_error(name, e))?;
         Ok(())
     }
 
     /// Number of partitions of a topic.
     fn partition_count(&mut self, topic: &str) -> anyhow::Result<i32> {
-        let info = self.block_on(self.client.cluster().topic(topic))?;
+        let info = self
+            .block_on(self.client.cluster().topic(topic))
+            .map_err(|e| topic_error(topic, e))?;
         Ok(info.partition_count())
     }
 

@@ -3,7 +3,7 @@
 //! poll long-polls their leaders.
 
 use super::{Cursor, Cursors, Printer, Round, Source, StartOffset};
-use crate::cli::broker::BrokerBackend;
+use crate::cli::broker::{BrokerBackend, topic_error};
 use crate::cli::format::RecordView;
 use crate::client::{ClientError, Consumer, ConsumerConfig, OffsetSpec};
 use std::io::Write;
@@ -51,7 +51,9 @@ impl<'a> BrokerSource<'a> {
             StartOffset::FromEnd(n) => OffsetSpec::FromEnd(n),
             StartOffset::Timestamp(ts) => OffsetSpec::Timestamp(ts),
         };
-        broker.block_on(consumer.assign(topic, Some(partitions), spec))?;
+        broker
+            .block_on(consumer.assign(topic, Some(partitions), spec))
+            .map_err(|e| topic_error(topic, e))?;
         let list = consumer
             .positions()
             .iter()
