@@ -65,7 +65,7 @@ pub trait TopicStore {
     /// Creates a topic.
     fn create_topic(&mut self, topic: &NewTopic) -> anyhow::Result<()>;
 
-    /// Lists topics, sorted by name.
+    /// Lists topics, in any order.
     fn list_topics(&mut self) -> anyhow::Result<Vec<TopicListing>>;
 
     /// Describes one topic.

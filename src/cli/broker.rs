@@ -71,9 +71,9 @@ impl TopicStore for BrokerBackend {
         Ok(())
     }
 
-    /// Lists topics (internal ones left out), sorted by name.
+    /// Lists topics (internal ones left out).
     fn list_topics(&mut self) -> anyhow::Result<Vec<TopicListing>> {
-        let mut topics: Vec<TopicListing> = self
+        Ok(self
             .block_on(self.client.admin().list_topics())?
             .into_iter()
             .filter(|t| !t.internal)
@@ -81,9 +81,7 @@ impl TopicStore for BrokerBackend {
                 name: t.name,
                 partitions: t.partitions,
             })
-            .collect();
-        topics.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(topics)
+            .collect())
     }
 
     /// Describes a topic: offsets per partition and the configs set on it

@@ -210,9 +210,9 @@ impl TopicStore for DirectBackend {
         Ok(())
     }
 
-    /// Lists topics, sorted by name.
+    /// Lists topics.
     fn list_topics(&mut self) -> anyhow::Result<Vec<TopicListing>> {
-        let mut topics: Vec<TopicListing> = self
+        Ok(self
             .dir
             .topics()?
             .into_iter()
@@ -220,9 +220,7 @@ impl TopicStore for DirectBackend {
                 name: meta.name,
                 partitions: meta.partitions,
             })
-            .collect();
-        topics.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(topics)
+            .collect())
     }
 
     /// Describes a topic: every partition's offsets, size and segment count.

@@ -137,7 +137,8 @@ fn run_command(
             configs: configs.into_iter().collect(),
         }),
         TopicsCommand::List => {
-            let topics = store.list_topics()?;
+            let mut topics = store.list_topics()?;
+            topics.sort_by(|a, b| a.name.cmp(&b.name));
             if json {
                 return print_json(&topics);
             }
