@@ -103,7 +103,7 @@ zstd\t'zstd'"
 complete -c runnel -n "__fish_runnel_using_subcommand produce" -l acks -d 'Acknowledgements to wait for (broker mode; a data directory is always fsynced)' -r -f -a "0\t'None: fire and forget'
 1\t'The leader wrote the records to its log'
 all\t'All in-sync replicas have them (runnel serve: fsynced)'"
-complete -c runnel -n "__fish_runnel_using_subcommand produce" -l linger-ms -d 'How long to wait for more records before sending a partial batch (broker mode; not applied yet: a batch is sent when it is full or the input ends)' -r
+complete -c runnel -n "__fish_runnel_using_subcommand produce" -l linger-ms -d 'How long a batch waits for more records before it is sent anyway (broker mode)' -r
 complete -c runnel -n "__fish_runnel_using_subcommand produce" -l batch-size -d 'Target size of a record batch in bytes (capped by the topic\'s max.message.bytes)' -r
 complete -c runnel -n "__fish_runnel_using_subcommand produce" -s Z -l null-empty -d 'Send an empty value as null (a tombstone, which deletes the key in a compacted topic)'
 complete -c runnel -n "__fish_runnel_using_subcommand produce" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -1,6 +1,6 @@
 //! The seam between the client subcommands and where the data lives: a data
-//! directory (direct mode) or a Kafka broker. Both implement the same few
-//! operations, so option handling and output are shared and identical.
+//! directory (direct mode) or a Kafka broker. Option handling, partitioning
+//! and output are shared, so both modes behave and print the same.
 
 use super::broker::BrokerBackend;
 use super::connect::Access;
@@ -59,23 +59,40 @@ pub struct NewTopic {
     pub configs: BTreeMap<String, String>,
 }
 
-/// What a fetch found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fetched {
-    /// Whole batches were put in the buffer, the first one holding the offset asked for.
-    Batches,
-    /// Nothing at that offset yet (the log end).
-    AtEnd,
-    /// The offset is outside the log; `start` and `end` are its bounds.
-    OutOfRange {
-        /// Log start offset.
-        start: i64,
-        /// Log end offset.
-        end: i64,
-    },
+/// The topic operations of `runnel topics`, which both modes implement;
+/// `produce` and `consume` also ask it for partition counts and limits.
+pub trait TopicStore {
+    /// Creates a topic.
+    fn create_topic(&mut self, topic: &NewTopic) -> anyhow::Result<()>;
+
+    /// Lists topics, in any order.
+    fn list_topics(&mut self) -> anyhow::Result<Vec<TopicListing>>;
+
+    /// Describes one topic.
+    fn describe_topic(&mut self, name: &str) -> anyhow::Result<TopicDescription>;
+
+    /// Sets and removes topic configs.
+    fn alter_topic(
+        &mut self,
+        name: &str,
+        set: &BTreeMap<String, String>,
+        delete: &[String],
+    ) -> anyhow::Result<()>;
+
+    /// Deletes a topic.
+    fn delete_topic(&mut self, name: &str) -> anyhow::Result<()>;
+
+    /// Number of partitions of a topic (an error if it does not exist).
+    fn partition_count(&mut self, topic: &str) -> anyhow::Result<i32>;
+
+    /// The largest record batch the topic accepts (`max.message.bytes`), if known.
+    fn max_batch_bytes(&mut self, topic: &str) -> anyhow::Result<Option<usize>>;
 }
 
-/// Where the client subcommands read and write.
+/// Where the client subcommands read and write. `topics` works on either
+/// through [`TopicStore`]; `produce` and `consume` match on the mode, since a
+/// data directory is written through the log engine and a broker through
+/// the Kafka client.
 pub enum Backend {
     /// A data directory.
     Direct(DirectBackend),
@@ -91,14 +108,14 @@ impl Backend {
 
     /// Connects to a broker (`HOST:PORT[,...]`).
     pub fn broker(brokers: &str) -> anyhow::Result<Backend> {
-        Ok(Backend::Broker(BrokerBackend::connect(brokers, -1)?))
+        Ok(Backend::Broker(BrokerBackend::connect(brokers)?))
     }
 
-    /// Sets the acknowledgements produce waits for (broker mode; a data
-    /// directory is always synced).
-    pub fn set_acks(&mut self, acks: i16) {
-        if let Backend::Broker(b) = self {
-            b.set_acks(acks);
+    /// The topic operations.
+    pub fn topics(&mut self) -> &mut dyn TopicStore {
+        match self {
+            Backend::Direct(d) => d,
+            Backend::Broker(b) => b,
         }
     }
 
@@ -108,121 +125,6 @@ impl Backend {
         match self {
             Backend::Direct(d) => d.close(),
             Backend::Broker(_) => Ok(()),
-        }
-    }
-
-    /// Creates a topic.
-    pub fn create_topic(&mut self, topic: &NewTopic) -> anyhow::Result<()> {
-        match self {
-            Backend::Direct(d) => d.create_topic(topic),
-            Backend::Broker(b) => b.create_topic(topic),
-        }
-    }
-
-    /// Lists topics, sorted by name.
-    pub fn list_topics(&mut self) -> anyhow::Result<Vec<TopicListing>> {
-        match self {
-            Backend::Direct(d) => d.list_topics(),
-            Backend::Broker(b) => b.list_topics(),
-        }
-    }
-
-    /// Describes one topic.
-    pub fn describe_topic(&mut self, name: &str) -> anyhow::Result<TopicDescription> {
-        match self {
-            Backend::Direct(d) => d.describe_topic(name),
-            Backend::Broker(b) => b.describe_topic(name),
-        }
-    }
-
-    /// Sets and removes topic configs.
-    pub fn alter_topic(
-        &mut self,
-        name: &str,
-        set: &BTreeMap<String, String>,
-        delete: &[String],
-    ) -> anyhow::Result<()> {
-        match self {
-            Backend::Direct(d) => d.alter_topic(name, set, delete),
-            Backend::Broker(b) => b.alter_topic(name, set, delete),
-        }
-    }
-
-    /// Deletes a topic.
-    pub fn delete_topic(&mut self, name: &str) -> anyhow::Result<()> {
-        match self {
-            Backend::Direct(d) => d.delete_topic(name),
-            Backend::Broker(b) => b.delete_topic(name),
-        }
-    }
-
-    /// Number of partitions of a topic (an error if it does not exist).
-    pub fn partition_count(&mut self, topic: &str) -> anyhow::Result<i32> {
-        match self {
-            Backend::Direct(d) => d.partition_count(topic),
-            Backend::Broker(b) => b.partition_count(topic),
-        }
-    }
-
-    /// The largest record batch the topic accepts (`max.message.bytes`), if known.
-    pub fn max_batch_bytes(&mut self, topic: &str) -> anyhow::Result<Option<usize>> {
-        match self {
-            Backend::Direct(d) => d.max_batch_bytes(topic),
-            Backend::Broker(_) => Ok(None),
-        }
-    }
-
-    /// Appends one encoded record batch to a partition.
-    pub fn append(&mut self, topic: &str, partition: i32, batch: Vec<u8>) -> anyhow::Result<()> {
-        match self {
-            Backend::Direct(d) => d.append(topic, partition, batch),
-            Backend::Broker(b) => b.append(topic, partition, batch),
-        }
-    }
-
-    /// Waits until everything appended is durable (direct: fdatasync) or
-    /// acknowledged (broker).
-    pub fn flush(&mut self) -> anyhow::Result<()> {
-        match self {
-            Backend::Direct(d) => d.flush(),
-            Backend::Broker(_) => Ok(()),
-        }
-    }
-
-    /// Log start and end offsets of a partition.
-    pub fn offsets(&mut self, topic: &str, partition: i32) -> anyhow::Result<(i64, i64)> {
-        match self {
-            Backend::Direct(d) => d.offsets(topic, partition),
-            Backend::Broker(b) => b.offsets(topic, partition),
-        }
-    }
-
-    /// The first offset with a timestamp >= `timestamp`; `None` if none is that late.
-    pub fn offset_for_timestamp(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        timestamp: i64,
-    ) -> anyhow::Result<Option<i64>> {
-        match self {
-            Backend::Direct(d) => d.offset_for_timestamp(topic, partition, timestamp),
-            Backend::Broker(b) => b.offset_for_timestamp(topic, partition, timestamp),
-        }
-    }
-
-    /// Fills `buf` with whole batches from the one holding `offset`, about
-    /// `max_bytes` (at least one batch).
-    pub fn fetch(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-        max_bytes: usize,
-        buf: &mut Vec<u8>,
-    ) -> anyhow::Result<Fetched> {
-        match self {
-            Backend::Direct(d) => d.fetch(topic, partition, offset, max_bytes, buf),
-            Backend::Broker(b) => b.fetch(topic, partition, offset, max_bytes, buf),
         }
     }
 }

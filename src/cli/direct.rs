@@ -1,7 +1,7 @@
 //! Direct mode: the client subcommands working on a data directory through
 //! the log engine, with no broker.
 
-use super::backend::{Fetched, NewTopic, PartitionState, TopicDescription, TopicListing};
+use super::backend::{NewTopic, PartitionState, TopicDescription, TopicListing, TopicStore};
 use super::connect::Access;
 use crate::log::{DataDir, Log, LogError};
 use anyhow::Context;
@@ -12,6 +12,22 @@ use std::path::Path;
 /// Appended bytes after which a long produce fdatasyncs, so dirty pages never
 /// pile up (the last sync happens at the end anyway).
 const SYNC_EVERY_BYTES: u64 = 256 * 1024 * 1024;
+
+/// What a fetch found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetched {
+    /// Whole batches were put in the buffer, the first one holding the offset asked for.
+    Batches,
+    /// Nothing at that offset yet (the log end).
+    AtEnd,
+    /// The offset is outside the log; `start` and `end` are its bounds.
+    OutOfRange {
+        /// Log start offset.
+        start: i64,
+        /// Log end offset.
+        end: i64,
+    },
+}
 
 /// A data directory opened for the client subcommands.
 pub struct DirectBackend {
@@ -79,103 +95,6 @@ impl DirectBackend {
         }
         self.dir.close()?;
         Ok(())
-    }
-
-    /// Creates a topic (one replica: a data directory has no others).
-    pub fn create_topic(&mut self, topic: &NewTopic) -> anyhow::Result<()> {
-        if let Some(rf) = topic.replication_factor
-            && rf != 1
-        {
-            anyhow::bail!(
-                "replication factor {rf} is impossible in a data directory (it has one replica)"
-            );
-        }
-        self.dir
-            .create_topic(&topic.name, topic.partitions.unwrap_or(1), &topic.configs)?;
-        Ok(())
-    }
-
-    /// Lists topics, sorted by name.
-    pub fn list_topics(&mut self) -> anyhow::Result<Vec<TopicListing>> {
-        let mut topics: Vec<TopicListing> = self
-            .dir
-            .topics()?
-            .into_iter()
-            .map(|meta| TopicListing {
-                name: meta.name,
-                partitions: meta.partitions,
-            })
-            .collect();
-        topics.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(topics)
-    }
-
-    /// Describes a topic: every partition's offsets, size and segment count.
-    pub fn describe_topic(&mut self, name: &str) -> anyhow::Result<TopicDescription> {
-        let meta = self.dir.topic(name)?;
-        let mut partitions = Vec::with_capacity(meta.partitions as usize);
-        for partition in 0..meta.partitions {
-            partitions.push(match self.log(name, partition)? {
-                Some(log) => PartitionState {
-                    partition,
-                    log_start_offset: log.log_start_offset(),
-                    log_end_offset: log.log_end_offset(),
-                    size_bytes: Some(log.size_bytes()),
-                    segments: Some(log.segment_count() as u64),
-                },
-                None => PartitionState {
-                    partition,
-                    log_start_offset: 0,
-                    log_end_offset: 0,
-                    size_bytes: Some(0),
-                    segments: Some(0),
-                },
-            });
-        }
-        Ok(TopicDescription {
-            name: meta.name,
-            id: Some(meta.id.to_string()),
-            partitions,
-            configs: meta.configs,
-        })
-    }
-
-    /// Sets and removes topic configs.
-    pub fn alter_topic(
-        &mut self,
-        name: &str,
-        set: &BTreeMap<String, String>,
-        delete: &[String],
-    ) -> anyhow::Result<()> {
-        self.dir.alter_topic_config(name, set, delete)?;
-        Ok(())
-    }
-
-    /// Deletes a topic and its partition directories.
-    pub fn delete_topic(&mut self, name: &str) -> anyhow::Result<()> {
-        let open: Vec<(String, i32)> = self
-            .logs
-            .keys()
-            .filter(|(topic, _)| topic == name)
-            .cloned()
-            .collect();
-        for key in open {
-            if let Some(log) = self.logs.remove(&key) {
-                log.close()?;
-            }
-        }
-        self.dir.delete_topic(name)?;
-        Ok(())
-    }
-
-    /// Number of partitions of a topic.
-    pub fn partition_count(&mut self, topic: &str) -> anyhow::Result<i32> {
-        Ok(self.dir.topic(topic)?.partitions)
-    }
-
-    /// The topic's `max.message.bytes`.
-    pub fn max_batch_bytes(&mut self, topic: &str) -> anyhow::Result<Option<usize>> {
-        Ok(Some(self.dir.log_config(topic)?.max_message_bytes))
     }
 
     /// Appends one batch (the log assigns its offsets).
@@ -273,6 +192,103 @@ impl DirectBackend {
             Ok(None) => Ok(Fetched::AtEnd),
             Err((start, end)) => Ok(Fetched::OutOfRange { start, end }),
         }
+    }
+}
+
+impl TopicStore for DirectBackend {
+    /// Creates a topic (one replica: a data directory has no others).
+    fn create_topic(&mut self, topic: &NewTopic) -> anyhow::Result<()> {
+        if let Some(rf) = topic.replication_factor
+            && rf != 1
+        {
+            anyhow::bail!(
+                "replication factor {rf} is impossible in a data directory (it has one replica)"
+            );
+        }
+        self.dir
+            .create_topic(&topic.name, topic.partitions.unwrap_or(1), &topic.configs)?;
+        Ok(())
+    }
+
+    /// Lists topics.
+    fn list_topics(&mut self) -> anyhow::Result<Vec<TopicListing>> {
+        Ok(self
+            .dir
+            .topics()?
+            .into_iter()
+            .map(|meta| TopicListing {
+                name: meta.name,
+                partitions: meta.partitions,
+            })
+            .collect())
+    }
+
+    /// Describes a topic: every partition's offsets, size and segment count.
+    fn describe_topic(&mut self, name: &str) -> anyhow::Result<TopicDescription> {
+        let meta = self.dir.topic(name)?;
+        let mut partitions = Vec::with_capacity(meta.partitions as usize);
+        for partition in 0..meta.partitions {
+            partitions.push(match self.log(name, partition)? {
+                Some(log) => PartitionState {
+                    partition,
+                    log_start_offset: log.log_start_offset(),
+                    log_end_offset: log.log_end_offset(),
+                    size_bytes: Some(log.size_bytes()),
+                    segments: Some(log.segment_count() as u64),
+                },
+                None => PartitionState {
+                    partition,
+                    log_start_offset: 0,
+                    log_end_offset: 0,
+                    size_bytes: Some(0),
+                    segments: Some(0),
+                },
+            });
+        }
+        Ok(TopicDescription {
+            name: meta.name,
+            id: Some(meta.id.to_string()),
+            partitions,
+            configs: meta.configs,
+        })
+    }
+
+    /// Sets and removes topic configs.
+    fn alter_topic(
+        &mut self,
+        name: &str,
+        set: &BTreeMap<String, String>,
+        delete: &[String],
+    ) -> anyhow::Result<()> {
+        self.dir.alter_topic_config(name, set, delete)?;
+        Ok(())
+    }
+
+    /// Deletes a topic and its partition directories.
+    fn delete_topic(&mut self, name: &str) -> anyhow::Result<()> {
+        let open: Vec<(String, i32)> = self
+            .logs
+            .keys()
+            .filter(|(topic, _)| topic == name)
+            .cloned()
+            .collect();
+        for key in open {
+            if let Some(log) = self.logs.remove(&key) {
+                log.close()?;
+            }
+        }
+        self.dir.delete_topic(name)?;
+        Ok(())
+    }
+
+    /// Number of partitions of a topic.
+    fn partition_count(&mut self, topic: &str) -> anyhow::Result<i32> {
+        Ok(self.dir.topic(topic)?.partitions)
+    }
+
+    /// The topic's `max.message.bytes`.
+    fn max_batch_bytes(&mut self, topic: &str) -> anyhow::Result<Option<usize>> {
+        Ok(Some(self.dir.log_config(topic)?.max_message_bytes))
     }
 }
 

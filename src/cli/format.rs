@@ -1,10 +1,15 @@
 //! Printing consumed records: kcat's `--format` tokens and the `--json` lines.
 
+use crate::record::decode::{HeaderIter, RecordRef};
+use crate::record::{Header, Record};
 use base64::Engine;
 use std::io::{self, Write};
 
-/// One record to print, borrowed from the fetched bytes.
-#[derive(Debug, Clone, Copy)]
+/// One record to print, borrowed from wherever it was read: a record still
+/// in a fetched batch (direct mode's zero-copy path) or a decoded record
+/// (the Kafka client's, or a legacy message set's). Both print through the
+/// same code.
+#[derive(Debug, Clone)]
 pub struct RecordView<'a> {
     /// Topic name.
     pub topic: &'a str,
@@ -18,8 +23,66 @@ pub struct RecordView<'a> {
     pub key: Option<&'a [u8]>,
     /// Value; `None` is null (a tombstone).
     pub value: Option<&'a [u8]>,
-    /// Headers in order: key and nullable value.
-    pub headers: &'a [(&'a [u8], Option<&'a [u8]>)],
+    /// Headers in order.
+    pub headers: HeadersView<'a>,
+}
+
+impl<'a> RecordView<'a> {
+    /// A view of a record borrowed from a batch.
+    pub fn of_ref(topic: &'a str, partition: i32, record: &RecordRef<'a>) -> Self {
+        RecordView {
+            topic,
+            partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+            key: record.key,
+            value: record.value,
+            headers: HeadersView::Encoded(record.headers()),
+        }
+    }
+
+    /// A view of a decoded record.
+    pub fn of_record(topic: &'a str, partition: i32, record: &'a Record) -> Self {
+        RecordView {
+            topic,
+            partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            headers: HeadersView::Decoded(&record.headers),
+        }
+    }
+
+    /// Bytes of key and value (what throughput summaries count).
+    pub fn payload_len(&self) -> usize {
+        self.key.map_or(0, <[u8]>::len) + self.value.map_or(0, <[u8]>::len)
+    }
+}
+
+/// The headers of a [`RecordView`].
+#[derive(Debug, Clone)]
+pub enum HeadersView<'a> {
+    /// Still encoded in the batch.
+    Encoded(HeaderIter<'a>),
+    /// Decoded.
+    Decoded(&'a [Header]),
+}
+
+impl<'a> HeadersView<'a> {
+    /// The headers in order: key bytes and nullable value.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + use<'a> {
+        let (encoded, decoded) = match self {
+            HeadersView::Encoded(iter) => (Some(iter.clone()), None),
+            HeadersView::Decoded(headers) => (None, Some(headers.iter())),
+        };
+        let encoded = encoded.into_iter().flatten().map(|h| (h.key, h.value));
+        let decoded = decoded
+            .into_iter()
+            .flatten()
+            .map(|h| (h.key.as_bytes(), h.value.as_deref()));
+        encoded.chain(decoded)
+    }
 }
 
 /// One piece of a parsed `--format` string.
@@ -212,24 +275,37 @@ pub fn write_json_record(out: &mut impl Write, record: &RecordView<'_>) -> io::R
     write_int(out, record.timestamp)?;
     write_json_bytes(out, "key", record.key)?;
     write_json_bytes(out, "value", record.value)?;
+    write_json_headers(out, &record.headers)?;
+    out.write_all(b"}\n")
+}
+
+/// Writes `,"headers":[{"key","value"|"value_b64"},...]`, in order.
+pub fn write_json_headers(out: &mut impl Write, headers: &HeadersView<'_>) -> io::Result<()> {
     out.write_all(b",\"headers\":[")?;
-    for (i, (key, value)) in record.headers.iter().enumerate() {
+    for (i, (key, value)) in headers.iter().enumerate() {
         if i > 0 {
             out.write_all(b",")?;
         }
         out.write_all(b"{\"key\":")?;
         write_json_str(out, &String::from_utf8_lossy(key))?;
-        write_json_bytes(out, "value", *value)?;
+        write_json_bytes(out, "value", value)?;
         out.write_all(b"}")?;
     }
-    out.write_all(b"]}\n")
+    out.write_all(b"]")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sample<'a>(headers: &'a [(&'a [u8], Option<&'a [u8]>)]) -> RecordView<'a> {
+    fn header(key: &str, value: Option<&[u8]>) -> Header {
+        Header {
+            key: key.to_string(),
+            value: value.map(bytes::Bytes::copy_from_slice),
+        }
+    }
+
+    fn sample(headers: &[Header]) -> RecordView<'_> {
         RecordView {
             topic: "events",
             partition: 3,
@@ -237,7 +313,7 @@ mod tests {
             timestamp: 1_700_000_000_123,
             key: Some(b"user-1"),
             value: Some(b"clicked"),
-            headers,
+            headers: HeadersView::Decoded(headers),
         }
     }
 
@@ -252,7 +328,7 @@ mod tests {
 
     #[test]
     fn every_token() {
-        let headers: [(&[u8], Option<&[u8]>); 2] = [(b"a", Some(b"1")), (b"b", None)];
+        let headers = [header("a", Some(b"1")), header("b", None)];
         let r = sample(&headers);
         assert_eq!(
             render("%t|%p|%o|%k|%K|%s|%S|%T|%h|%%\\n\\t\\r\\\\", &r),
@@ -279,10 +355,10 @@ mod tests {
 
     #[test]
     fn json_line() {
-        let headers: [(&[u8], Option<&[u8]>); 3] = [
-            (b"h", Some(b"x")),
-            (b"h", None),
-            (b"bin", Some(&[0xff, 0x00])),
+        let headers = [
+            header("h", Some(b"x")),
+            header("h", None),
+            header("bin", Some(&[0xff, 0x00])),
         ];
         let mut r = sample(&headers);
         r.value = Some(&[0xc3, 0x28]);
@@ -307,6 +383,34 @@ mod tests {
                 {"key": "bin", "value_b64": "/wA="}
             ])
         );
+    }
+
+    #[test]
+    fn a_record_in_a_batch_and_a_decoded_record_print_the_same() {
+        use crate::record::decode::{BatchRecords, decode_batch};
+        use crate::record::{BatchBuilder, Compression};
+        let headers = [header("h", Some(b"x")), header("n", None)];
+        let mut builder = BatchBuilder::new(Compression::None, 1_000);
+        builder.push(1_000, Some(b"k"), Some(b"v"), &headers);
+        builder.push(1_001, None, None, &[]);
+        let batch = builder.finish();
+        let decoded = decode_batch(&batch).expect("decodes");
+        let refs = BatchRecords::new(&batch).expect("valid batch");
+        let spec = "%t %p %o %T %k %K %s %S %h\\n";
+        for (record, owned) in refs.iter().zip(&decoded) {
+            let record = record.expect("record");
+            let (a, b) = (
+                RecordView::of_ref("t", 1, &record),
+                RecordView::of_record("t", 1, owned),
+            );
+            assert_eq!(render(spec, &a), render(spec, &b));
+            let (mut ja, mut jb) = (Vec::new(), Vec::new());
+            write_json_record(&mut ja, &a).expect("write");
+            write_json_record(&mut jb, &b).expect("write");
+            assert_eq!(ja, jb);
+        }
+        let first = RecordView::of_ref("t", 1, &refs.iter().next().expect("one").expect("ok"));
+        assert_eq!(render("%h", &first), "h=x,n=");
     }
 
     #[test]

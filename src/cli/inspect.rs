@@ -1,6 +1,6 @@
 //! `runnel inspect`: show and verify segment files.
 
-use super::format::{RecordView, write_int, write_json_bytes, write_json_str};
+use super::format::{RecordView, write_int, write_json_bytes, write_json_headers, write_json_str};
 use super::output::{or_dash, table};
 use super::{EXIT_FAILURE, EXIT_OK};
 use crate::record::BatchError;
@@ -500,20 +500,7 @@ impl<W: Write> Inspector<W> {
             return Ok(());
         }
         for record in &records {
-            let headers: Vec<(&[u8], Option<&[u8]>)> = record
-                .headers
-                .iter()
-                .map(|h| (h.key.as_bytes(), h.value.as_deref()))
-                .collect();
-            let view = RecordView {
-                topic: "",
-                partition: -1,
-                offset: record.offset,
-                timestamp: record.timestamp,
-                key: record.key.as_deref(),
-                value: record.value.as_deref(),
-                headers: &headers,
-            };
+            let view = RecordView::of_record("", -1, record);
             if self.json {
                 self.out.write_all(b"{\"type\":\"record\",\"file\":")?;
                 write_json_str(&mut self.out, &file)?;
@@ -523,17 +510,8 @@ impl<W: Write> Inspector<W> {
                 write_int(&mut self.out, view.timestamp)?;
                 write_json_bytes(&mut self.out, "key", view.key)?;
                 write_json_bytes(&mut self.out, "value", view.value)?;
-                self.out.write_all(b",\"headers\":[")?;
-                for (i, (key, value)) in headers.iter().enumerate() {
-                    if i > 0 {
-                        self.out.write_all(b",")?;
-                    }
-                    self.out.write_all(b"{\"key\":")?;
-                    write_json_str(&mut self.out, &String::from_utf8_lossy(key))?;
-                    write_json_bytes(&mut self.out, "value", *value)?;
-                    self.out.write_all(b"}")?;
-                }
-                self.out.write_all(b"]}\n")?;
+                write_json_headers(&mut self.out, &view.headers)?;
+                self.out.write_all(b"}\n")?;
             } else {
                 write!(
                     self.out,
@@ -543,13 +521,13 @@ impl<W: Write> Inspector<W> {
                 write_text_bytes(&mut self.out, view.key)?;
                 self.out.write_all(b" value: ")?;
                 write_text_bytes(&mut self.out, view.value)?;
-                if !headers.is_empty() {
+                if !record.headers.is_empty() {
                     self.out.write_all(b" headers:")?;
-                    for (key, value) in &headers {
+                    for (key, value) in view.headers.iter() {
                         self.out.write_all(b" ")?;
                         write_json_str(&mut self.out, &String::from_utf8_lossy(key))?;
                         self.out.write_all(b"=")?;
-                        write_text_bytes(&mut self.out, *value)?;
+                        write_text_bytes(&mut self.out, value)?;
                     }
                 }
                 self.out.write_all(b"\n")?;

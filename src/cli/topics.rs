@@ -1,6 +1,6 @@
 //! `runnel topics`: create, list, describe, alter and delete topics.
 
-use super::backend::{Backend, NewTopic, TopicDescription};
+use super::backend::{NewTopic, TopicDescription, TopicStore};
 use super::connect::{Access, ConnectArgs};
 use super::output::{human_bytes, or_dash, print_json, print_table, table};
 use std::io::Write;
@@ -113,27 +113,32 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<()> {
         _ => Access::Write,
     };
     let mut backend = args.connect.open(access)?;
-    let result = run_command(&mut backend, args.command, args.json);
+    let result = run_command(backend.topics(), args.command, args.json);
     // Close even after an error, so the data directory is left clean.
     let closed = backend.close();
     result.and(closed)
 }
 
-fn run_command(backend: &mut Backend, command: TopicsCommand, json: bool) -> anyhow::Result<()> {
+fn run_command(
+    store: &mut dyn TopicStore,
+    command: TopicsCommand,
+    json: bool,
+) -> anyhow::Result<()> {
     match command {
         TopicsCommand::Create {
             name,
             partitions,
             replication_factor,
             configs,
-        } => backend.create_topic(&NewTopic {
+        } => store.create_topic(&NewTopic {
             name,
             partitions,
             replication_factor,
             configs: configs.into_iter().collect(),
         }),
         TopicsCommand::List => {
-            let topics = backend.list_topics()?;
+            let mut topics = store.list_topics()?;
+            topics.sort_by(|a, b| a.name.cmp(&b.name));
             if json {
                 return print_json(&topics);
             }
@@ -144,7 +149,7 @@ fn run_command(backend: &mut Backend, command: TopicsCommand, json: bool) -> any
             Ok(print_table(&t)?)
         }
         TopicsCommand::Describe { name } => {
-            let topic = backend.describe_topic(&name)?;
+            let topic = store.describe_topic(&name)?;
             if json {
                 return print_json(&topic);
             }
@@ -158,9 +163,9 @@ fn run_command(backend: &mut Backend, command: TopicsCommand, json: bool) -> any
             if configs.is_empty() && delete_configs.is_empty() {
                 anyhow::bail!("nothing to alter: give -c KEY=VALUE or --delete-config KEY");
             }
-            backend.alter_topic(&name, &configs.into_iter().collect(), &delete_configs)
+            store.alter_topic(&name, &configs.into_iter().collect(), &delete_configs)
         }
-        TopicsCommand::Delete { name } => backend.delete_topic(&name),
+        TopicsCommand::Delete { name } => store.delete_topic(&name),
     }
 }
 

@@ -1,17 +1,25 @@
 //! `runnel consume`: read records and print them, kcat-style.
+//!
+//! The records come from a [`Source`]: a data directory ([`DirectSource`])
+//! or a Kafka cluster ([`BrokerSource`]). Sources only read; which
+//! partitions are read when ([`Cursors`]), where each stops, the record
+//! limit and the printing are shared, so every source prints the same.
 
-use super::backend::Fetched;
+mod broker;
+mod direct;
+
+use super::backend::Backend;
 use super::connect::{Access, ConnectArgs};
 use super::format::{Format, RecordView, write_json_record};
 use super::output::throughput;
-use crate::record::BatchError;
-use crate::record::decode::{self, BatchRecords};
 use anyhow::Context;
+use broker::BrokerSource;
+use direct::DirectSource;
 use std::io::{BufWriter, Write};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Long help of the subcommand.
 pub(crate) const LONG_ABOUT: &str = "\
@@ -150,12 +158,6 @@ pub struct ConsumeArgs {
     pub json: bool,
 }
 
-/// Bytes asked for per fetch.
-const FETCH_BYTES: usize = 4 * 1024 * 1024;
-
-/// How long `--follow` waits before looking for new records again.
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
-
 /// Runs `runnel consume`.
 pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -166,7 +168,7 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     }
     let mut backend = args.connect.open(Access::Read)?;
     let topic = args.topic.as_str();
-    let count = backend.partition_count(topic)?;
+    let count = backend.topics().partition_count(topic)?;
     let partitions: Vec<i32> = match args.partition {
         Some(p) if p < 0 || p >= count => anyhow::bail!(
             "partition {p} does not exist: topic '{topic}' has {count} partition{}",
@@ -175,74 +177,29 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         Some(p) => vec![p],
         None => (0..count).collect(),
     };
-    let mut cursors = Vec::with_capacity(partitions.len());
-    for partition in partitions {
-        let (start, end) = backend.offsets(topic, partition)?;
-        let next = match args.offset {
-            StartOffset::Beginning => start,
-            StartOffset::End => end,
-            StartOffset::Absolute(n) => n.clamp(start, end),
-            StartOffset::FromEnd(n) => end.saturating_sub(n).max(start),
-            StartOffset::Timestamp(ts) => backend
-                .offset_for_timestamp(topic, partition, ts)?
-                .unwrap_or(end),
-        };
-        cursors.push(Cursor {
-            partition,
-            next,
-            stop: (!args.follow).then_some(end),
-            done: false,
-        });
-    }
 
     let started = Instant::now();
     let mut printer = Printer {
-        topic,
         format: (!args.json).then_some(&args.format),
         out: BufWriter::with_capacity(256 * 1024, std::io::stdout().lock()),
         records: 0,
         bytes: 0,
         max: args.max_messages.unwrap_or(u64::MAX),
     };
-    let mut buf = Vec::new();
-    'outer: while !interrupted.load(Ordering::Relaxed) {
-        let mut progressed = false;
-        // Without --follow, partitions are read one after the other, so the
-        // output is the same whatever the fetch sizes (direct or broker).
-        let active = if args.follow { usize::MAX } else { 1 };
-        for cursor in cursors.iter_mut().filter(|c| !c.done).take(active) {
-            if printer.full() || interrupted.load(Ordering::Relaxed) {
-                break 'outer;
-            }
-            if cursor.stop.is_some_and(|stop| cursor.next >= stop) {
-                cursor.done = true;
-                continue;
-            }
-            match backend.fetch(topic, cursor.partition, cursor.next, FETCH_BYTES, &mut buf)? {
-                Fetched::Batches => {
-                    let before = cursor.next;
-                    printer.print_batches(&buf, cursor)?;
-                    progressed |= cursor.next > before;
-                }
-                Fetched::AtEnd => cursor.done = cursor.stop.is_some(),
-                Fetched::OutOfRange { start, .. } if cursor.next < start => {
-                    // Retention or compaction removed what we wanted; skip ahead as Kafka's
-                    // auto.offset.reset=earliest would.
-                    cursor.next = start;
-                    progressed = true;
-                }
-                Fetched::OutOfRange { .. } => cursor.done = cursor.stop.is_some(),
-            }
+    let (start, follow) = (args.offset, args.follow);
+    let result = match &mut backend {
+        Backend::Direct(dir) => {
+            let mut source = DirectSource::new(dir, topic, &partitions, start, follow)?;
+            print_records(&mut source, &mut printer, follow, &interrupted)
         }
-        if cursors.iter().all(|c| c.done) || printer.full() {
-            break;
+        Backend::Broker(broker) => {
+            let mut source = BrokerSource::new(broker, topic, &partitions, start, follow)?;
+            print_records(&mut source, &mut printer, follow, &interrupted)
         }
-        if !progressed {
-            printer.out.flush()?;
-            std::thread::sleep(POLL_INTERVAL);
-        }
-    }
+    };
+    // What was printed before an error is still shown.
     printer.out.flush()?;
+    result?;
     let (records, bytes) = (printer.records, printer.bytes);
     drop(printer);
     eprintln!(
@@ -257,7 +214,55 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reads `source` round after round, printing, until every partition is
+/// finished, the record limit is reached or Ctrl-C.
+fn print_records<W: Write>(
+    source: &mut impl Source,
+    printer: &mut Printer<'_, W>,
+    follow: bool,
+    interrupted: &AtomicBool,
+) -> anyhow::Result<()> {
+    while !interrupted.load(Ordering::Relaxed) && !printer.full() {
+        match source.read(printer)? {
+            Round::Finished => break,
+            Round::Moved => {}
+            Round::Nothing => {
+                printer.out.flush()?;
+                source.wait();
+            }
+        }
+        if follow {
+            // Records trickling in are shown as they come.
+            printer.out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// Where `consume` gets records from.
+trait Source {
+    /// Reads what is next in the partitions [`Cursors::active`] names and
+    /// offers each record to `printer`, in offset order per partition.
+    fn read<W: Write>(&mut self, printer: &mut Printer<'_, W>) -> anyhow::Result<Round>;
+
+    /// Pauses after a round that found nothing (a source whose reads wait
+    /// for new records by themselves returns at once).
+    fn wait(&mut self);
+}
+
+/// What one [`Source::read`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// Records were read, or a partition moved on or finished.
+    Moved,
+    /// Nothing new.
+    Nothing,
+    /// Every partition is finished.
+    Finished,
+}
+
 /// Where one partition is being read.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Cursor {
     partition: i32,
     /// Next offset to print.
@@ -267,9 +272,48 @@ struct Cursor {
     done: bool,
 }
 
+impl Cursor {
+    /// A partition whose log spans `log_start..log_end`, starting at `next`
+    /// (clamped to the log) and, without `follow`, stopping at `log_end`.
+    fn new(partition: i32, next: i64, log_start: i64, log_end: i64, follow: bool) -> Cursor {
+        Cursor {
+            partition,
+            next: next.clamp(log_start, log_end.max(log_start)),
+            stop: (!follow).then_some(log_end),
+            done: false,
+        }
+    }
+}
+
+/// The partitions being read, and which of them to read now.
+struct Cursors {
+    list: Vec<Cursor>,
+    follow: bool,
+}
+
+impl Cursors {
+    /// The partitions to read now, `None` once all are finished. Without
+    /// `--follow` that is the first unfinished one: partitions are printed
+    /// one after the other, so the output does not depend on fetch sizes
+    /// and is the same from every source. With `--follow` it is all of
+    /// them, their records interleaved as they arrive.
+    fn active(&mut self) -> Option<&mut [Cursor]> {
+        for cursor in &mut self.list {
+            if cursor.stop.is_some_and(|stop| cursor.next >= stop) {
+                cursor.done = true;
+            }
+        }
+        let first = self.list.iter().position(|c| !c.done)?;
+        if self.follow {
+            Some(&mut self.list[first..])
+        } else {
+            Some(&mut self.list[first..=first])
+        }
+    }
+}
+
 /// Writes records in the chosen format and counts them.
 struct Printer<'a, W: Write> {
-    topic: &'a str,
     /// `None` for `--json`.
     format: Option<&'a Format>,
     out: W,
@@ -284,102 +328,108 @@ impl<W: Write> Printer<'_, W> {
         self.records >= self.max
     }
 
-    /// Prints the records of the batches in `buf` from `cursor.next` on (up to
-    /// its stop offset and the record limit) and moves the cursor past them.
-    fn print_batches(&mut self, buf: &[u8], cursor: &mut Cursor) -> anyhow::Result<()> {
-        let partition = cursor.partition;
-        for entry in decode::scan(buf) {
-            let (_, summary, bytes) = match entry {
-                Ok(entry) => entry,
-                // A fetch may end in a partial batch; the next fetch starts there.
-                Err(e) if e.position > 0 => break,
-                Err(e) => anyhow::bail!(
-                    "corrupt record batch at offset {} of partition {partition}: {}",
-                    cursor.next,
-                    e.error
-                ),
-            };
-            if summary.last_offset < cursor.next {
-                continue;
-            }
-            let corrupt = |e: BatchError| {
-                anyhow::anyhow!(
-                    "corrupt record batch at offset {} of partition {partition}: {e}",
-                    summary.base_offset
-                )
-            };
-            if summary.is_control {
-                // Transaction markers are not records.
-            } else if summary.magic == 2 {
-                let batch = BatchRecords::new(bytes).map_err(corrupt)?;
-                // Allocated once per batch, and only if a record has headers.
-                let mut headers: Vec<(&[u8], Option<&[u8]>)> = Vec::new();
-                for record in batch.iter() {
-                    let record = record.map_err(corrupt)?;
-                    if record.offset < cursor.next {
-                        continue;
-                    }
-                    if self.stop_before(record.offset, cursor) {
-                        return Ok(());
-                    }
-                    headers.clear();
-                    headers.extend(record.headers().map(|h| (h.key, h.value)));
-                    let view = RecordView {
-                        topic: self.topic,
-                        partition,
-                        offset: record.offset,
-                        timestamp: record.timestamp,
-                        key: record.key,
-                        value: record.value,
-                        headers: &headers,
-                    };
-                    self.write(&view)?;
-                    cursor.next = record.offset + 1;
-                }
-            } else {
-                for record in decode::decode_batch(bytes).map_err(corrupt)? {
-                    if record.offset < cursor.next {
-                        continue;
-                    }
-                    if self.stop_before(record.offset, cursor) {
-                        return Ok(());
-                    }
-                    let view = RecordView {
-                        topic: self.topic,
-                        partition,
-                        offset: record.offset,
-                        timestamp: record.timestamp,
-                        key: record.key.as_deref(),
-                        value: record.value.as_deref(),
-                        headers: &[],
-                    };
-                    self.write(&view)?;
-                    cursor.next = record.offset + 1;
-                }
-            }
-            cursor.next = cursor.next.max(summary.last_offset + 1);
+    /// Prints `record` if it is at or after `cursor.next` and moves the
+    /// cursor past it. Returns `false` when reading this partition should
+    /// stop: the record is at the cursor's stop offset (the cursor is then
+    /// done) or the record limit is reached.
+    fn offer(&mut self, cursor: &mut Cursor, record: &RecordView<'_>) -> anyhow::Result<bool> {
+        if record.offset < cursor.next {
+            return Ok(true);
         }
-        Ok(())
-    }
-
-    /// Whether printing stops before `offset` (stop offset or record limit reached).
-    fn stop_before(&self, offset: i64, cursor: &mut Cursor) -> bool {
-        if cursor.stop.is_some_and(|stop| offset >= stop) {
+        if cursor.stop.is_some_and(|stop| record.offset >= stop) {
             cursor.done = true;
-            cursor.next = offset;
-            return true;
+            return Ok(false);
         }
-        self.full()
-    }
-
-    fn write(&mut self, record: &RecordView<'_>) -> anyhow::Result<()> {
+        if self.full() {
+            return Ok(false);
+        }
         match self.format {
             Some(format) => format.write(&mut self.out, record)?,
             None => write_json_record(&mut self.out, record)?,
         }
         self.records += 1;
-        self.bytes +=
-            (record.key.map_or(0, <[u8]>::len) + record.value.map_or(0, <[u8]>::len)) as u64;
-        Ok(())
+        self.bytes += record.payload_len() as u64;
+        cursor.next = record.offset + 1;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cursors(follow: bool, positions: &[(i64, i64)]) -> Cursors {
+        Cursors {
+            list: positions
+                .iter()
+                .enumerate()
+                .map(|(p, &(next, end))| Cursor::new(p as i32, next, 0, end, follow))
+                .collect(),
+            follow,
+        }
+    }
+
+    fn partitions(active: Option<&mut [Cursor]>) -> Vec<i32> {
+        active.map_or(Vec::new(), |a| a.iter().map(|c| c.partition).collect())
+    }
+
+    #[test]
+    fn without_follow_partitions_are_read_one_after_the_other() {
+        let mut c = cursors(false, &[(0, 2), (5, 5), (0, 1)]);
+        assert_eq!(partitions(c.active()), vec![0]);
+        c.list[0].next = 2;
+        // Partition 1 starts at its end: skipped.
+        assert_eq!(partitions(c.active()), vec![2]);
+        c.list[2].next = 1;
+        assert_eq!(partitions(c.active()), Vec::<i32>::new());
+    }
+
+    #[test]
+    fn with_follow_every_partition_is_read() {
+        let mut c = cursors(true, &[(0, 2), (5, 5)]);
+        c.list[0].next = 9;
+        assert_eq!(partitions(c.active()), vec![0, 1]);
+    }
+
+    #[test]
+    fn start_offsets_are_clamped_to_the_log() {
+        assert_eq!(Cursor::new(0, 99, 3, 10, false).next, 10);
+        assert_eq!(Cursor::new(0, 1, 3, 10, false).next, 3);
+        assert_eq!(Cursor::new(0, 1, 3, 10, true).stop, None);
+    }
+
+    #[test]
+    fn offer_prints_from_next_until_the_stop_or_the_limit() {
+        let mut printer = Printer {
+            format: None,
+            out: Vec::new(),
+            records: 0,
+            bytes: 0,
+            max: 2,
+        };
+        let mut cursor = Cursor::new(0, 1, 0, 3, false);
+        let record = |offset| crate::record::Record {
+            offset,
+            timestamp: 0,
+            key: None,
+            value: Some(bytes::Bytes::from_static(b"v")),
+            headers: Vec::new(),
+        };
+        let offer = |p: &mut Printer<'_, Vec<u8>>, c: &mut Cursor, offset| {
+            p.offer(c, &RecordView::of_record("t", 0, &record(offset)))
+                .expect("written to a Vec")
+        };
+        assert!(offer(&mut printer, &mut cursor, 0), "before next: skipped");
+        assert_eq!(printer.records, 0);
+        assert!(offer(&mut printer, &mut cursor, 1));
+        assert_eq!(cursor.next, 2);
+        assert!(!offer(&mut printer, &mut cursor, 3), "at the stop");
+        assert!(cursor.done);
+        let mut other = Cursor::new(1, 0, 0, 9, false);
+        assert!(offer(&mut printer, &mut other, 0));
+        assert!(printer.full());
+        assert!(!offer(&mut printer, &mut other, 1), "limit reached");
+        assert_eq!(printer.records, 2);
+        assert_eq!(printer.bytes, 2);
     }
 }

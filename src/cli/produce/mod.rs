@@ -1,17 +1,27 @@
 //! `runnel produce`: one record per input line, batched into large record batches.
+//!
+//! Reading lines, splitting keys, choosing partitions ([`Partitioner`]) and
+//! the size limits are shared; a [`Sink`] takes the records: a data
+//! directory ([`DirectSink`], through the log engine) or a Kafka cluster
+//! ([`BrokerSink`], through the library's producer).
+
+mod broker;
+mod direct;
 
 use super::backend::Backend;
 use super::connect::{Access, ConnectArgs};
 use super::lines::LineReader;
 use super::output::{progress_bar, throughput};
-use crate::record::{BatchBuilder, Compression, Header, batch, murmur2};
+use crate::record::{Header, batch, murmur2};
 use anyhow::Context;
+use broker::BrokerSink;
 use bytes::Bytes;
+use direct::DirectSink;
 use indicatif::ProgressBar;
 use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Long help of the subcommand.
 pub(crate) const LONG_ABOUT: &str = "\
@@ -24,12 +34,16 @@ value with a null key. Without -K, every record has a null key.
 Partitioning: -p sends everything to one partition. Otherwise keyed records go to the
 partition Kafka's Java client would choose (murmur2 hash of the key modulo the partition
 count), so the same key always lands on the same partition; unkeyed records are spread
-over the partitions, one batch at a time (sticky partitioning).
+over the partitions in runs of about --batch-size bytes (sticky partitioning), starting
+at a partition picked by hashing the first unkeyed record. The same input lands on the
+same partitions with -d and with -b.
 
 Records are collected into large record batches (--batch-size, capped by the topic's
 max.message.bytes) and compressed with --compression. In a data directory (-d) every
-write is made durable (fdatasync) before runnel exits; against a broker, --acks says
-what the broker must confirm.
+write is made durable (fdatasync) before runnel exits; against a broker, batches wait up
+to --linger-ms for more records, several are in flight at once, retriable errors are
+retried, --acks says what the broker must confirm, and runnel exits once every record
+is acknowledged (or with the first error).
 
 A summary (records, bytes, elapsed time, records/s, MB/s) goes to stderr; a progress bar
 too when reading a --file and stderr is a terminal.";
@@ -90,13 +104,13 @@ pub enum AcksArg {
     All,
 }
 
-impl AcksArg {
-    /// The `acks` field of a Produce request.
-    pub fn as_i16(self) -> i16 {
-        match self {
-            AcksArg::None => 0,
-            AcksArg::Leader => 1,
-            AcksArg::All => -1,
+impl From<AcksArg> for crate::client::Acks {
+    fn from(arg: AcksArg) -> Self {
+        use crate::client::Acks;
+        match arg {
+            AcksArg::None => Acks::None,
+            AcksArg::Leader => Acks::Leader,
+            AcksArg::All => Acks::All,
         }
     }
 }
@@ -141,8 +155,7 @@ pub struct ProduceArgs {
     #[arg(long, value_enum, default_value = "all", value_name = "ACKS")]
     pub acks: AcksArg,
 
-    /// How long to wait for more records before sending a partial batch (broker mode;
-    /// not applied yet: a batch is sent when it is full or the input ends).
+    /// How long a batch waits for more records before it is sent anyway (broker mode).
     #[arg(long, default_value_t = 5, value_name = "MS")]
     pub linger_ms: u64,
 
@@ -178,7 +191,6 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     }
 
     let mut backend = args.connect.open(Access::Write)?;
-    backend.set_acks(args.acks.as_i16());
     let result = produce(&args, &mut backend, input, input_size);
     // Close even after an error: what was written stays, and the data
     // directory is left clean.
@@ -189,6 +201,34 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How the records are written: what both sinks need.
+pub(super) struct SinkConfig {
+    /// Topic.
+    topic: String,
+    /// Batch compression.
+    compression: crate::record::Compression,
+    /// Size at which a batch is sent (--batch-size within the topic's limit).
+    batch_bytes: usize,
+    /// Headers of every record.
+    headers: Vec<Header>,
+}
+
+/// Where `produce` writes records.
+trait Sink {
+    /// Adds a record of at most `size` encoded bytes to `partition`.
+    fn push(
+        &mut self,
+        partition: i32,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        size: usize,
+    ) -> anyhow::Result<()>;
+
+    /// Sends what is pending and waits until everything is durable (data
+    /// directory) or acknowledged (broker).
+    fn finish(&mut self) -> anyhow::Result<()>;
+}
+
 /// Sends every input line; returns the summary line.
 fn produce(
     args: &ProduceArgs,
@@ -196,7 +236,8 @@ fn produce(
     input: Box<dyn Read>,
     input_size: Option<u64>,
 ) -> anyhow::Result<String> {
-    let partitions = backend.partition_count(&args.topic)?;
+    let topics = backend.topics();
+    let partitions = topics.partition_count(&args.topic)?;
     if partitions < 1 {
         anyhow::bail!("topic '{}' has no partitions", args.topic);
     }
@@ -209,20 +250,7 @@ fn produce(
             if partitions == 1 { "" } else { "s" }
         );
     }
-    let max_batch = backend.max_batch_bytes(&args.topic)?;
-    let mut producer = Producer {
-        topic: &args.topic,
-        backend,
-        compression: args.compression.into(),
-        target: args.batch_size.clamp(
-            batch::HEADER_SIZE + RECORD_OVERHEAD,
-            max_batch.unwrap_or(usize::MAX),
-        ),
-        builders: (0..partitions).map(|_| None).collect(),
-        sticky: rand::random_range(0..partitions),
-        records: 0,
-        bytes: 0,
-    };
+    let max_batch = topics.max_batch_bytes(&args.topic)?;
     let headers: Vec<Header> = args
         .headers
         .iter()
@@ -235,6 +263,31 @@ fn produce(
         .iter()
         .map(|h| h.key.len() + h.value.as_ref().map_or(0, |v| v.len()) + HEADER_OVERHEAD)
         .sum();
+    let config = SinkConfig {
+        topic: args.topic.clone(),
+        compression: args.compression.into(),
+        batch_bytes: args.batch_size.clamp(
+            batch::HEADER_SIZE + RECORD_OVERHEAD,
+            max_batch.unwrap_or(usize::MAX),
+        ),
+        headers,
+    };
+    let mut sink: Box<dyn Sink + '_> = match backend {
+        Backend::Direct(dir) => Box::new(DirectSink::new(dir, config, partitions)),
+        Backend::Broker(broker) => Box::new(BrokerSink::new(
+            broker,
+            config,
+            args.acks.into(),
+            Duration::from_millis(args.linger_ms),
+        )),
+    };
+    let mut partitioner = Partitioner {
+        fixed: args.partition,
+        count: partitions,
+        run_bytes: args.batch_size,
+        sticky: None,
+        run: 0,
+    };
     let separator = args.key_separator.as_deref().map(str::as_bytes);
     let finder = separator.map(memchr::memmem::Finder::new);
 
@@ -244,7 +297,7 @@ fn produce(
         None => ProgressBar::hidden(),
     };
     let mut lines = LineReader::with_capacity(READ_BUFFER, input);
-    let mut line_number: u64 = 0;
+    let (mut records, mut bytes): (u64, u64) = (0, 0);
     let mut last_tick: u64 = 0;
     loop {
         let line = match lines.next_line() {
@@ -258,7 +311,6 @@ fn produce(
                 return Err(anyhow::Error::new(e).context(format!("cannot read {source}")));
             }
         };
-        line_number += 1;
         let (key, value) = match &finder {
             Some(finder) => match finder.find(line) {
                 Some(at) => (Some(&line[..at]), &line[at + finder.needle().len()..]),
@@ -271,112 +323,122 @@ fn produce(
         } else {
             Some(value)
         };
-        let size = RECORD_OVERHEAD
-            + key.map_or(0, <[u8]>::len)
-            + value.map_or(0, <[u8]>::len)
-            + headers_size;
-        let partition = match (args.partition, key) {
-            (Some(p), _) => p,
-            (None, Some(key)) => murmur2::partition_for_key(key, partitions),
-            (None, None) => producer.sticky,
-        };
+        let payload = key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len);
+        let size = RECORD_OVERHEAD + payload + headers_size;
         if let Some(max) = max_batch
             && batch::HEADER_SIZE + size > max
         {
             // Keep what came before: send it, sync it, then fail.
-            producer.finish()?;
-            producer.backend.flush()?;
+            sink.finish()?;
             anyhow::bail!(
-                "line {line_number}: record of {} bytes exceeds max.message.bytes={max} of topic '{}'{}",
+                "line {}: record of {} bytes exceeds max.message.bytes={max} of topic '{}'{}",
+                records + 1,
                 batch::HEADER_SIZE + size,
                 args.topic,
-                if producer.records > 0 {
+                if records > 0 {
                     " (the lines before it were written)"
                 } else {
                     " (nothing was written)"
                 }
             );
         }
-        producer.push(partition, key, value, &headers, size)?;
+        let partition = partitioner.choose(key, value, size);
+        sink.push(partition, key, value, size)?;
+        records += 1;
+        bytes += payload as u64;
         if lines.consumed() - last_tick >= 1 << 20 {
             last_tick = lines.consumed();
             bar.set_position(last_tick);
         }
     }
-    producer.finish()?;
+    sink.finish()?;
     bar.finish_and_clear();
-    let (records, bytes) = (producer.records, producer.bytes);
-    backend.flush()?;
     Ok(throughput(records, bytes, started.elapsed()))
 }
 
-/// Collects records into one batch per partition and hands full batches to the backend.
-struct Producer<'a> {
-    topic: &'a str,
-    backend: &'a mut Backend,
-    compression: Compression,
-    /// Size at which a batch is sent.
-    target: usize,
-    builders: Vec<Option<BatchBuilder>>,
-    /// Partition of unkeyed records until its batch is sent.
-    sticky: i32,
-    records: u64,
-    bytes: u64,
+/// Chooses each record's partition, the same way whatever the sink, so the
+/// same input lands on the same partitions in every mode: `-p`, else the
+/// key's murmur2 partition (as Kafka's Java client), else the current run
+/// of unkeyed records.
+struct Partitioner {
+    /// `-p`.
+    fixed: Option<i32>,
+    /// Partitions of the topic.
+    count: i32,
+    /// Bytes of unkeyed records sent to one partition before the next.
+    run_bytes: usize,
+    /// Partition of the current run; the first is picked by hashing the
+    /// first unkeyed record, so different inputs start on different partitions.
+    sticky: Option<i32>,
+    /// Bytes in the current run.
+    run: usize,
 }
 
-impl Producer<'_> {
-    /// Adds one record of at most `size` encoded bytes to `partition`'s batch,
-    /// sending the batch first if the record would not fit.
-    fn push(
-        &mut self,
-        partition: i32,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[Header],
-        size: usize,
-    ) -> anyhow::Result<()> {
-        let index = partition as usize;
-        if let Some(builder) = &self.builders[index]
-            && builder.estimated_size() + size > self.target
-        {
-            self.send(partition)?;
+impl Partitioner {
+    /// The partition of a record of `size` encoded bytes.
+    fn choose(&mut self, key: Option<&[u8]>, value: Option<&[u8]>, size: usize) -> i32 {
+        if let Some(p) = self.fixed {
+            return p;
         }
-        let now = now_ms();
-        let (compression, capacity) = (self.compression, self.target + 64);
-        let builder = self.builders[index]
-            .get_or_insert_with(|| BatchBuilder::with_capacity(compression, now, capacity));
-        builder.push(now, key, value, headers);
-        self.records += 1;
-        self.bytes += (key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len)) as u64;
-        Ok(())
-    }
-
-    /// Sends `partition`'s pending batch; moves the sticky partition on.
-    fn send(&mut self, partition: i32) -> anyhow::Result<()> {
-        if let Some(builder) = self.builders[partition as usize].take() {
-            self.backend
-                .append(self.topic, partition, builder.finish())?;
+        if let Some(key) = key {
+            return murmur2::partition_for_key(key, self.count);
         }
-        if partition == self.sticky {
-            self.sticky = (self.sticky + 1) % self.builders.len() as i32;
-        }
-        Ok(())
-    }
-
-    /// Sends every pending batch.
-    fn finish(&mut self) -> anyhow::Result<()> {
-        for partition in 0..self.builders.len() as i32 {
-            if self.builders[partition as usize].is_some() {
-                self.send(partition)?;
+        let partition = match self.sticky {
+            Some(p) if self.run == 0 || self.run + size <= self.run_bytes => p,
+            Some(p) => {
+                self.run = 0;
+                (p + 1) % self.count
             }
-        }
-        Ok(())
+            None => murmur2::partition_for_key(value.unwrap_or_default(), self.count),
+        };
+        self.sticky = Some(partition);
+        self.run += size;
+        partition
     }
 }
 
-/// Milliseconds since the epoch.
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partitioner(fixed: Option<i32>) -> Partitioner {
+        Partitioner {
+            fixed,
+            count: 3,
+            run_bytes: 100,
+            sticky: None,
+            run: 0,
+        }
+    }
+
+    #[test]
+    fn explicit_then_keyed_then_runs_of_unkeyed() {
+        assert_eq!(partitioner(Some(2)).choose(Some(b"k"), None, 10), 2);
+        let mut p = partitioner(None);
+        assert_eq!(
+            p.choose(Some(b"key-0"), Some(b"v"), 10),
+            murmur2::partition_for_key(b"key-0", 3)
+        );
+        let first = murmur2::partition_for_key(b"a", 3);
+        let chosen: Vec<i32> = (0..6).map(|_| p.choose(None, Some(b"a"), 40)).collect();
+        let next = (first + 1) % 3;
+        let after = (first + 2) % 3;
+        assert_eq!(chosen, vec![first, first, next, next, after, after]);
+        // Keyed records do not end a run.
+        p.choose(Some(b"x"), None, 90);
+        assert_eq!(p.choose(None, None, 10), after);
+    }
+
+    #[test]
+    fn the_same_input_gets_the_same_partitions() {
+        let run = |values: &[&[u8]]| {
+            let mut p = partitioner(None);
+            values
+                .iter()
+                .map(|v| p.choose(None, Some(v), 60))
+                .collect::<Vec<i32>>()
+        };
+        let input: [&[u8]; 4] = [b"x", b"y", b"z", b"w"];
+        assert_eq!(run(&input), run(&input));
+    }
 }
