@@ -234,7 +234,7 @@ _runnel() {
             return 0
             ;;
         runnel__subcmd__consume)
-            opts="-d -b -o -p -n -f -h -V --data-dir --brokers --offset --partition --max-messages --follow --format --json --help --version"
+            opts="-d -b -o -p -g -n -f -h -V --data-dir --brokers --offset --partition --group --commit-before-print --max-messages --follow --format --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -269,6 +269,14 @@ _runnel() {
                     return 0
                     ;;
                 -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -g)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

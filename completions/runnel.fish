@@ -112,8 +112,10 @@ complete -c runnel -n "__fish_runnel_using_subcommand consume" -s d -l data-dir 
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s b -l brokers -d 'Bootstrap brokers to talk to, comma-separated' -r
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s o -l offset -d 'Where to start in each partition: beginning, end, N (absolute offset), -N (N records before the end) or @TIMESTAMP_MS (first record at or after that time)' -r
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s p -l partition -d 'Read only this partition [default: all partitions]' -r
+complete -c runnel -n "__fish_runnel_using_subcommand consume" -s g -l group -d 'Consume as a member of this consumer group: read the partitions the group assigns, from its committed offsets (-o only where it has none), and commit what was printed (see --help)' -r
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s n -l max-messages -d 'Stop after this many records' -r
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -l format -d 'Output format with kcat\'s tokens (%t %p %o %k %s %K %S %T %h %%, \\n \\t \\r \\\\)' -r
+complete -c runnel -n "__fish_runnel_using_subcommand consume" -l commit-before-print -d 'With --group: commit offsets before printing the records (at-most-once) instead of after (at-least-once)'
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s f -l follow -d 'Keep waiting for new records at the end of the log, until Ctrl-C'
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -l json -d 'Print one JSON object per record and line (see --help for the keys)'
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s h -l help -d 'Print help (see more with \'--help\')'
