@@ -234,7 +234,7 @@ _runnel() {
             return 0
             ;;
         runnel__subcmd__consume)
-            opts="-d -b -o -p -n -f -h -V --data-dir --brokers --offset --partition --max-messages --follow --format --json --help --version"
+            opts="-d -b -o -p -g -n -f -h -V --data-dir --brokers --offset --partition --group --commit-before-print --max-messages --follow --format --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -269,6 +269,14 @@ _runnel() {
                     return 0
                     ;;
                 -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -g)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -390,7 +398,7 @@ _runnel() {
             return 0
             ;;
         runnel__subcmd__groups)
-            opts="-b -h -V --brokers --json --help --version list describe reset-offsets delete help"
+            opts="-b -d -h -V --brokers --data-dir --json --help --version list describe reset-offsets delete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -404,6 +412,14 @@ _runnel() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -412,7 +428,7 @@ _runnel() {
             return 0
             ;;
         runnel__subcmd__groups__subcmd__delete)
-            opts="-b -h -V --brokers --json --help --version"
+            opts="-b -d -h -V --brokers --data-dir --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -423,6 +439,14 @@ _runnel() {
                     return 0
                     ;;
                 -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -434,7 +458,7 @@ _runnel() {
             return 0
             ;;
         runnel__subcmd__groups__subcmd__describe)
-            opts="-b -h -V --brokers --json --help --version"
+            opts="-b -d -h -V --brokers --data-dir --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -445,6 +469,14 @@ _runnel() {
                     return 0
                     ;;
                 -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -540,7 +572,7 @@ _runnel() {
             return 0
             ;;
         runnel__subcmd__groups__subcmd__list)
-            opts="-b -h -V --brokers --json --help --version"
+            opts="-b -d -h -V --brokers --data-dir --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -554,6 +586,14 @@ _runnel() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -562,7 +602,7 @@ _runnel() {
             return 0
             ;;
         runnel__subcmd__groups__subcmd__reset__subcmd__offsets)
-            opts="-b -h -V --topic --all-topics --to-earliest --to-latest --to-offset --to-datetime --shift-by --execute --dry-run --brokers --json --help --version"
+            opts="-b -d -h -V --topic --all-topics --to-earliest --to-latest --to-offset --to-datetime --shift-by --execute --dry-run --brokers --data-dir --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -589,6 +629,14 @@ _runnel() {
                     return 0
                     ;;
                 -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

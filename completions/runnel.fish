@@ -112,8 +112,10 @@ complete -c runnel -n "__fish_runnel_using_subcommand consume" -s d -l data-dir 
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s b -l brokers -d 'Bootstrap brokers to talk to, comma-separated' -r
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s o -l offset -d 'Where to start in each partition: beginning, end, N (absolute offset), -N (N records before the end) or @TIMESTAMP_MS (first record at or after that time)' -r
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s p -l partition -d 'Read only this partition [default: all partitions]' -r
+complete -c runnel -n "__fish_runnel_using_subcommand consume" -s g -l group -d 'Consume as a member of this consumer group: read the partitions the group assigns, from its committed offsets (-o only where it has none), and commit what was printed (see --help)' -r
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s n -l max-messages -d 'Stop after this many records' -r
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -l format -d 'Output format with kcat\'s tokens (%t %p %o %k %s %K %S %T %h %%, \\n \\t \\r \\\\)' -r
+complete -c runnel -n "__fish_runnel_using_subcommand consume" -l commit-before-print -d 'With --group: commit offsets before printing the records (at-most-once) instead of after (at-least-once)'
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s f -l follow -d 'Keep waiting for new records at the end of the log, until Ctrl-C'
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -l json -d 'Print one JSON object per record and line (see --help for the keys)'
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -130,6 +132,7 @@ complete -c runnel -n "__fish_runnel_using_subcommand compact" -l json -d 'Print
 complete -c runnel -n "__fish_runnel_using_subcommand compact" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runnel -n "__fish_runnel_using_subcommand compact" -s V -l version -d 'Print version'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and not __fish_seen_subcommand_from list describe reset-offsets delete help" -s b -l brokers -d 'Bootstrap brokers to talk to, comma-separated' -r
+complete -c runnel -n "__fish_runnel_using_subcommand groups; and not __fish_seen_subcommand_from list describe reset-offsets delete help" -s d -l data-dir -d 'Read the groups of this data directory instead of asking a broker (list and describe; no lock is taken, so a broker may be running on it)' -r -F
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and not __fish_seen_subcommand_from list describe reset-offsets delete help" -l json -d 'Print JSON instead of a table'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and not __fish_seen_subcommand_from list describe reset-offsets delete help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and not __fish_seen_subcommand_from list describe reset-offsets delete help" -s V -l version -d 'Print version'
@@ -139,10 +142,12 @@ complete -c runnel -n "__fish_runnel_using_subcommand groups; and not __fish_see
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and not __fish_seen_subcommand_from list describe reset-offsets delete help" -f -a "delete" -d 'Delete a group and its committed offsets (the group must have no members)'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and not __fish_seen_subcommand_from list describe reset-offsets delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from list" -s b -l brokers -d 'Bootstrap brokers to talk to, comma-separated' -r
+complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from list" -s d -l data-dir -d 'Read the groups of this data directory instead of asking a broker (list and describe; no lock is taken, so a broker may be running on it)' -r -F
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from list" -l json -d 'Print JSON instead of a table'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from describe" -s b -l brokers -d 'Bootstrap brokers to talk to, comma-separated' -r
+complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from describe" -s d -l data-dir -d 'Read the groups of this data directory instead of asking a broker (list and describe; no lock is taken, so a broker may be running on it)' -r -F
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from describe" -l json -d 'Print JSON instead of a table'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from describe" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from describe" -s V -l version -d 'Print version'
@@ -151,6 +156,7 @@ complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_su
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from reset-offsets" -l to-datetime -d 'To the first record at or after this time: ISO-8601 (2026-01-01T00:00:00Z, 2026-01-01T00:00:00.000+02:00; local time without a zone, as kafka-consumer-groups.sh) or milliseconds since the epoch' -r
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from reset-offsets" -l shift-by -d 'Move each committed offset by N (negative: back)' -r
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from reset-offsets" -s b -l brokers -d 'Bootstrap brokers to talk to, comma-separated' -r
+complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from reset-offsets" -s d -l data-dir -d 'Read the groups of this data directory instead of asking a broker (list and describe; no lock is taken, so a broker may be running on it)' -r -F
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from reset-offsets" -l all-topics -d 'Reset every topic the group has committed offsets for'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from reset-offsets" -l to-earliest -d 'To the first offset still in each partition\'s log'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from reset-offsets" -l to-latest -d 'To the end of each partition\'s log (skip everything there now)'
@@ -160,6 +166,7 @@ complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_su
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from reset-offsets" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from reset-offsets" -s V -l version -d 'Print version'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from delete" -s b -l brokers -d 'Bootstrap brokers to talk to, comma-separated' -r
+complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from delete" -s d -l data-dir -d 'Read the groups of this data directory instead of asking a broker (list and describe; no lock is taken, so a broker may be running on it)' -r -F
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from delete" -l json -d 'Print JSON instead of a table'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'

@@ -52,6 +52,11 @@ impl DirectBackend {
         })
     }
 
+    /// The data directory (e.g. for the consumer groups it keeps).
+    pub fn data_dir(&self) -> &DataDir {
+        &self.dir
+    }
+
     /// The open log of a partition, opened on first use (read-only unless
     /// writing); `None` for a partition never written to, when reading.
     fn log(&mut self, topic: &str, partition: i32) -> anyhow::Result<Option<&mut Log>> {

@@ -1,7 +1,10 @@
 //! `runnel groups`: list, describe, reset the offsets of, and delete consumer
 //! groups on a broker, like `kafka-consumer-groups.sh` and `rpk group`.
 
+mod direct;
+
 use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
@@ -22,6 +25,10 @@ describe shows, for every partition the group consumes or has committed offsets 
 committed offset (CURRENT-OFFSET), the partition's log end offset, the lag between them, and
 the member that owns the partition. '-' marks what is not there: no committed offset, or no
 member assigned.
+
+With -d DIR, list and describe read the groups a data directory keeps in __consumer_offsets
+(committed by runnel serve, or by runnel consume -d DIR -g GROUP), without a broker; no member
+is shown then, and COORDINATOR is -1.
 
 reset-offsets is a dry run unless --execute is given: it prints the offsets the group would be
 moved to and changes nothing. Executing needs the group inactive (no running consumer), as in
@@ -47,6 +54,7 @@ EXAMPLES:
     runnel groups list
     runnel groups describe billing
     runnel groups describe billing --json | jq '[.partitions[].lag] | add'
+    runnel groups describe billing -d /var/lib/runnel
     runnel groups reset-offsets billing --topic events --to-earliest
     runnel groups reset-offsets billing --topic events:0,1 --shift-by -100 --execute
     runnel groups reset-offsets billing --topic events --to-datetime 2026-01-01T00:00:00Z --execute
@@ -67,6 +75,17 @@ pub struct GroupsArgs {
         global = true
     )]
     pub brokers: String,
+
+    /// Read the groups of this data directory instead of asking a broker
+    /// (list and describe; no lock is taken, so a broker may be running on it).
+    #[arg(
+        short = 'd',
+        long,
+        env = "RUNNEL_DATA_DIR",
+        value_name = "DIR",
+        global = true
+    )]
+    pub data_dir: Option<PathBuf>,
 
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
@@ -192,6 +211,9 @@ pub fn run(args: GroupsArgs) -> anyhow::Result<()> {
 
 /// Runs `runnel groups`, writing its output to `out` (notes go to stderr).
 pub async fn run_to(args: GroupsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if let Some(dir) = &args.data_dir {
+        return run_direct(dir, &args, out);
+    }
     let client = Client::connect(&args.brokers).await?;
     let admin = GroupAdmin::new(client.cluster().clone());
     match args.command {
@@ -200,29 +222,11 @@ pub async fn run_to(args: GroupsArgs, out: &mut dyn Write) -> anyhow::Result<()>
             if args.json {
                 return write_json(out, &groups);
             }
-            let mut t = table(&["GROUP", "STATE", "PROTOCOL-TYPE", "COORDINATOR"], &[3]);
-            for g in &groups {
-                t.add_row(vec![
-                    g.group_id.clone(),
-                    or_dash(g.state.as_deref()),
-                    or_dash(Some(g.protocol_type.as_str()).filter(|p| !p.is_empty())),
-                    g.coordinator.to_string(),
-                ]);
-            }
-            write_table(out, &t)
+            write_table(out, &list_table(&groups))
         }
         GroupsCommand::Describe { group } => {
             let offsets = admin.describe_offsets(&group).await?;
-            if args.json {
-                return write_json(out, &offsets);
-            }
-            if offsets.group.members.is_empty() {
-                eprintln!(
-                    "Consumer group '{group}' has no active members (state {}).",
-                    offsets.group.state
-                );
-            }
-            write_table(out, &describe_table(&offsets))
+            write_description(out, &offsets, args.json)
         }
         GroupsCommand::ResetOffsets(reset) => {
             let spec = reset.spec()?;
@@ -275,6 +279,58 @@ pub async fn run_to(args: GroupsArgs, out: &mut dyn Write) -> anyhow::Result<()>
         }
         GroupsCommand::Delete { group } => Ok(admin.delete_group(&group).await?),
     }
+}
+
+/// `groups list|describe -d DIR`: the groups a data directory keeps.
+fn run_direct(dir: &std::path::Path, args: &GroupsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    match &args.command {
+        GroupsCommand::List => {
+            let groups = direct::list(dir)?;
+            if args.json {
+                return write_json(out, &groups);
+            }
+            write_table(out, &list_table(&groups))
+        }
+        GroupsCommand::Describe { group } => {
+            write_description(out, &direct::describe(dir, group)?, args.json)
+        }
+        GroupsCommand::ResetOffsets(_) | GroupsCommand::Delete { .. } => bail!(
+            "reset-offsets and delete need a broker (-b); in a data directory only list and describe work"
+        ),
+    }
+}
+
+/// The `list` table.
+fn list_table(groups: &[crate::client::group::GroupListing]) -> Table {
+    let mut t = table(&["GROUP", "STATE", "PROTOCOL-TYPE", "COORDINATOR"], &[3]);
+    for g in groups {
+        t.add_row(vec![
+            g.group_id.clone(),
+            or_dash(g.state.as_deref()),
+            or_dash(Some(g.protocol_type.as_str()).filter(|p| !p.is_empty())),
+            g.coordinator.to_string(),
+        ]);
+    }
+    t
+}
+
+/// Prints `describe`'s table (with a note on stderr for a group without
+/// members) or JSON.
+fn write_description(
+    out: &mut dyn Write,
+    offsets: &GroupOffsets,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        return write_json(out, offsets);
+    }
+    if offsets.group.members.is_empty() {
+        eprintln!(
+            "Consumer group '{}' has no active members (state {}).",
+            offsets.group.group_id, offsets.group.state
+        );
+    }
+    write_table(out, &describe_table(offsets))
 }
 
 /// The topics (with optional partition lists) `reset-offsets` works on.

@@ -196,7 +196,11 @@ impl GroupCoordinator {
 }
 
 /// Applies one partition's records to `groups`.
-fn load_partition(groups: &mut HashMap<String, Group>, records: Vec<StoredRecord>, partition: i32) {
+pub(super) fn load_partition(
+    groups: &mut HashMap<String, Group>,
+    records: Vec<StoredRecord>,
+    partition: i32,
+) {
     let mut metadata: HashMap<String, Option<GroupValue>> = HashMap::new();
     let mut offsets: HashMap<(String, String, i32), Option<OffsetValue>> = HashMap::new();
     for record in records {

@@ -9,11 +9,13 @@
 //! delete, retention), [`admin`] (find coordinator, list/describe/delete
 //! groups), [`state`] (one group's state), [`schema`] (record formats),
 //! [`store`] (the storage interface), [`log_store`] (it on the log engine),
+//! [`direct`] (a data directory's group offsets without a broker),
 //! [`config`].
 
 pub mod admin;
 pub mod config;
 pub mod coordinator;
+pub mod direct;
 pub mod log_store;
 pub mod membership;
 pub mod offsets;
@@ -23,5 +25,6 @@ pub mod store;
 
 pub use config::GroupConfig;
 pub use coordinator::{ClientInfo, CoordinatorNode, GroupCoordinator, TopicLookup};
+pub use direct::{DirectGroupOffsets, StoredGroup};
 pub use log_store::{LogHandle, LogStore};
 pub use store::{OFFSETS_TOPIC, OffsetsStore, StoreError, StoredRecord};

@@ -6,6 +6,7 @@ use crate::cli::direct::{DirectBackend, Fetched};
 use crate::cli::format::RecordView;
 use crate::record::BatchError;
 use crate::record::decode::{self, BatchRecords};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
@@ -32,17 +33,33 @@ impl<'a> DirectSource<'a> {
         start: StartOffset,
         follow: bool,
     ) -> anyhow::Result<Self> {
+        Self::resuming(dir, topic, partitions, &BTreeMap::new(), start, follow)
+    }
+
+    /// Starts each of `partitions` at its offset in `resume` (a group's
+    /// committed offsets), the others at `start`.
+    pub(super) fn resuming(
+        dir: &'a mut DirectBackend,
+        topic: &'a str,
+        partitions: &[i32],
+        resume: &BTreeMap<i32, i64>,
+        start: StartOffset,
+        follow: bool,
+    ) -> anyhow::Result<Self> {
         let mut list = Vec::with_capacity(partitions.len());
         for &partition in partitions {
             let (log_start, log_end) = dir.offsets(topic, partition)?;
-            let next = match start {
-                StartOffset::Beginning => log_start,
-                StartOffset::End => log_end,
-                StartOffset::Absolute(n) => n,
-                StartOffset::FromEnd(n) => log_end.saturating_sub(n),
-                StartOffset::Timestamp(ts) => dir
-                    .offset_for_timestamp(topic, partition, ts)?
-                    .unwrap_or(log_end),
+            let next = match (resume.get(&partition), start) {
+                (Some(&offset), _) => offset,
+                (None, start) => match start {
+                    StartOffset::Beginning => log_start,
+                    StartOffset::End => log_end,
+                    StartOffset::Absolute(n) => n,
+                    StartOffset::FromEnd(n) => log_end.saturating_sub(n),
+                    StartOffset::Timestamp(ts) => dir
+                        .offset_for_timestamp(topic, partition, ts)?
+                        .unwrap_or(log_end),
+                },
             };
             list.push(Cursor::new(partition, next, log_start, log_end, follow));
         }
@@ -52,6 +69,13 @@ impl<'a> DirectSource<'a> {
             cursors: Cursors { list, follow },
             buf: Vec::new(),
         })
+    }
+}
+
+impl DirectSource<'_> {
+    /// Each partition with the offset of the next record to print.
+    pub(super) fn positions(&self) -> impl Iterator<Item = (i32, i64)> + '_ {
+        self.cursors.list.iter().map(|c| (c.partition, c.next))
     }
 }
 

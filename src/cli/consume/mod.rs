@@ -7,6 +7,7 @@
 
 mod broker;
 mod direct;
+mod group;
 
 use super::backend::Backend;
 use super::connect::{Access, ConnectArgs};
@@ -15,6 +16,7 @@ use super::output::throughput;
 use anyhow::Context;
 use broker::BrokerSource;
 use direct::DirectSource;
+use group::CommitMode;
 use std::io::{BufWriter, Write};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -32,6 +34,15 @@ a summary (records, bytes, elapsed) goes to stderr and the exit code is 0. A clo
 
 In a data directory (-d) consume takes no lock, so it can follow a topic while another
 runnel process writes to it.
+
+With --group G, consume joins consumer group G (like kcat -G): the group's members share the
+topic's partitions, each partition starts at the group's committed offset, or where -o says
+(beginning or end) if it has none, and offsets are committed once the records are printed
+(at-least-once; --commit-before-print commits first: at-most-once). Without --follow a member
+stops when its partitions are read to their end. On exit (Ctrl-C, -n reached, the end) it
+commits and leaves the group, so the others take over its partitions at once. In a data
+directory (-d) the group's offsets are kept in the directory's __consumer_offsets, as runnel
+serve keeps them (it sees them later, and they see its); the directory is locked meanwhile.
 
 --format STR prints each record with kcat's format tokens:
 
@@ -70,7 +81,11 @@ EXAMPLES:
 
     Partition 2 from offset 1000, at most 5 records, as JSON:
 
-        runnel consume events -p 2 -o 1000 -n 5 --json";
+        runnel consume events -p 2 -o 1000 -n 5 --json
+
+    As a member of group 'billing', resuming where the group left off:
+
+        runnel consume events -g billing -f";
 
 /// Where to start reading in each partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +150,17 @@ pub struct ConsumeArgs {
     #[arg(short, long, value_name = "N")]
     pub partition: Option<i32>,
 
+    /// Consume as a member of this consumer group: read the partitions the
+    /// group assigns, from its committed offsets (-o only where it has none),
+    /// and commit what was printed (see --help).
+    #[arg(short, long, value_name = "GROUP", conflicts_with = "partition")]
+    pub group: Option<String>,
+
+    /// With --group: commit offsets before printing the records (at-most-once)
+    /// instead of after (at-least-once).
+    #[arg(long, requires = "group")]
+    pub commit_before_print: bool,
+
     /// Stop after this many records.
     #[arg(short = 'n', long, value_name = "N")]
     pub max_messages: Option<u64>,
@@ -166,7 +192,17 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         ctrlc::set_handler(move || interrupted.store(true, Ordering::SeqCst))
             .context("cannot install the Ctrl-C handler")?;
     }
-    let mut backend = args.connect.open(Access::Read)?;
+    // A group in a data directory commits there: the directory is locked.
+    let access = match (&args.group, &args.connect.data_dir) {
+        (Some(_), Some(_)) => Access::Write,
+        _ => Access::Read,
+    };
+    if args.commit_before_print && args.connect.data_dir.is_some() {
+        anyhow::bail!(
+            "--commit-before-print needs a broker (-b); in a data directory (-d) a group commits after printing"
+        );
+    }
+    let mut backend = args.connect.open(access)?;
     let topic = args.topic.as_str();
     let count = backend.topics().partition_count(topic)?;
     let partitions: Vec<i32> = match args.partition {
@@ -187,19 +223,48 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         max: args.max_messages.unwrap_or(u64::MAX),
     };
     let (start, follow) = (args.offset, args.follow);
-    let result = match &mut backend {
-        Backend::Direct(dir) => {
+    let mode = if args.commit_before_print {
+        CommitMode::BeforePrint
+    } else {
+        CommitMode::AfterPrint
+    };
+    let result = match (&mut backend, &args.group) {
+        (Backend::Direct(dir), Some(group)) => group::consume_direct(
+            dir,
+            topic,
+            &partitions,
+            group,
+            start,
+            follow,
+            &mut printer,
+            &interrupted,
+        ),
+        (Backend::Broker(broker), Some(group)) => group::consume_broker(
+            broker,
+            topic,
+            group,
+            start,
+            follow,
+            mode,
+            &mut printer,
+            &interrupted,
+        ),
+        (Backend::Direct(dir), None) => {
             let mut source = DirectSource::new(dir, topic, &partitions, start, follow)?;
             print_records(&mut source, &mut printer, follow, &interrupted)
         }
-        Backend::Broker(broker) => {
+        (Backend::Broker(broker), None) => {
             let mut source = BrokerSource::new(broker, topic, &partitions, start, follow)?;
             print_records(&mut source, &mut printer, follow, &interrupted)
         }
     };
     // What was printed before an error is still shown.
-    printer.out.flush()?;
+    let flushed = printer.out.flush();
+    if access == Access::Write {
+        backend.close()?;
+    }
     result?;
+    flushed?;
     let (records, bytes) = (printer.records, printer.bytes);
     drop(printer);
     eprintln!(
@@ -343,14 +408,20 @@ impl<W: Write> Printer<'_, W> {
         if self.full() {
             return Ok(false);
         }
+        self.print(record)?;
+        cursor.next = record.offset + 1;
+        Ok(true)
+    }
+
+    /// Prints `record` and counts it.
+    fn print(&mut self, record: &RecordView<'_>) -> anyhow::Result<()> {
         match self.format {
             Some(format) => format.write(&mut self.out, record)?,
             None => write_json_record(&mut self.out, record)?,
         }
         self.records += 1;
         self.bytes += record.payload_len() as u64;
-        cursor.next = record.offset + 1;
-        Ok(true)
+        Ok(())
     }
 }
 

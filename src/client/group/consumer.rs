@@ -240,6 +240,22 @@ impl GroupConsumer {
         }
     }
 
+    /// Moves the read position of an assigned partition to `offset` (the
+    /// next record to return), like Kafka's `KafkaConsumer.seek`: records
+    /// polled past it but not processed are read again, and the next
+    /// [`GroupConsumer::commit_positions`] (or [`GroupConsumer::close`])
+    /// commits `offset`.
+    pub async fn seek(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<(), ClientError> {
+        self.consumer
+            .seek(topic, partition, OffsetSpec::Offset(offset))
+            .await
+    }
+
     /// Commits the read position of every assigned partition that moved
     /// since the last commit.
     pub async fn commit_positions(&mut self) -> Result<CommitOutcome, ClientError> {
