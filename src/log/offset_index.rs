@@ -115,6 +115,9 @@ impl OffsetIndex {
     pub fn valid_prefix(&self, log_size: u64) -> (usize, bool) {
         let mut prev: Option<(i64, u32)> = None;
         for i in 0..self.entries() {
+            if self.file.is_zero_entry(i) {
+                return (i, true);
+            }
             let (off, pos) = self.entry(i);
             let ok = off >= self.base_offset
                 && (pos as u64) < log_size

@@ -117,10 +117,7 @@ impl TimeIndex {
     pub fn valid_prefix(&self, next_offset: i64) -> (usize, bool) {
         let mut prev: Option<(i64, i64)> = None;
         for i in 0..self.entries() {
-            // A preallocated file left by an unclean stop (or a log dropped
-            // without close) is zero from its last entry on: that is padding,
-            // not an entry at timestamp 0.
-            if self.file.trailing_zero(i) {
+            if self.file.is_zero_entry(i) {
                 return (i, true);
             }
             let (ts, off) = self.entry(i);
