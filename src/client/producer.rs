@@ -3,9 +3,12 @@
 //! with linger and compression, Produce requests per leader broker with
 //! several in flight, retries of retriable errors, acks 0/1/all.
 //!
-//! Ordering: batches of one partition are sent in order, but with
-//! `max_in_flight > 1` a retried batch can land after a later one (as with
-//! Kafka's non-idempotent producer). Use `max_in_flight = 1` for strict order.
+//! Ordering: one sender task writes each broker's requests to its
+//! connection in order, and a request carries at most one batch per
+//! partition, so without retries a partition's records land in the order
+//! they were sent, even with several requests in flight (Kafka's guarantee).
+//! A retried batch can land after later batches of its partition when
+//! `max_in_flight > 1`, as with Kafka's non-idempotent producer.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -365,7 +368,7 @@ async fn run_sender(shared: Arc<Shared>) {
                     break;
                 };
                 let batches = take_request(queue, shared.config.max_request_size);
-                tokio::spawn(send_request(shared.clone(), leader, batches, permit));
+                send_request(&shared, leader, batches, permit).await;
             }
         }
         queues.retain(|_, q| !q.is_empty());
@@ -429,15 +432,18 @@ fn build_request(config: &ProducerConfig, batches: &[ReadyBatch]) -> ProduceRequ
         .with_topic_data(topics)
 }
 
+/// Writes one Produce request to `leader` and leaves a task waiting for its
+/// response. The write is awaited here, so the requests the sender makes
+/// reach each broker in the order it makes them.
 async fn send_request(
-    shared: Arc<Shared>,
+    shared: &Arc<Shared>,
     leader: i32,
     batches: Vec<ReadyBatch>,
     permit: OwnedSemaphorePermit,
 ) {
     let config = &shared.config;
     let request = build_request(config, &batches);
-    let result = async {
+    let written = async {
         let conn = shared.cluster.connection(leader).await?;
         let version = conn.version(ApiKey::Produce)?;
         if config.acks == Acks::None {
@@ -445,22 +451,35 @@ async fn send_request(
             return Ok(None);
         }
         let timeout = config.request_timeout + Duration::from_secs(5);
-        let response = conn
-            .request_with_timeout(&request, version, timeout)
-            .await?;
-        Ok::<_, ClientError>(Some((response, conn.addr().to_string())))
+        let pending = conn.send(&request, version, timeout).await?;
+        Ok::<_, ClientError>(Some((pending, conn.addr().to_string())))
     }
     .await;
-    match result {
+    match written {
         Ok(None) => {
             for batch in batches {
-                complete(&shared, batch, Ok(-1));
+                complete(shared, batch, Ok(-1));
             }
         }
-        Ok(Some((response, addr))) => handle_response(&shared, batches, &response, &addr),
+        Ok(Some((pending, addr))) => {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                match pending.response().await {
+                    Ok(response) => handle_response(&shared, batches, &response, &addr),
+                    Err(e) => {
+                        for batch in batches {
+                            fail_or_retry(&shared, batch, e.clone());
+                        }
+                    }
+                }
+                drop(permit);
+                shared.wake.notify_one();
+            });
+            return;
+        }
         Err(e) => {
             for batch in batches {
-                fail_or_retry(&shared, batch, e.clone());
+                fail_or_retry(shared, batch, e.clone());
             }
         }
     }
