@@ -443,3 +443,62 @@ async fn consume_from_every_start_position() {
         "offset 50 is out of range for positions-0 (log start 0, end 11)"
     );
 }
+
+/// With several Produce requests in flight and no retries, a partition's
+/// records land in the order they were sent (Kafka's guarantee).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_of_a_partition_keep_send_order_with_requests_in_flight() {
+    const RECORDS: usize = 50_000;
+    let broker = Broker::start();
+    let client = Client::connect(&broker.addr).await.expect("connect");
+    client
+        .admin()
+        .create_topic("ordered", 1, 1, &[])
+        .await
+        .expect("create");
+    let producer = client.producer(ProducerConfig {
+        acks: Acks::Leader,
+        max_in_flight: 5,
+        batch_size: 256,
+        linger: Duration::ZERO,
+        retries: 0,
+        ..ProducerConfig::default()
+    });
+    let mut last = None;
+    for i in 0..RECORDS {
+        let record = ProducerRecord {
+            topic: "ordered".to_string(),
+            partition: Some(0),
+            value: Some(Bytes::from(i.to_string())),
+            ..ProducerRecord::default()
+        };
+        last = Some(producer.send(record).await.expect("send"));
+    }
+    producer.flush().await.expect("flush");
+    let last = last.expect("sent").wait().await.expect("acknowledged");
+    assert_eq!(
+        last.offset,
+        RECORDS as i64 - 1,
+        "the last record sent was not written last"
+    );
+
+    let mut consumer = client.consumer(fast_consumer());
+    consumer
+        .assign("ordered", None, OffsetSpec::Earliest)
+        .await
+        .expect("assign");
+    let records = consume_to_end(&mut consumer).await;
+    assert_eq!(records.len(), RECORDS);
+    for r in &records {
+        let value = r.record.value.as_deref().expect("value");
+        let value: i64 = std::str::from_utf8(value)
+            .expect("utf8")
+            .parse()
+            .expect("number");
+        assert_eq!(
+            value, r.record.offset,
+            "record {value} landed at offset {}",
+            r.record.offset
+        );
+    }
+}

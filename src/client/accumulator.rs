@@ -1,8 +1,11 @@
 //! The producer's record accumulator: per-partition record batches that
-//! fill up to `batch_size` bytes, close when full, and become ready to send
-//! when full, when their linger time has passed, or on flush. Also the
-//! sticky partition of unkeyed records (KIP-480): one partition per topic
-//! until its batch closes.
+//! fill up to `batch_size` bytes and close when full. A partition is ready
+//! to send when it has a closed batch, when its open batch has lingered
+//! long enough, on flush, or when a batch to retry has waited out its
+//! backoff. The sender takes one batch per partition at a time, so while
+//! every request slot to a broker is busy the open batches keep filling
+//! (with `linger = 0` too). Also the sticky partition of unkeyed records
+//! (KIP-480): one partition per topic until its batch closes.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -18,15 +21,16 @@ use super::error::ClientError;
 /// or the error.
 pub type BatchOutcome = Option<Result<i64, ClientError>>;
 
-/// A batch still taking records.
-struct OpenBatch {
+/// A batch of records not yet encoded (open, or closed when full).
+struct PendingBatch {
     builder: BatchBuilder,
     created: Instant,
+    sequence: u64,
     outcome: watch::Sender<BatchOutcome>,
     reserved: usize,
 }
 
-/// A closed batch, encoded, waiting to be sent (or re-sent).
+/// A batch encoded and taken for sending (or waiting to be re-sent).
 pub struct ReadyBatch {
     /// Topic.
     pub topic: String,
@@ -40,6 +44,9 @@ pub struct ReadyBatch {
     pub reserved: usize,
     /// Sends tried so far.
     pub attempts: u32,
+    /// Creation order within the producer: batches of a partition are sent
+    /// (and re-sent) in this order.
+    pub sequence: u64,
     /// Where to publish the outcome.
     pub outcome: watch::Sender<BatchOutcome>,
 }
@@ -51,17 +58,19 @@ impl ReadyBatch {
     }
 }
 
-/// Batches closed but not yet encoded.
-struct ClosedBatch {
-    builder: BatchBuilder,
-    outcome: watch::Sender<BatchOutcome>,
-    reserved: usize,
-}
-
 #[derive(Default)]
 struct PartitionQueue {
-    open: Option<OpenBatch>,
-    closed: VecDeque<ClosedBatch>,
+    /// Batches to send again, in sequence order, each with the time its
+    /// backoff ends. They go before any newer batch of the partition.
+    retries: VecDeque<(Instant, ReadyBatch)>,
+    closed: VecDeque<PendingBatch>,
+    open: Option<PendingBatch>,
+}
+
+impl PartitionQueue {
+    fn is_empty(&self) -> bool {
+        self.retries.is_empty() && self.closed.is_empty() && self.open.is_none()
+    }
 }
 
 /// Where an appended record went.
@@ -70,6 +79,20 @@ pub struct Appended {
     pub outcome: watch::Receiver<BatchOutcome>,
     /// The record's index in its batch (its offset delta).
     pub index: i32,
+    /// Whether a batch was closed (became ready to send) by this append.
+    pub closed_batch: bool,
+}
+
+/// A partition holding batches, and when it is ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sendable {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// The partition is ready from this instant on (its first batch is
+    /// full, has lingered, is flushed, or has waited out its retry backoff).
+    pub ready_at: Instant,
 }
 
 /// Per-partition batches of a producer.
@@ -79,8 +102,7 @@ pub struct Accumulator {
     linger: Duration,
     topics: HashMap<String, Vec<PartitionQueue>>,
     sticky: HashMap<String, i32>,
-    /// Number of closed batches not yet drained.
-    closed_count: usize,
+    next_sequence: u64,
 }
 
 /// Size of a record inside a batch, roughly (varint overheads included).
@@ -101,7 +123,7 @@ impl Accumulator {
             linger,
             topics: HashMap::new(),
             sticky: HashMap::new(),
-            closed_count: 0,
+            next_sequence: 0,
         }
     }
 
@@ -155,100 +177,131 @@ impl Accumulator {
         if queues.len() < count as usize {
             queues.resize_with(count as usize, PartitionQueue::default);
         }
+        let queues_len = queues.len();
         let queue = &mut queues[partition as usize];
-        let mut closed = false;
+        let mut closed_batch = false;
         if let Some(open) = &queue.open
             && !open.builder.is_empty()
             && open.builder.estimated_size() + size > self.batch_size
         {
-            let open = queue.open.take().expect("checked above");
-            queue.closed.push_back(ClosedBatch {
-                builder: open.builder,
-                outcome: open.outcome,
-                reserved: open.reserved,
-            });
-            closed = true;
+            queue.closed.extend(queue.open.take());
+            closed_batch = true;
         }
-        let open = queue.open.get_or_insert_with(|| OpenBatch {
-            builder: BatchBuilder::new(self.compression, timestamp),
-            created: now,
-            outcome: watch::channel(None).0,
-            reserved: 0,
+        let next_sequence = &mut self.next_sequence;
+        let open = queue.open.get_or_insert_with(|| {
+            *next_sequence += 1;
+            PendingBatch {
+                builder: BatchBuilder::new(self.compression, timestamp),
+                created: now,
+                sequence: *next_sequence,
+                outcome: watch::channel(None).0,
+                reserved: 0,
+            }
         });
         let index = open.builder.len() as i32;
         open.builder.push(timestamp, key, value, headers);
         open.reserved += reserved;
-        let appended = Appended {
-            outcome: open.outcome.subscribe(),
-            index,
-        };
+        let outcome = open.outcome.subscribe();
         // A batch that is already full is closed now rather than on the next record.
-        let full = open.builder.estimated_size() >= self.batch_size;
-        if full {
-            let open = queue.open.take().expect("just used");
-            queue.closed.push_back(ClosedBatch {
-                builder: open.builder,
-                outcome: open.outcome,
-                reserved: open.reserved,
-            });
+        if open.builder.estimated_size() >= self.batch_size {
+            queue.closed.extend(queue.open.take());
+            closed_batch = true;
         }
-        let queues_len = queues.len();
-        if closed || full {
-            self.closed_count += usize::from(closed) + usize::from(full);
+        if closed_batch {
             self.unstick(topic, partition, queues_len);
         }
-        appended
+        Appended {
+            outcome,
+            index,
+            closed_batch,
+        }
     }
 
-    /// Whether some batch is closed and waiting to be drained.
-    pub fn has_closed(&self) -> bool {
-        self.closed_count > 0
-    }
-
-    /// Takes the batches ready to send: every closed batch, and open ones
-    /// older than the linger time (or all, when `flush`). Returns them
-    /// encoded, and when the next open batch will be ready.
-    pub fn drain(&mut self, now: Instant, flush: bool) -> (Vec<ReadyBatch>, Option<Instant>) {
-        let mut ready = Vec::new();
-        let mut next_deadline: Option<Instant> = None;
-        let mut unstuck = Vec::new();
-        for (topic, queues) in &mut self.topics {
-            let count = queues.len();
-            for (partition, queue) in queues.iter_mut().enumerate() {
-                let mut batches: Vec<ClosedBatch> = queue.closed.drain(..).collect();
-                if let Some(open) = &queue.open {
-                    let deadline = open.created + self.linger;
-                    if flush || deadline <= now {
-                        let open = queue.open.take().expect("checked above");
-                        batches.push(ClosedBatch {
-                            builder: open.builder,
-                            outcome: open.outcome,
-                            reserved: open.reserved,
-                        });
-                        unstuck.push((topic.clone(), partition as i32, count));
-                    } else {
-                        next_deadline = Some(next_deadline.map_or(deadline, |d| d.min(deadline)));
-                    }
-                }
-                for batch in batches {
-                    let records = batch.builder.len();
-                    ready.push(ReadyBatch {
-                        topic: topic.clone(),
-                        partition: partition as i32,
-                        data: Bytes::from(batch.builder.finish()),
-                        records,
-                        reserved: batch.reserved,
-                        attempts: 0,
-                        outcome: batch.outcome,
-                    });
-                }
+    /// The partitions holding batches, each with when it is ready to send
+    /// (every open batch at once when `flush`).
+    pub fn sendable(&self, now: Instant, flush: bool) -> Vec<Sendable> {
+        let mut sendable = Vec::new();
+        for (topic, queues) in &self.topics {
+            for (partition, queue) in queues.iter().enumerate() {
+                let ready_at = if let Some((retry_at, _)) = queue.retries.front() {
+                    *retry_at
+                } else if !queue.closed.is_empty() || (flush && queue.open.is_some()) {
+                    now
+                } else if let Some(open) = &queue.open {
+                    open.created + self.linger
+                } else {
+                    continue;
+                };
+                sendable.push(Sendable {
+                    topic: topic.clone(),
+                    partition: partition as i32,
+                    ready_at,
+                });
             }
         }
-        self.closed_count = 0;
-        for (topic, partition, count) in unstuck {
-            self.unstick(&topic, partition, count);
+        sendable
+    }
+
+    /// Takes the first batch of `topic`-`partition` if it can go now and
+    /// is at most `max_bytes` long: a retry whose backoff is over, else the
+    /// oldest closed batch, else the open batch (closed by this).
+    pub fn take(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        now: Instant,
+        max_bytes: usize,
+    ) -> Option<ReadyBatch> {
+        let queues = self.topics.get_mut(topic)?;
+        let count = queues.len();
+        let queue = queues.get_mut(usize::try_from(partition).ok()?)?;
+        if let Some((retry_at, batch)) = queue.retries.front() {
+            if *retry_at > now || batch.data.len() > max_bytes {
+                return None;
+            }
+            return queue.retries.pop_front().map(|(_, batch)| batch);
         }
-        (ready, next_deadline)
+        let (batch, was_open) = match queue.closed.front() {
+            Some(b) if b.builder.estimated_size() > max_bytes => return None,
+            Some(_) => (queue.closed.pop_front()?, false),
+            None => match &queue.open {
+                Some(b) if b.builder.estimated_size() > max_bytes => return None,
+                Some(_) => (queue.open.take()?, true),
+                None => return None,
+            },
+        };
+        if was_open {
+            self.unstick(topic, partition, count);
+        }
+        let records = batch.builder.len();
+        Some(ReadyBatch {
+            topic: topic.to_string(),
+            partition,
+            data: Bytes::from(batch.builder.finish()),
+            records,
+            reserved: batch.reserved,
+            attempts: 0,
+            sequence: batch.sequence,
+            outcome: batch.outcome,
+        })
+    }
+
+    /// Puts a batch back to be sent again from `retry_at` on, ahead of the
+    /// newer batches of its partition and in sequence order among retries.
+    pub fn requeue(&mut self, batch: ReadyBatch, retry_at: Instant) {
+        let queues = self.topics.entry(batch.topic.clone()).or_default();
+        let index = usize::try_from(batch.partition).unwrap_or(0);
+        if queues.len() <= index {
+            queues.resize_with(index + 1, PartitionQueue::default);
+        }
+        let retries = &mut queues[index].retries;
+        let at = retries.partition_point(|(_, b)| b.sequence < batch.sequence);
+        retries.insert(at, (retry_at, batch));
+    }
+
+    /// Whether no batch is held.
+    pub fn is_empty(&self) -> bool {
+        self.topics.values().flatten().all(PartitionQueue::is_empty)
     }
 }
 
@@ -261,29 +314,63 @@ mod tests {
         acc.append("t", partition, 3, 1_000, None, Some(value), &[], 0, now)
     }
 
+    /// Takes every batch that can go now, partition by partition.
+    fn take_all(acc: &mut Accumulator, now: Instant, flush: bool) -> Vec<ReadyBatch> {
+        let mut taken = Vec::new();
+        for s in acc.sendable(now, flush) {
+            if s.ready_at <= now {
+                while let Some(b) = acc.take(&s.topic, s.partition, now, usize::MAX) {
+                    taken.push(b);
+                }
+            }
+        }
+        taken
+    }
+
     #[test]
     fn batches_close_at_batch_size() {
         let now = Instant::now();
         let mut acc = Accumulator::new(Compression::None, 1000, Duration::from_secs(60));
-        for _ in 0..25 {
-            push(&mut acc, 0, &[7u8; 100], now);
-        }
-        assert!(acc.has_closed());
-        // Nothing lingered long enough: only the closed (full) batches come out.
-        let (ready, deadline) = acc.drain(now, false);
-        assert!(ready.len() >= 2, "{} batches", ready.len());
-        assert_eq!(deadline, Some(now + Duration::from_secs(60)));
-        for b in &ready {
+        let closed = (0..25)
+            .filter(|_| push(&mut acc, 0, &[7u8; 100], now).closed_batch)
+            .count();
+        assert!(closed >= 2, "{closed} batches closed");
+        // The partition is ready: it has full batches.
+        let sendable = acc.sendable(now, false);
+        assert_eq!(sendable.len(), 1);
+        assert_eq!(sendable[0].ready_at, now);
+        let mut records = 0;
+        for _ in 0..closed {
+            let b = acc.take("t", 0, now, usize::MAX).expect("a closed batch");
             assert!(b.data.len() <= 1000, "batch of {} bytes", b.data.len());
             let header = BatchHeader::parse(&b.data).expect("a v2 batch");
             assert_eq!(header.records_count as usize, b.records);
+            records += b.records;
         }
-        let drained: usize = ready.iter().map(|b| b.records).sum();
-        // The rest is in the open batch, which flush drains.
-        let (rest, deadline) = acc.drain(now, true);
-        assert_eq!(deadline, None);
-        assert_eq!(drained + rest.iter().map(|b| b.records).sum::<usize>(), 25);
-        assert!(acc.drain(now, true).0.is_empty());
+        // The rest is in the open batch, not ready before its linger (or a flush).
+        let sendable = acc.sendable(now, false);
+        assert_eq!(sendable[0].ready_at, now + Duration::from_secs(60));
+        assert_eq!(acc.sendable(now, true)[0].ready_at, now);
+        let rest = acc.take("t", 0, now, usize::MAX).expect("the open batch");
+        assert_eq!(records + rest.records, 25);
+        assert!(acc.sendable(now, true).is_empty());
+        assert!(acc.is_empty());
+    }
+
+    #[test]
+    fn batches_of_a_partition_come_out_in_order_and_within_the_size_asked() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(Compression::None, 300, Duration::ZERO);
+        for i in 0..6u8 {
+            push(&mut acc, 0, &[i; 100], now);
+        }
+        assert!(acc.take("t", 0, now, 10).is_none(), "too big for 10 bytes");
+        let mut sequences = Vec::new();
+        while let Some(b) = acc.take("t", 0, now, usize::MAX) {
+            sequences.push(b.sequence);
+        }
+        assert!(sequences.len() >= 3, "{sequences:?}");
+        assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
     }
 
     #[test]
@@ -294,9 +381,12 @@ mod tests {
         let second = push(&mut acc, 1, b"b", now);
         push(&mut acc, 2, b"c", now);
         assert_eq!((first.index, second.index), (0, 1));
-        assert!(acc.drain(now, false).0.is_empty());
-        let (ready, _) = acc.drain(now + Duration::from_millis(5), false);
-        let mut parts: Vec<(i32, usize)> = ready.iter().map(|b| (b.partition, b.records)).collect();
+        assert!(take_all(&mut acc, now, false).is_empty());
+        let later = now + Duration::from_millis(5);
+        let mut parts: Vec<(i32, usize)> = take_all(&mut acc, later, false)
+            .iter()
+            .map(|b| (b.partition, b.records))
+            .collect();
         parts.sort();
         assert_eq!(parts, vec![(1, 2), (2, 1)]);
     }
@@ -307,8 +397,10 @@ mod tests {
         let mut acc = Accumulator::new(Compression::None, 100, Duration::from_secs(1));
         push(&mut acc, 0, b"small", now);
         push(&mut acc, 0, &[1u8; 500], now);
-        let (ready, _) = acc.drain(now, true);
-        let counts: Vec<usize> = ready.iter().map(|b| b.records).collect();
+        let counts: Vec<usize> = take_all(&mut acc, now, true)
+            .iter()
+            .map(|b| b.records)
+            .collect();
         assert_eq!(counts, vec![1, 1]);
     }
 
@@ -318,12 +410,37 @@ mod tests {
         let mut acc = Accumulator::new(Compression::None, 1 << 20, Duration::ZERO);
         let a = push(&mut acc, 0, b"a", now);
         let b = push(&mut acc, 0, b"b", now);
-        let (ready, _) = acc.drain(now, false);
+        let ready = take_all(&mut acc, now, false);
         assert_eq!(ready.len(), 1);
         ready[0].complete(Ok(42));
         assert_eq!(*a.outcome.borrow(), Some(Ok(42)));
         assert_eq!(*b.outcome.borrow(), Some(Ok(42)));
         assert_eq!((a.index, b.index), (0, 1));
+    }
+
+    #[test]
+    fn retries_go_first_in_sequence_order_after_their_backoff() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(Compression::None, 150, Duration::ZERO);
+        for i in 0..4u8 {
+            push(&mut acc, 0, &[i; 100], now);
+        }
+        let first = acc.take("t", 0, now, usize::MAX).expect("batch");
+        let second = acc.take("t", 0, now, usize::MAX).expect("batch");
+        let (s1, s2) = (first.sequence, second.sequence);
+        let backoff = now + Duration::from_millis(100);
+        // Failed responses may be handled in either order.
+        acc.requeue(second, backoff);
+        acc.requeue(first, backoff);
+        // Nothing of the partition goes during the backoff.
+        assert_eq!(acc.sendable(now, true)[0].ready_at, backoff);
+        assert!(acc.take("t", 0, now, usize::MAX).is_none());
+        let order: Vec<u64> = std::iter::from_fn(|| acc.take("t", 0, backoff, usize::MAX))
+            .map(|b| b.sequence)
+            .collect();
+        assert_eq!(&order[..2], &[s1, s2]);
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        assert!(acc.is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! ApiVersions handshake and per-API version negotiation, timeouts.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -175,16 +176,41 @@ impl Connection {
         version: i16,
         timeout: Duration,
     ) -> Result<R::Response, ClientError> {
-        let api = api_key::<R>();
-        let mut body = self.round_trip(request, version, timeout).await?;
-        let header_version = <R::Response as HeaderVersion>::header_version(version);
-        if header_version >= 1 {
-            kafka_protocol::messages::ResponseHeader::decode(&mut body, header_version)
-                .map_err(|e| self.protocol_error(api, version, e))?;
-        } else {
-            body.advance(4);
+        self.send(request, version, timeout).await?.response().await
+    }
+
+    /// Writes `request` to the socket and returns the response to come.
+    /// Requests sent one after another (each `send` awaited before the
+    /// next) reach the broker in that order, which answers them in order;
+    /// the responses can be awaited concurrently.
+    pub async fn send<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<PendingResponse<R>, ClientError> {
+        let (correlation_id, frame) = self.encode(request, version)?;
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut pending = self.lock_pending();
+            if let Some(reason) = &pending.closed {
+                return Err(self.disconnected(reason.clone()));
+            }
+            pending.waiters.insert(correlation_id, tx);
         }
-        R::Response::decode(&mut body, version).map_err(|e| self.protocol_error(api, version, e))
+        if let Err(e) = self.write_frame(&frame).await {
+            self.lock_pending().waiters.remove(&correlation_id);
+            return Err(e);
+        }
+        Ok(PendingResponse {
+            addr: self.addr.clone(),
+            pending: self.pending.clone(),
+            correlation_id,
+            version,
+            timeout,
+            response: rx,
+            request: PhantomData,
+        })
     }
 
     /// Sends `request` without expecting a response (Produce with acks=0).
@@ -198,10 +224,7 @@ impl Connection {
     }
 
     fn protocol_error(&self, api: ApiKey, version: i16, e: impl std::fmt::Display) -> ClientError {
-        ClientError::Protocol {
-            addr: self.addr.clone(),
-            message: format!("cannot decode {api:?} v{version} response: {e}"),
-        }
+        decode_error(&self.addr, api, version, e)
     }
 
     fn encode<R: Request>(&self, request: &R, version: i16) -> Result<(i32, Bytes), ClientError> {
@@ -224,41 +247,6 @@ impl Connection {
         let len = (frame.len() - 4) as i32;
         frame[..4].copy_from_slice(&len.to_be_bytes());
         Ok((correlation_id, frame.freeze()))
-    }
-
-    /// Writes the request and returns the response frame (correlation id
-    /// and header included).
-    async fn round_trip<R: Request>(
-        &self,
-        request: &R,
-        version: i16,
-        timeout: Duration,
-    ) -> Result<Bytes, ClientError> {
-        let (correlation_id, frame) = self.encode(request, version)?;
-        let (tx, rx) = oneshot::channel();
-        {
-            let mut pending = self.lock_pending();
-            if let Some(reason) = &pending.closed {
-                return Err(self.disconnected(reason.clone()));
-            }
-            pending.waiters.insert(correlation_id, tx);
-        }
-        if let Err(e) = self.write_frame(&frame).await {
-            self.lock_pending().waiters.remove(&correlation_id);
-            return Err(e);
-        }
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(self.disconnected("connection closed".to_string())),
-            Err(_) => {
-                self.lock_pending().waiters.remove(&correlation_id);
-                Err(ClientError::Timeout {
-                    addr: self.addr.clone(),
-                    api: api_key::<R>(),
-                    timeout_ms: timeout.as_millis() as u64,
-                })
-            }
-        }
     }
 
     async fn write_frame(&self, frame: &[u8]) -> Result<(), ClientError> {
@@ -297,7 +285,9 @@ impl Connection {
                     )));
             }
             let mut body = self
-                .round_trip(&request, version, self.config.request_timeout)
+                .send(&request, version, self.config.request_timeout)
+                .await?
+                .frame()
                 .await?;
             body.advance(4); // correlation id; ApiVersions responses use header v0
             let error_code = body.get(..2).map(|b| i16::from_be_bytes([b[0], b[1]]));
@@ -326,6 +316,75 @@ impl Connection {
             addr: self.addr.clone(),
             message: "ApiVersions negotiation failed".to_string(),
         })
+    }
+}
+
+/// A request written to a broker, its response still to come.
+pub struct PendingResponse<R: Request> {
+    addr: String,
+    pending: Arc<Mutex<Pending>>,
+    correlation_id: i32,
+    version: i16,
+    timeout: Duration,
+    response: oneshot::Receiver<Result<Bytes, ClientError>>,
+    request: PhantomData<fn() -> R>,
+}
+
+impl<R: Request> std::fmt::Debug for PendingResponse<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingResponse")
+            .field("addr", &self.addr)
+            .field("api", &api_key::<R>())
+            .field("correlation_id", &self.correlation_id)
+            .finish()
+    }
+}
+
+impl<R: Request> PendingResponse<R> {
+    /// Waits for the response (within the timeout given to
+    /// [`Connection::send`]) and decodes it.
+    pub async fn response(self) -> Result<R::Response, ClientError> {
+        let (api, version) = (api_key::<R>(), self.version);
+        let addr = self.addr.clone();
+        let mut body = self.frame().await?;
+        let header_version = <R::Response as HeaderVersion>::header_version(version);
+        if header_version >= 1 {
+            kafka_protocol::messages::ResponseHeader::decode(&mut body, header_version)
+                .map_err(|e| decode_error(&addr, api, version, e))?;
+        } else {
+            body.advance(4);
+        }
+        R::Response::decode(&mut body, version).map_err(|e| decode_error(&addr, api, version, e))
+    }
+
+    /// Waits for the response frame (correlation id and header included).
+    async fn frame(self) -> Result<Bytes, ClientError> {
+        match tokio::time::timeout(self.timeout, self.response).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ClientError::Disconnected {
+                addr: self.addr,
+                reason: "connection closed".to_string(),
+            }),
+            Err(_) => {
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .waiters
+                    .remove(&self.correlation_id);
+                Err(ClientError::Timeout {
+                    addr: self.addr,
+                    api: api_key::<R>(),
+                    timeout_ms: self.timeout.as_millis() as u64,
+                })
+            }
+        }
+    }
+}
+
+fn decode_error(addr: &str, api: ApiKey, version: i16, e: impl std::fmt::Display) -> ClientError {
+    ClientError::Protocol {
+        addr: addr.to_string(),
+        message: format!("cannot decode {api:?} v{version} response: {e}"),
     }
 }
 

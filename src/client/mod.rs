@@ -46,7 +46,7 @@ use std::sync::Arc;
 
 pub use admin::{Admin, ConfigEntry, PartitionDescription, TopicDescription, TopicSummary};
 pub use cluster::{BrokerInfo, Cluster, PartitionInfo, TopicInfo};
-pub use connection::{Connection, ConnectionConfig};
+pub use connection::{Connection, ConnectionConfig, PendingResponse};
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetSpec, PartitionPosition};
 pub use error::{ClientError, KafkaCode};
 pub use producer::{

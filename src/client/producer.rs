@@ -3,11 +3,16 @@
 //! with linger and compression, Produce requests per leader broker with
 //! several in flight, retries of retriable errors, acks 0/1/all.
 //!
-//! Ordering: batches of one partition are sent in order, but with
-//! `max_in_flight > 1` a retried batch can land after a later one (as with
-//! Kafka's non-idempotent producer). Use `max_in_flight = 1` for strict order.
+//! Ordering: one sender task writes each broker's requests to its
+//! connection in order, and a request carries at most one batch per
+//! partition, so without retries a partition's records land in the order
+//! they were sent, even with several requests in flight (Kafka's guarantee).
+//! A retried batch goes back ahead of its partition's newer batches, but
+//! with `max_in_flight > 1` those may already be in flight and land before
+//! it, as with Kafka's non-idempotent producer; `max_in_flight = 1` keeps
+//! the order through retries too.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,7 +26,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use crate::record::murmur2::partition_for_key;
 use crate::record::{Compression, Header};
 
-use super::accumulator::{Accumulator, BatchOutcome, ReadyBatch, record_size};
+use super::accumulator::{Accumulator, BatchOutcome, ReadyBatch, Sendable, record_size};
 use super::cluster::Cluster;
 use super::error::ClientError;
 
@@ -178,7 +183,6 @@ struct Shared {
     done: Notify,
     flushing: AtomicUsize,
     closed: AtomicBool,
-    retries: Mutex<Vec<ReadyBatch>>,
     first_error: Mutex<Option<ClientError>>,
 }
 
@@ -224,7 +228,6 @@ impl Producer {
             done: Notify::new(),
             flushing: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
-            retries: Mutex::new(Vec::new()),
             first_error: Mutex::new(None),
             config: ProducerConfig {
                 max_in_flight: config.max_in_flight.max(1),
@@ -291,7 +294,7 @@ impl Producer {
                 reserve,
                 Instant::now(),
             );
-            let wake = appended.index == 0 || acc.has_closed();
+            let wake = appended.index == 0 || appended.closed_batch;
             (appended, partition, wake)
         };
         if wake {
@@ -340,37 +343,74 @@ impl Drop for Producer {
     }
 }
 
-/// The background task: drains ready batches, groups them per leader and
-/// sends Produce requests within the in-flight limit.
+/// The background task. Each round it looks at the partitions holding
+/// batches; for every leader with a ready partition and a free request slot
+/// (of `max_in_flight`) it takes one batch per partition of that leader
+/// (open batches too, like Kafka's sender) and writes one Produce request.
+/// While a leader's slots are all busy its partitions' open batches keep
+/// filling, so records coalesce into large batches even with no linger.
 async fn run_sender(shared: Arc<Shared>) {
-    let mut queues: HashMap<i32, VecDeque<ReadyBatch>> = HashMap::new();
     let mut in_flight: HashMap<i32, Arc<Semaphore>> = HashMap::new();
+    let mut rotation = 0usize;
     loop {
         let closed = shared.closed.load(Ordering::Acquire);
         let flush = closed || shared.flushing.load(Ordering::Acquire) > 0;
-        let (mut ready, deadline) = lock(&shared.accumulator).drain(Instant::now(), flush);
-        ready.append(&mut lock(&shared.retries));
-        for batch in ready {
-            match shared.cluster.leader(&batch.topic, batch.partition).await {
-                Ok(leader) => queues.entry(leader).or_default().push_back(batch),
-                Err(e) => fail_or_retry(&shared, batch, e),
+        let now = Instant::now();
+        let sendable = lock(&shared.accumulator).sendable(now, flush);
+        let mut progress = false;
+        let mut deadline: Option<Instant> = None;
+        // Per leader: whether a partition is ready, and its partitions.
+        let mut leaders: BTreeMap<i32, (bool, Vec<Sendable>)> = BTreeMap::new();
+        for part in sendable {
+            let ready = part.ready_at <= now;
+            if !ready {
+                deadline = Some(deadline.map_or(part.ready_at, |d| d.min(part.ready_at)));
+            }
+            match shared.cluster.leader(&part.topic, part.partition).await {
+                Ok(leader) => {
+                    let entry = leaders.entry(leader).or_default();
+                    entry.0 |= ready;
+                    entry.1.push(part);
+                }
+                Err(e) if ready => {
+                    let batch = lock(&shared.accumulator).take(
+                        &part.topic,
+                        part.partition,
+                        now,
+                        usize::MAX,
+                    );
+                    if let Some(batch) = batch {
+                        fail_or_retry(&shared, batch, e);
+                        progress = true;
+                    }
+                }
+                Err(_) => {}
             }
         }
-        for (&leader, queue) in queues.iter_mut() {
+        for (leader, (ready, parts)) in leaders {
+            if !ready {
+                continue;
+            }
             let limit = in_flight
                 .entry(leader)
                 .or_insert_with(|| Arc::new(Semaphore::new(shared.config.max_in_flight)));
-            while !queue.is_empty() {
-                let Ok(permit) = limit.clone().try_acquire_owned() else {
-                    break;
-                };
-                let batches = take_request(queue, shared.config.max_request_size);
-                tokio::spawn(send_request(shared.clone(), leader, batches, permit));
+            // No free slot: the end of a request wakes the sender.
+            let Ok(permit) = limit.clone().try_acquire_owned() else {
+                continue;
+            };
+            rotation = rotation.wrapping_add(1);
+            let batches = take_request(&shared, &parts, rotation, now);
+            if !batches.is_empty() {
+                send_request(&shared, leader, batches, permit).await;
+                progress = true;
             }
         }
-        queues.retain(|_, q| !q.is_empty());
         if closed && shared.outstanding.load(Ordering::Acquire) == 0 {
             break;
+        }
+        if progress {
+            // A leader may have more ready batches and free slots.
+            continue;
         }
         match deadline {
             Some(deadline) => {
@@ -384,27 +424,32 @@ async fn run_sender(shared: Arc<Shared>) {
     }
 }
 
-/// Takes the batches of one request from the front of `queue`: at most one
-/// per partition, at least one batch, up to `max_size` bytes.
-fn take_request(queue: &mut VecDeque<ReadyBatch>, max_size: usize) -> Vec<ReadyBatch> {
+/// Takes the batches of one request to a leader: at most one per partition
+/// of `parts`, at least one, up to `max_request_size` bytes. The first
+/// partition looked at turns with `rotation`, so no partition starves when
+/// requests fill up.
+fn take_request(
+    shared: &Shared,
+    parts: &[Sendable],
+    rotation: usize,
+    now: Instant,
+) -> Vec<ReadyBatch> {
+    let max_size = shared.config.max_request_size;
+    let mut acc = lock(&shared.accumulator);
     let mut taken = Vec::new();
-    let mut partitions = HashSet::new();
     let mut size = 0;
-    let mut kept = VecDeque::with_capacity(queue.len());
-    while let Some(batch) = queue.pop_front() {
-        let fits = taken.is_empty() || size + batch.data.len() <= max_size;
-        if fits && partitions.insert((batch.topic.clone(), batch.partition)) {
+    for i in 0..parts.len() {
+        let part = &parts[(rotation + i) % parts.len()];
+        let room = if taken.is_empty() {
+            usize::MAX
+        } else {
+            max_size.saturating_sub(size)
+        };
+        if let Some(batch) = acc.take(&part.topic, part.partition, now, room) {
             size += batch.data.len();
             taken.push(batch);
-        } else {
-            kept.push_back(batch);
-            if !fits {
-                break;
-            }
         }
     }
-    kept.append(queue);
-    *queue = kept;
     taken
 }
 
@@ -429,15 +474,18 @@ fn build_request(config: &ProducerConfig, batches: &[ReadyBatch]) -> ProduceRequ
         .with_topic_data(topics)
 }
 
+/// Writes one Produce request to `leader` and leaves a task waiting for its
+/// response. The write is awaited here, so the requests the sender makes
+/// reach each broker in the order it makes them.
 async fn send_request(
-    shared: Arc<Shared>,
+    shared: &Arc<Shared>,
     leader: i32,
     batches: Vec<ReadyBatch>,
     permit: OwnedSemaphorePermit,
 ) {
     let config = &shared.config;
     let request = build_request(config, &batches);
-    let result = async {
+    let written = async {
         let conn = shared.cluster.connection(leader).await?;
         let version = conn.version(ApiKey::Produce)?;
         if config.acks == Acks::None {
@@ -445,22 +493,35 @@ async fn send_request(
             return Ok(None);
         }
         let timeout = config.request_timeout + Duration::from_secs(5);
-        let response = conn
-            .request_with_timeout(&request, version, timeout)
-            .await?;
-        Ok::<_, ClientError>(Some((response, conn.addr().to_string())))
+        let pending = conn.send(&request, version, timeout).await?;
+        Ok::<_, ClientError>(Some((pending, conn.addr().to_string())))
     }
     .await;
-    match result {
+    match written {
         Ok(None) => {
             for batch in batches {
-                complete(&shared, batch, Ok(-1));
+                complete(shared, batch, Ok(-1));
             }
         }
-        Ok(Some((response, addr))) => handle_response(&shared, batches, &response, &addr),
+        Ok(Some((pending, addr))) => {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                match pending.response().await {
+                    Ok(response) => handle_response(&shared, batches, &response, &addr),
+                    Err(e) => {
+                        for batch in batches {
+                            fail_or_retry(&shared, batch, e.clone());
+                        }
+                    }
+                }
+                drop(permit);
+                shared.wake.notify_one();
+            });
+            return;
+        }
         Err(e) => {
             for batch in batches {
-                fail_or_retry(&shared, batch, e.clone());
+                fail_or_retry(shared, batch, e.clone());
             }
         }
     }
@@ -520,12 +581,8 @@ fn fail_or_retry(shared: &Arc<Shared>, mut batch: ReadyBatch, error: ClientError
         .saturating_mul(1 << (batch.attempts - 1).min(10))
         .min(Duration::from_secs(1));
     tracing::debug!(topic = %batch.topic, partition = batch.partition, attempt = batch.attempts, %error, "retrying produce");
-    let shared = shared.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(backoff).await;
-        lock(&shared.retries).push(batch);
-        shared.wake.notify_one();
-    });
+    lock(&shared.accumulator).requeue(batch, Instant::now() + backoff);
+    shared.wake.notify_one();
 }
 
 fn complete(shared: &Shared, batch: ReadyBatch, result: Result<i64, ClientError>) {
@@ -552,41 +609,9 @@ mod tests {
             records: 1,
             reserved: 0,
             attempts: 0,
+            sequence: 0,
             outcome: watch::channel(None).0,
         }
-    }
-
-    #[test]
-    fn requests_hold_one_batch_per_partition_within_the_size_limit() {
-        let mut queue: VecDeque<ReadyBatch> = [
-            batch("a", 0, 100),
-            batch("a", 0, 100),
-            batch("a", 1, 100),
-            batch("b", 0, 100),
-            batch("b", 1, 100),
-        ]
-        .into_iter()
-        .collect();
-        let first = take_request(&mut queue, 300);
-        let names: Vec<(String, i32)> = first
-            .iter()
-            .map(|b| (b.topic.clone(), b.partition))
-            .collect();
-        assert_eq!(
-            names,
-            vec![("a".into(), 0), ("a".into(), 1), ("b".into(), 0)]
-        );
-        let rest: Vec<(String, i32)> = queue
-            .iter()
-            .map(|b| (b.topic.clone(), b.partition))
-            .collect();
-        assert_eq!(rest, vec![("a".into(), 0), ("b".into(), 1)]);
-        // A batch above the limit still goes, alone.
-        let mut queue: VecDeque<ReadyBatch> = [batch("a", 0, 1000), batch("a", 1, 10)]
-            .into_iter()
-            .collect();
-        assert_eq!(take_request(&mut queue, 300).len(), 1);
-        assert_eq!(queue.len(), 1);
     }
 
     #[test]

@@ -21,12 +21,6 @@ const WATCHED: usize = 64;
 /// Records buffered in the producer before `send` waits (`buffer.memory`).
 const BUFFER_BYTES: usize = 64 * 1024 * 1024;
 
-/// Produce requests in flight per broker. One keeps each partition's
-/// records in input order (as direct mode writes them): the client sends
-/// concurrent requests from separate tasks, which may reach the broker in
-/// another order.
-const MAX_IN_FLIGHT: usize = 1;
-
 /// Smallest Produce request size limit (`max.request.size`).
 const MIN_REQUEST_BYTES: usize = 1024 * 1024;
 
@@ -54,7 +48,6 @@ impl<'a> BrokerSink<'a> {
             compression: config.compression,
             buffer_memory: BUFFER_BYTES,
             max_request_size: config.batch_bytes.max(MIN_REQUEST_BYTES),
-            max_in_flight: MAX_IN_FLIGHT,
             ..ProducerConfig::default()
         };
         // The producer starts its sender task on the runtime.
