@@ -143,7 +143,7 @@ async fn api_versions_lists_exactly_the_implemented_apis() {
             .collect();
         assert_eq!(got, expected, "ApiVersions v{version}");
     }
-    assert!(expected.contains(&(ApiKey::Produce as i16, 3, 13)));
+    assert!(expected.contains(&(ApiKey::Produce as i16, 0, 13)));
     assert!(expected.contains(&(ApiKey::Fetch as i16, 4, 17)));
     assert!(
         expected
@@ -260,7 +260,7 @@ async fn bad_input_is_refused_while_others_are_served() {
         assert!(is_closed_by_broker(&mut s).await, "api key {key} closes");
     }
 
-    // Unsupported version of a known API (Produce v2: message sets v0/v1).
+    // Unsupported version of a known API (Produce v14 does not exist yet).
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut frame = request_frame(
         ApiKey::Produce,
@@ -269,9 +269,9 @@ async fn bad_input_is_refused_while_others_are_served() {
         &produce_request("steady", 0, batch(1, 0), 1),
     )
     .to_vec();
-    frame[6..8].copy_from_slice(&2i16.to_be_bytes());
+    frame[6..8].copy_from_slice(&14i16.to_be_bytes());
     s.write_all(&frame).await.unwrap();
-    assert!(is_closed_by_broker(&mut s).await, "Produce v2 closes");
+    assert!(is_closed_by_broker(&mut s).await, "Produce v14 closes");
 
     // A body that does not decode.
     let mut s = TcpStream::connect(addr).await.unwrap();

@@ -3,6 +3,7 @@
 
 use super::group_seam::{BoxFuture, GroupApis, RequestContext};
 use super::handlers;
+use super::legacy_produce;
 use super::state::Broker;
 use crate::protocol::{
     RequestPreamble, ResponseBody, SupportedApis, decode_request_header, encode_response,
@@ -55,7 +56,9 @@ pub fn reply<M: Encodable>(
 /// The broker's APIs and their implemented versions, without group APIs.
 pub fn broker_apis() -> SupportedApis {
     SupportedApis::new()
-        .with(ApiKey::Produce, 3, 13)
+        // v0-v2 are decoded in `legacy_produce` (librdkafka only compresses
+        // for a broker that advertises Produce v0).
+        .with_unclamped(ApiKey::Produce, 0, 13)
         .with(ApiKey::Fetch, 4, 17)
         .with(ApiKey::ListOffsets, 1, 10)
         .with(ApiKey::Metadata, 0, 12)
@@ -188,7 +191,11 @@ impl Dispatcher {
                 lazy(Box::pin(async move { reply(api, version, corr, &resp) }))
             }
             ApiKey::Produce => {
-                let req = ProduceRequest::decode(&mut body, version)?;
+                let req = if version < legacy_produce::FIRST_MODELLED_VERSION {
+                    legacy_produce::decode_request(&body)?
+                } else {
+                    ProduceRequest::decode(&mut body, version)?
+                };
                 let reply = handlers::produce::handle(broker, req, version, corr);
                 Ok(Dispatched { reply, eager: true })
             }

@@ -18,6 +18,7 @@ pub mod group;
 pub mod group_glue;
 pub mod group_seam;
 pub mod handlers;
+pub mod legacy_produce;
 pub mod producer_state;
 pub mod server;
 pub mod state;

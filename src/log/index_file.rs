@@ -38,6 +38,9 @@ pub(crate) struct IndexFile {
     allocated: usize,
 }
 
+/// A page of zeros to compare index bytes with.
+static ZERO_PAGE: [u8; 4096] = [0; 4096];
+
 /// How much of a preallocated index is reserved on disk at a time.
 const ALLOCATE_STEP: usize = 64 * 1024;
 
@@ -213,25 +216,25 @@ impl IndexFile {
     /// Keeps the first `n` entries.
     pub(crate) fn truncate_entries(&mut self, n: usize) {
         if n < self.entries {
+            // Only pages holding data are cleared: a preallocated tail is a
+            // hole and stays one (writing zeros there would fill the page
+            // cache and the disk with megabytes of zeros per index).
+            let (start, end) = (n * self.entry_size, self.entries * self.entry_size);
+            let data = self.next_data(start).min(end);
             if let Storage::Mapped(m) = &mut self.storage {
-                // Zero only what is not zero already: writing to the untouched
-                // pages of a preallocated (sparse) file would allocate them.
-                const ZERO: [u8; 4096] = [0; 4096];
-                for chunk in m[n * self.entry_size..self.entries * self.entry_size].chunks_mut(4096)
-                {
-                    if chunk != &ZERO[..chunk.len()] {
+                for chunk in m[data..end].chunks_mut(ZERO_PAGE.len()) {
+                    if chunk != &ZERO_PAGE[..chunk.len()] {
                         chunk.fill(0);
                     }
                 }
             }
+            // Holes past the kept entries have no blocks: reserve them again
+            // before writing there.
+            self.allocated = self.allocated.min(start - start % ZERO_PAGE.len());
             if let Storage::Memory(v) = &mut self.storage {
                 v.truncate(n * self.entry_size);
             }
             self.entries = n;
-            // Zero padding counted as entries on open may have no disk blocks.
-            self.allocated = self
-                .allocated
-                .min((n * self.entry_size).next_multiple_of(4096));
         }
     }
 
@@ -245,11 +248,38 @@ impl IndexFile {
     }
 
     /// Whether the bytes after the entries (up to the file's end) are all zero,
-    /// as a preallocated file's tail is.
+    /// as a preallocated file's tail is. Holes of the sparse file are
+    /// skipped without being read (a fresh 10 MiB index is all hole), and
+    /// the rest is compared a page at a time.
     pub(crate) fn trailing_zero(&self, from_entry: usize) -> bool {
-        self.bytes()[from_entry * self.entry_size..]
-            .iter()
-            .all(|&b| b == 0)
+        let bytes = self.bytes();
+        let from = (from_entry * self.entry_size).min(bytes.len());
+        let data = self.next_data(from).min(bytes.len());
+        // Bytes in `from..data` are holes: zero without reading them.
+        bytes[data..]
+            .chunks(ZERO_PAGE.len())
+            .all(|c| c == &ZERO_PAGE[..c.len()])
+    }
+
+    /// The first position at or after `from` that may hold data (the end
+    /// of the file if only holes follow); `from` when that is unknown.
+    fn next_data(&self, from: usize) -> usize {
+        let (Some(file), Storage::Mapped(m)) = (&self.file, &self.storage) else {
+            return from;
+        };
+        let Ok(offset) = libc::off_t::try_from(from) else {
+            return from;
+        };
+        // SAFETY: lseek on a valid descriptor; it only moves the file offset,
+        // which nothing else here uses (all I/O is positional or mapped).
+        let at = unsafe { libc::lseek(file.as_raw_fd(), offset, libc::SEEK_DATA) };
+        if at >= 0 {
+            usize::try_from(at).unwrap_or(from).max(from)
+        } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
+            m.len()
+        } else {
+            from
+        }
     }
 
     /// Shrinks the file to its entries (segment no longer active).
@@ -314,4 +344,33 @@ pub(crate) fn be_i64(b: &[u8], at: usize) -> i64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&b[at..at + 8]);
     i64::from_be_bytes(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn reopened_preallocated_index_stays_sparse() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.index");
+        let max = 10 << 20;
+        drop(IndexFile::open(&path, 8, max, true).unwrap());
+        // Left preallocated (as after an unclean stop): every "entry" reads as
+        // zero padding, and dropping them must not write 10 MiB of zeros.
+        let mut index = IndexFile::open(&path, 8, max, true).unwrap();
+        assert_eq!(index.entries(), max / 8);
+        assert!(index.trailing_zero(0));
+        index.truncate_entries(0);
+        index.flush().unwrap();
+        let blocks = std::fs::metadata(&path).unwrap().blocks() * 512;
+        assert!(blocks < 1 << 20, "{blocks} bytes allocated");
+        // Real entries are still cleared when cut.
+        assert!(index.push(&[1; 8]) && index.push(&[2; 8]));
+        assert!(!index.trailing_zero(1));
+        index.truncate_entries(1);
+        assert!(index.trailing_zero(1));
+        assert_eq!(index.entry(0), &[1; 8]);
+    }
 }

@@ -28,6 +28,16 @@ impl SupportedApis {
         self
     }
 
+    /// Adds (or replaces) an API with versions `min..=max` as given, for
+    /// APIs whose versions older than `kafka-protocol` models the server
+    /// decodes itself.
+    pub fn with_unclamped(mut self, api: ApiKey, min: i16, max: i16) -> Self {
+        self.entries.retain(|(k, _)| *k != api);
+        self.entries.push((api, VersionRange { min, max }));
+        self.entries.sort_by_key(|(k, _)| *k as i16);
+        self
+    }
+
     /// The supported range of `api`, if it is implemented.
     pub fn range(&self, api: ApiKey) -> Option<VersionRange> {
         self.entries

@@ -3,8 +3,9 @@
 //! acks=1 is answered once appended, acks=all once the appended bytes are
 //! fdatasynced through the shared group commit.
 
-use super::{log_error_code, str_bytes};
+use super::{log_error_code, now_ms, str_bytes};
 use crate::broker::dispatch::{PendingReply, reply};
+use crate::broker::legacy_produce::{self, LegacyProduceResponse};
 use crate::broker::state::{Broker, Partition, lock};
 use crate::record::BatchHeader;
 use bytes::BytesMut;
@@ -31,10 +32,19 @@ fn append(
     partition: &Partition,
     records: Option<bytes::Bytes>,
     durable: bool,
+    version: i16,
 ) -> Result<Appended, (i16, String)> {
-    let Some(records) = records else {
+    let Some(mut records) = records else {
         return Err((ResponseError::CorruptMessage.code(), "no records".into()));
     };
+    if version < legacy_produce::FIRST_MODELLED_VERSION && legacy_produce::is_legacy(&records) {
+        records = legacy_produce::up_convert(&records, now_ms()).map_err(|e| {
+            (
+                ResponseError::CorruptMessage.code(),
+                format!("legacy message set: {e}"),
+            )
+        })?;
+    }
     // A single batch from an idempotent producer may be a retry.
     let single = BatchHeader::parse(&records)
         .ok()
@@ -82,6 +92,19 @@ fn append(
     ))
 }
 
+/// Encodes the response in `version`, v0–v2 included.
+fn encode(
+    version: i16,
+    corr: i32,
+    resp: &ProduceResponse,
+) -> anyhow::Result<Option<crate::protocol::ResponseBody>> {
+    if version < legacy_produce::FIRST_MODELLED_VERSION {
+        reply(ApiKey::Produce, version, corr, &LegacyProduceResponse(resp))
+    } else {
+        reply(ApiKey::Produce, version, corr, resp)
+    }
+}
+
 /// Appends the request's batches now and returns the pending response.
 pub fn handle(broker: Arc<Broker>, req: ProduceRequest, version: i16, corr: i32) -> PendingReply {
     let acks = req.acks;
@@ -123,7 +146,7 @@ pub fn handle(broker: Arc<Broker>, req: ProduceRequest, version: i16, corr: i32)
                         unknown_code
                     };
                 }
-                Some(p) => match append(&p, pd.records, acks == -1) {
+                Some(p) => match append(&p, pd.records, acks == -1, version) {
                     Ok((info, start, sync)) => {
                         pr.base_offset = info.base_offset;
                         pr.log_append_time_ms = info.log_append_time;
@@ -153,7 +176,7 @@ pub fn handle(broker: Arc<Broker>, req: ProduceRequest, version: i16, corr: i32)
         return Box::pin(async { Ok(None) });
     }
     if durable.is_empty() {
-        return Box::pin(async move { reply(ApiKey::Produce, version, corr, &resp) });
+        return Box::pin(async move { encode(version, corr, &resp) });
     }
     let mut files: Vec<Arc<File>> = Vec::new();
     for d in &durable {
@@ -182,6 +205,6 @@ pub fn handle(broker: Arc<Broker>, req: ProduceRequest, version: i16, corr: i32)
                 }
             }
         }
-        reply(ApiKey::Produce, version, corr, &resp)
+        encode(version, corr, &resp)
     })
 }
