@@ -250,6 +250,23 @@ async fn bad_input_is_refused_while_others_are_served() {
     s.write_all(&[0, 0, 0, 3, 0, 0, 0]).await.unwrap();
     assert!(is_closed_by_broker(&mut s).await, "short header closes");
 
+    // A forged array count: Metadata v1 claiming 2^31-1 topics in a 4-byte
+    // body. Reserving that many elements up front would abort the process.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&(ApiKey::Metadata as i16).to_be_bytes());
+    frame.extend_from_slice(&1i16.to_be_bytes()); // version
+    frame.extend_from_slice(&7i32.to_be_bytes()); // correlation id
+    frame.extend_from_slice(&(-1i16).to_be_bytes()); // null client id
+    frame.extend_from_slice(&i32::MAX.to_be_bytes()); // topics count
+    let mut framed = (frame.len() as i32).to_be_bytes().to_vec();
+    framed.extend_from_slice(&frame);
+    s.write_all(&framed).await.unwrap();
+    assert!(
+        is_closed_by_broker(&mut s).await,
+        "forged array count closes"
+    );
+
     // Unknown API key (and a known but unimplemented one).
     for key in [999i16, ApiKey::SaslHandshake as i16] {
         let mut s = TcpStream::connect(addr).await.unwrap();
