@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-/// Appended bytes after which a long produce fdatasyncs, so dirty pages never
-/// pile up (the last sync happens at the end anyway).
-const SYNC_EVERY_BYTES: u64 = 256 * 1024 * 1024;
+/// Appended bytes after which a long produce starts writeback of a log (the
+/// fdatasync that makes the records durable happens at the end).
+const WRITEBACK_EVERY_BYTES: u64 = 32 * 1024 * 1024;
 
 /// What a fetch found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub enum Fetched {
 pub struct DirectBackend {
     dir: DataDir,
     logs: BTreeMap<(String, i32), Log>,
-    unsynced_bytes: u64,
+    unwritten_bytes: u64,
 }
 
 impl DirectBackend {
@@ -48,7 +48,7 @@ impl DirectBackend {
         Ok(DirectBackend {
             dir,
             logs: BTreeMap::new(),
-            unsynced_bytes: 0,
+            unwritten_bytes: 0,
         })
     }
 
@@ -109,13 +109,18 @@ impl DirectBackend {
         partition: i32,
         mut batch: Vec<u8>,
     ) -> anyhow::Result<()> {
+        let unwritten = self.unwritten_bytes + batch.len() as u64;
         let log = self.writable_log(topic, partition)?;
         log.append(&mut batch).with_context(|| {
             format!("cannot append to partition {partition} of topic '{topic}'")
         })?;
-        self.unsynced_bytes += batch.len() as u64;
-        if self.unsynced_bytes >= SYNC_EVERY_BYTES {
-            self.flush()?;
+        if unwritten >= WRITEBACK_EVERY_BYTES {
+            // Start writeback early so dirty pages do not pile up and the
+            // final fdatasync (the durability point) has little left to do.
+            log.start_writeback()?;
+            self.unwritten_bytes = 0;
+        } else {
+            self.unwritten_bytes = unwritten;
         }
         Ok(())
     }
@@ -129,7 +134,7 @@ impl DirectBackend {
                 })?;
             }
         }
-        self.unsynced_bytes = 0;
+        self.unwritten_bytes = 0;
         Ok(())
     }
 
