@@ -432,3 +432,70 @@ fn a_data_directory_keeps_group_offsets_for_runnel_serve() {
     broker.stop();
     assert!(ok_direct(&data, &consume, "").is_empty(), "nothing new");
 }
+
+#[test]
+fn a_data_directory_group_commits_before_printing_when_asked() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data: PathBuf = tmp.path().join("data");
+    ok_direct(&data, &["topics", "create", "t", "-p", "1"], "");
+    ok_direct(&data, &["produce", "t"], "one\ntwo\nthree\n");
+    let closed_output = |extra: &[&str]| {
+        let mut child = runnel()
+            .args(["consume", "t", "-d"])
+            .arg(&data)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn runnel consume");
+        // Nobody will read: the first write fails with a broken pipe.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // At most once: committed although nothing could be written.
+    closed_output(&["-g", "amo", "--commit-before-print"]);
+    let desc = json(&ok_direct(
+        &data,
+        &["groups", "describe", "amo", "--json"],
+        "",
+    ));
+    assert_eq!(lag_and_committed(&desc), (0, vec![Some(3)]), "{desc}");
+    // At least once: nothing written, nothing committed past it.
+    closed_output(&["-g", "alo"]);
+    let desc = json(&ok_direct(&data, &["groups", "list", "--json"], ""));
+    let groups: Vec<&str> = desc
+        .as_array()
+        .expect("groups")
+        .iter()
+        .filter_map(|g| g["group_id"].as_str())
+        .collect();
+    if groups.contains(&"alo") {
+        let desc = json(&ok_direct(
+            &data,
+            &["groups", "describe", "alo", "--json"],
+            "",
+        ));
+        let (_, committed) = lag_and_committed(&desc);
+        assert!(committed.iter().all(|c| c.unwrap_or(0) == 0), "{desc}");
+    }
+    // And a normal run prints every record once, then nothing.
+    let printed = ok_direct(
+        &data,
+        &["consume", "t", "-g", "both", "--commit-before-print"],
+        "",
+    );
+    assert_eq!(lines(&printed), ["one", "two", "three"]);
+    assert!(
+        ok_direct(
+            &data,
+            &["consume", "t", "-g", "both", "--commit-before-print"],
+            ""
+        )
+        .is_empty()
+    );
+}

@@ -176,6 +176,7 @@ pub(super) fn consume_direct<W: Write>(
     group: &str,
     start: StartOffset,
     follow: bool,
+    mode: CommitMode,
     printer: &mut Printer<'_, W>,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<()> {
@@ -192,6 +193,7 @@ pub(super) fn consume_direct<W: Write>(
             group,
             topic,
             committed,
+            mode,
         };
         print_records(&mut source, printer, follow, interrupted)?;
         printer.out.flush()?;
@@ -211,6 +213,8 @@ struct Committing<'s, 'a> {
     topic: &'s str,
     /// The group's committed offsets of the partitions read.
     committed: BTreeMap<i32, i64>,
+    /// Whether a round's records are committed before or after they are written out.
+    mode: CommitMode,
 }
 
 impl Committing<'_, '_> {
@@ -234,6 +238,24 @@ impl Committing<'_, '_> {
 
 impl Source for Committing<'_, '_> {
     fn read<W: Write>(&mut self, printer: &mut Printer<'_, W>) -> anyhow::Result<Round> {
+        if self.mode == CommitMode::BeforePrint {
+            // The round is formatted into memory, committed, then written out.
+            let mut staged = Printer {
+                format: printer.format,
+                out: Vec::new(),
+                records: printer.records,
+                bytes: printer.bytes,
+                max: printer.max,
+            };
+            let round = self.source.read(&mut staged)?;
+            if round == Round::Moved {
+                self.commit()?;
+            }
+            printer.records = staged.records;
+            printer.bytes = staged.bytes;
+            printer.out.write_all(&staged.out)?;
+            return Ok(round);
+        }
         let round = self.source.read(printer)?;
         if round == Round::Moved {
             printer.out.flush()?;

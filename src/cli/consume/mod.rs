@@ -197,11 +197,6 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         (Some(_), Some(_)) => Access::Write,
         _ => Access::Read,
     };
-    if args.commit_before_print && args.connect.data_dir.is_some() {
-        anyhow::bail!(
-            "--commit-before-print needs a broker (-b); in a data directory (-d) a group commits after printing"
-        );
-    }
     let mut backend = args.connect.open(access)?;
     let topic = args.topic.as_str();
     let count = backend.topics().partition_count(topic)?;
@@ -236,6 +231,7 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
             group,
             start,
             follow,
+            mode,
             &mut printer,
             &interrupted,
         ),
