@@ -321,10 +321,22 @@ fn python_round_trip(script: &str, client: &str, codecs: &[&str]) {
 
     broker.stop();
     let expected: BTreeSet<String> = codecs.iter().map(|c| c.to_string()).collect();
-    assert_eq!(
-        stored_codecs(&broker, &topic, &[0, 1, 2, 3]),
-        expected,
-        "codecs of the batches {client} produced, as stored by the broker"
+    let stored = stored_codecs(&broker, &topic, &[0, 1, 2, 3]);
+    // Every codec the client used is stored as sent (no re-encoding)...
+    assert!(
+        stored.is_superset(&expected),
+        "codecs of the batches {client} produced, as stored by the broker: {stored:?}, expected {expected:?}"
+    );
+    // ...and nothing else, except uncompressed batches: librdkafka sends a
+    // batch uncompressed when compressing would not make it smaller (a batch
+    // of one small record, say), which linger timing makes happen or not.
+    let unexpected: Vec<&String> = stored
+        .iter()
+        .filter(|c| !expected.contains(*c) && c.as_str() != "none")
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "{client}: unexpected codecs {unexpected:?} in {stored:?}"
     );
 }
 
