@@ -165,12 +165,17 @@ mod tests {
             .map(|i| Arc::new(File::create(dir.path().join(format!("f{i}"))).unwrap()))
             .collect();
         let n = 64;
+        // All waiters ask at once (as concurrent producers do), not one
+        // after another as the threads happen to start.
+        let start = Arc::new(std::sync::Barrier::new(n));
         let waiters: Vec<_> = (0..n)
             .map(|i| {
                 let f = files[i % files.len()].clone();
                 let gc = gc.clone();
+                let start = start.clone();
                 std::thread::spawn(move || {
                     (&*f).write_all(b"some bytes").unwrap();
+                    start.wait();
                     gc.sync(vec![f]).blocking_recv().unwrap()
                 })
             })
