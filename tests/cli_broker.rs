@@ -3,124 +3,19 @@
 //! commands in direct mode (`-d DIR`) giving the same output.
 
 use serde_json::Value;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn runnel() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_runnel"));
-    cmd.env_remove("RUNNEL_DATA_DIR")
-        .env_remove("RUNNEL_BROKERS")
-        .env_remove("RUST_LOG");
-    cmd
-}
-
-/// A free loopback port (bound, then released).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
-
-/// `runnel serve` on a free loopback port over a temporary data directory;
-/// killed when dropped.
-struct Broker {
-    child: Child,
-    addr: String,
-    /// Holds the data directory and the broker's log.
-    _dir: tempfile::TempDir,
-}
-
-impl Broker {
-    fn start() -> Broker {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let addr = format!("127.0.0.1:{}", free_port());
-        let log = File::create(dir.path().join("serve.log")).expect("log file");
-        let mut child = runnel()
-            .args(["serve", "--listen", &addr, "-d"])
-            .arg(dir.path().join("data"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn runnel serve");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&addr).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
-                panic!("runnel serve exited ({status}): {log}");
-            }
-            assert!(Instant::now() < deadline, "runnel serve does not accept");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Broker {
-            child,
-            addr,
-            _dir: dir,
-        }
-    }
-
-    /// Runs `runnel ARGS -b ADDR`, feeding `stdin`.
-    fn run(&self, args: &[&str], stdin: &str) -> Output {
-        run_with(args, &["-b", &self.addr], stdin)
-    }
-
-    /// Runs runnel against the broker and asserts success; returns stdout.
-    fn ok(&self, args: &[&str], stdin: &str) -> String {
-        succeeded(args, self.run(args, stdin))
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs runnel with `args` then `mode` (`-b ADDR` or `-d DIR`), feeding `stdin`.
-fn run_with(args: &[&str], mode: &[&str], stdin: &str) -> Output {
-    let mut child = runnel()
-        .args(args)
-        .args(mode)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn runnel");
-    let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin.as_bytes()).expect("write stdin");
-    drop(input);
-    child.wait_with_output().expect("wait for runnel")
-}
-
-fn succeeded(args: &[&str], out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "runnel {args:?} failed ({:?}): {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 stdout")
-}
-
-/// Runs runnel in data directory `dir` and asserts success; returns stdout.
-fn ok_direct(dir: &Path, args: &[&str], stdin: &str) -> String {
-    let dir = dir.to_str().expect("utf-8 path");
-    succeeded(args, run_with(args, &["-d", dir], stdin))
-}
+mod cli_support;
+use cli_support::*;
 
 /// Asserts exit code 1 and exactly one stderr line, `runnel: ` and `want`.
 fn fails_with(out: Output, want: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err, format!("runnel: {want}\n"));
-}
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).expect("JSON")
 }
 
 /// `topics describe --json` without what only a data directory knows (id,
@@ -137,7 +32,7 @@ fn comparable_description(text: &str) -> Value {
 
 #[test]
 fn topics_through_the_broker_look_as_in_a_data_directory() {
-    let broker = Broker::start();
+    let broker = TempBroker::start();
     let tmp = tempfile::tempdir().expect("temp dir");
     let d = tmp.path();
     let create = [
@@ -248,7 +143,7 @@ fn without_timestamps(text: &str) -> Vec<Value> {
 
 #[test]
 fn the_same_input_gives_the_same_output_with_a_broker_and_a_data_directory() {
-    let broker = Broker::start();
+    let broker = TempBroker::start();
     let tmp = tempfile::tempdir().expect("temp dir");
     let d = tmp.path();
     let create = ["topics", "create", "t", "-p", "3"];
@@ -324,7 +219,7 @@ fn the_same_input_gives_the_same_output_with_a_broker_and_a_data_directory() {
 
 #[test]
 fn keys_headers_tombstones_and_every_offset_form() {
-    let broker = Broker::start();
+    let broker = TempBroker::start();
     broker.ok(&["topics", "create", "t", "-p", "2"], "");
     broker.ok(
         &[
@@ -404,7 +299,7 @@ fn interrupt(child: &Child) {
 
 #[test]
 fn follow_from_the_end_shows_new_records_until_ctrl_c() {
-    let broker = Broker::start();
+    let broker = TempBroker::start();
     broker.ok(&["topics", "create", "t", "-p", "2"], "");
     broker.ok(&["produce", "t", "-p", "0"], "old\n");
     let mut follower = runnel()
@@ -459,7 +354,7 @@ fn follow_from_the_end_shows_new_records_until_ctrl_c() {
 
 #[test]
 fn many_records_with_every_acks_and_codec_keep_their_order() {
-    let broker = Broker::start();
+    let broker = TempBroker::start();
     broker.ok(&["topics", "create", "big", "-p", "4"], "");
     let runs: [&[&str]; 4] = [
         &["--acks", "all", "--compression", "gzip"],
@@ -541,10 +436,10 @@ fn errors_are_one_clear_line() {
         &["produce", "t"],
         &["consume", "t"],
     ] {
-        fails_with(run_with(args, &["-b", &addr], "x\n"), &refused);
+        fails_with(run(args, &["-b", &addr], "x\n"), &refused);
     }
 
-    let broker = Broker::start();
+    let broker = TempBroker::start();
     fails_with(broker.run(&["consume", "nope"], ""), "unknown topic 'nope'");
     fails_with(
         broker.run(&["produce", "nope"], "x\n"),
@@ -577,7 +472,7 @@ fn errors_are_one_clear_line() {
     ok_direct(tmp.path(), &create, "");
     let big = format!("ok\n{}\n", "x".repeat(300));
     let out = broker.run(&["produce", "small"], &big);
-    let direct = run_with(
+    let direct = run(
         &["produce", "small"],
         &["-d", tmp.path().to_str().expect("utf-8 path")],
         &big,
