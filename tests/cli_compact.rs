@@ -1,25 +1,14 @@
 //! `runnel compact` on a data directory, through the binary.
 
 use serde_json::Value;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
+mod cli_support;
+
+/// Runs runnel with `args` in data directory `dir` and asserts success.
 fn run(args: &[&str], dir: &Path, stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runnel"))
-        .args(args)
-        .arg("-d")
-        .arg(dir)
-        .env_remove("RUNNEL_DATA_DIR")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn runnel");
-    let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin.as_bytes()).expect("write stdin");
-    drop(input);
-    let out = child.wait_with_output().expect("wait");
+    let out = cli_support::run(args, &["-d", dir.to_str().expect("utf-8 path")], stdin);
     assert!(
         out.status.success(),
         "runnel {args:?}: {}",

@@ -4,44 +4,20 @@
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn runnel() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_runnel"));
-    cmd.env_remove("RUNNEL_DATA_DIR")
-        .env_remove("RUNNEL_BROKERS")
-        .env_remove("RUST_LOG");
-    cmd
-}
+mod cli_support;
+use cli_support::{runnel, succeeded};
 
 /// Runs runnel with `args` in data directory `dir`, feeding `stdin`.
 fn run(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = runnel()
-        .args(args)
-        .arg("-d")
-        .arg(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn runnel");
-    let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin.as_bytes()).expect("write stdin");
-    drop(input);
-    child.wait_with_output().expect("wait for runnel")
+    cli_support::run(args, &["-d", dir.to_str().expect("utf-8 path")], stdin)
 }
 
 /// Runs runnel and asserts success; returns stdout.
 fn ok(dir: &Path, args: &[&str], stdin: &str) -> String {
-    let out = run(dir, args, stdin);
-    assert!(
-        out.status.success(),
-        "runnel {args:?} failed ({:?}): {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 stdout")
+    succeeded(args, run(dir, args, stdin))
 }
 
 /// Runs runnel and asserts it fails with `code` and a one-line `runnel: ` error containing `needle`.
