@@ -8,8 +8,8 @@ use std::process::{Child, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-mod cli_support;
-use cli_support::*;
+mod support;
+use support::*;
 
 /// Asserts exit code 1 and exactly one stderr line, `runnel: ` and `want`.
 fn fails_with(out: Output, want: &str) {

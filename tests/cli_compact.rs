@@ -4,11 +4,11 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
 
-mod cli_support;
+mod support;
 
 /// Runs runnel with `args` in data directory `dir` and asserts success.
 fn run(args: &[&str], dir: &Path, stdin: &str) -> Output {
-    let out = cli_support::run(args, &["-d", dir.to_str().expect("utf-8 path")], stdin);
+    let out = support::run(args, &["-d", dir.to_str().expect("utf-8 path")], stdin);
     assert!(
         out.status.success(),
         "runnel {args:?}: {}",

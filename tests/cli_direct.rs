@@ -7,12 +7,12 @@ use std::path::Path;
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-mod cli_support;
-use cli_support::{runnel, succeeded};
+mod support;
+use support::{runnel, succeeded};
 
 /// Runs runnel with `args` in data directory `dir`, feeding `stdin`.
 fn run(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    cli_support::run(args, &["-d", dir.to_str().expect("utf-8 path")], stdin)
+    support::run(args, &["-d", dir.to_str().expect("utf-8 path")], stdin)
 }
 
 /// Runs runnel and asserts success; returns stdout.

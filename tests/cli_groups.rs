@@ -12,8 +12,8 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-mod cli_support;
-use cli_support::*;
+mod support;
+use support::*;
 
 /// `n` records `k{i}:v{i}` for `produce -K :`, from `first`.
 fn keyed(first: usize, n: usize) -> String {

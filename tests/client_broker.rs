@@ -2,8 +2,6 @@
 //! administration, produce with every codec and acks level, consume from
 //! every kind of start position, keyed routing as murmur2 predicts.
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,55 +12,8 @@ use runnel::client::{
 use runnel::record::murmur2::partition_for_key;
 use runnel::record::{Compression, Header};
 
-/// A `runnel serve` child process with its own data directory.
-struct Broker {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Broker {
-    fn start() -> Broker {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_runnel"))
-            .args(["serve", "--listen", &addr, "--data-dir"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn runnel serve");
-        let mut broker = Broker {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&broker.addr).is_err() {
-            if let Ok(Some(status)) = broker.child.try_wait() {
-                panic!("runnel serve exited with {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "runnel serve did not listen on {}",
-                broker.addr
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        broker
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod support;
+use support::TempBroker as Broker;
 
 /// Reads until every assigned partition is at its high watermark.
 async fn consume_to_end(consumer: &mut runnel::client::Consumer) -> Vec<ConsumerRecord> {

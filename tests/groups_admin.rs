@@ -35,7 +35,7 @@ fn json(text: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn describe_reset_and_delete() {
-    let broker = Broker::start();
+    let broker = start_broker();
     let addr = broker.addr.as_str();
     let client = Client::connect(addr).await.expect("connect");
     let admin = GroupAdmin::new(client.cluster().clone());
@@ -256,7 +256,7 @@ async fn describe_reset_and_delete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_to_datetime() {
-    let broker = Broker::start();
+    let broker = start_broker();
     let addr = broker.addr.as_str();
     let client = Client::connect(addr).await.expect("connect");
     client

@@ -15,7 +15,7 @@ const PARTITIONS: i32 = 6;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_split_six_partitions_and_take_over_on_leave() {
-    let broker = Broker::start();
+    let broker = start_broker();
     let client = Client::connect(&broker.addr).await.expect("connect");
     client
         .admin()
@@ -64,7 +64,7 @@ async fn three_members_split_six_partitions_and_take_over_on_leave() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roundrobin_leader_and_committed_offsets_resume() {
-    let broker = Broker::start();
+    let broker = start_broker();
     let client = Client::connect(&broker.addr).await.expect("connect");
     client
         .admin()
@@ -105,7 +105,7 @@ async fn roundrobin_leader_and_committed_offsets_resume() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_stops_heartbeating_is_replaced_after_its_session() {
-    let broker = Broker::start();
+    let broker = start_broker();
     let client = Client::connect(&broker.addr).await.expect("connect");
     client
         .admin()
@@ -138,7 +138,7 @@ async fn a_member_that_stops_heartbeating_is_replaced_after_its_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_errors_are_clear() {
-    let broker = Broker::start();
+    let broker = start_broker();
     let client = Client::connect(&broker.addr).await.expect("connect");
     let err = GroupConsumer::join(&client, config("", TOPIC))
         .await

@@ -4,8 +4,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,59 +12,19 @@ use bytes::Bytes;
 use runnel::client::group::{AutoOffsetReset, GroupConfig, GroupConsumer, TopicPartitions};
 use runnel::client::{Client, ConsumerConfig, ProducerConfig, ProducerRecord};
 
-/// A `runnel serve` child process with its own data directory.
-pub struct Broker {
-    child: Child,
-    /// `127.0.0.1:PORT`.
-    pub addr: String,
-    _dir: tempfile::TempDir,
-}
+#[path = "../support/mod.rs"]
+mod support;
 
-impl Broker {
-    /// Starts a broker on a free loopback port, with no initial rebalance
-    /// delay so groups form at once.
-    pub fn start() -> Broker {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_runnel"))
-            .args(["serve", "--listen", &addr, "--data-dir"])
-            .arg(dir.path())
-            .args(["-c", "group.initial.rebalance.delay.ms=0"])
-            .args(["-c", "offsets.topic.num.partitions=3"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn runnel serve");
-        let mut broker = Broker {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(&broker.addr).is_err() {
-            if let Ok(Some(status)) = broker.child.try_wait() {
-                panic!("runnel serve exited with {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "runnel serve did not listen on {}",
-                broker.addr
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        broker
-    }
-}
+/// A `runnel serve` on a free port over its own data directory.
+pub type Broker = support::TempBroker;
 
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts a broker with no initial rebalance delay (groups form at once)
+/// and a small `__consumer_offsets`.
+pub fn start_broker() -> Broker {
+    support::TempBroker::start_with(&[
+        "group.initial.rebalance.delay.ms=0",
+        "offsets.topic.num.partitions=3",
+    ])
 }
 
 /// A group config for tests: fast heartbeats, short timeouts, earliest.

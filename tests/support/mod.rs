@@ -1,4 +1,4 @@
-//! Shared by the CLI end-to-end tests: running the binary, and `runnel serve`
+//! Shared by the end-to-end tests: running the binary, and `runnel serve`
 //! on a free loopback port.
 // Each test file uses its own part of this module.
 #![allow(dead_code)]
@@ -35,10 +35,16 @@ pub struct Broker {
 
 impl Broker {
     pub fn start(data: &Path, log: &Path) -> Broker {
+        Broker::start_with(data, log, &[])
+    }
+
+    /// [`Broker::start`] with `-c key=value` overrides.
+    pub fn start_with(data: &Path, log: &Path, overrides: &[&str]) -> Broker {
         let addr = format!("127.0.0.1:{}", free_port());
         let mut child = runnel()
             .args(["serve", "--listen", &addr, "-d"])
             .arg(data)
+            .args(overrides.iter().flat_map(|o| ["-c", o]))
             .stdout(Stdio::null())
             .stderr(File::create(log).expect("log file"))
             .spawn()
@@ -99,8 +105,17 @@ pub struct TempBroker {
 
 impl TempBroker {
     pub fn start() -> TempBroker {
+        TempBroker::start_with(&[])
+    }
+
+    /// [`TempBroker::start`] with `-c key=value` overrides.
+    pub fn start_with(overrides: &[&str]) -> TempBroker {
         let dir = tempfile::tempdir().expect("temp dir");
-        let broker = Broker::start(&dir.path().join("data"), &dir.path().join("serve.log"));
+        let broker = Broker::start_with(
+            &dir.path().join("data"),
+            &dir.path().join("serve.log"),
+            overrides,
+        );
         TempBroker { broker, _dir: dir }
     }
 }
