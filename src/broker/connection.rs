@@ -5,7 +5,7 @@
 
 use super::dispatch::{Dispatcher, PendingReply, Route};
 use crate::protocol::writer::write_response;
-use crate::protocol::{RequestPreamble, read_frame};
+use crate::protocol::{FrameReader, RequestPreamble};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpStream;
@@ -33,7 +33,8 @@ pub async fn serve_connection(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = stream.into_split();
+    let (reader, mut writer) = stream.into_split();
+    let mut frames = FrameReader::new(reader, limits.max_request_bytes);
     let (tx, mut rx) = mpsc::channel::<PendingReply>(MAX_IN_FLIGHT);
     // How many queued replies the writer has completed.
     let (done_tx, mut done_rx) = watch::channel(0u64);
@@ -66,7 +67,7 @@ pub async fn serve_connection(
         // The read stays the same future across idle checks, so a frame
         // arriving slowly is never cut.
         let frame = {
-            let read = read_frame(&mut reader, limits.max_request_bytes);
+            let read = frames.next();
             tokio::pin!(read);
             // Idle time counts from the last request read or response done.
             let idle = tokio::time::sleep(limits.max_idle);
@@ -96,7 +97,7 @@ pub async fn serve_connection(
             break;
         };
         let frame = match frame {
-            Ok(Some(f)) => f.freeze(),
+            Ok(Some(f)) => f,
             Ok(None) => break,
             Err(crate::protocol::FrameError::Io(e))
                 if matches!(

@@ -103,15 +103,10 @@ impl DirectBackend {
     }
 
     /// Appends one batch (the log assigns its offsets).
-    pub fn append(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        mut batch: Vec<u8>,
-    ) -> anyhow::Result<()> {
+    pub fn append(&mut self, topic: &str, partition: i32, batch: Vec<u8>) -> anyhow::Result<()> {
         let unwritten = self.unwritten_bytes + batch.len() as u64;
         let log = self.writable_log(topic, partition)?;
-        log.append(&mut batch).with_context(|| {
+        log.append(&batch).with_context(|| {
             format!("cannot append to partition {partition} of topic '{topic}'")
         })?;
         if unwritten >= WRITEBACK_EVERY_BYTES {

@@ -216,7 +216,7 @@ impl LogCleaner {
                 })?;
                 stats.bytes_after += out.len() as u64;
                 if let Some(c) = &mut cleaned {
-                    c.append(&out, &infos, &config)?;
+                    c.append(&mut [std::io::IoSlice::new(&out)], &infos, &config)?;
                 }
             }
             stats.segments_after += 1;
@@ -538,11 +538,11 @@ mod tests {
                 } else {
                     Compression::None
                 };
-                log.append(&mut batch_with(codec, &recs, &hdr)).unwrap();
+                log.append(&batch_with(codec, &recs, &hdr)).unwrap();
             }
         }
         log.roll().unwrap();
-        log.append(&mut batch_with(
+        log.append(&batch_with(
             Compression::None,
             &[(ts + 1, Some(b"k0"), Some(b"active"))],
             &[],
@@ -663,13 +663,13 @@ mod tests {
     fn keyless_records_are_refused_in_compacted_topics() {
         let dir = tempfile::tempdir().unwrap();
         let (mut log, _) = Log::open(dir.path(), compact_config(), false).unwrap();
-        let mut b = batch_with(
+        let b = batch_with(
             Compression::Lz4,
             &[(1, Some(b"k"), Some(b"v")), (2, None, Some(b"v"))],
             &[],
         );
         assert!(matches!(
-            log.append(&mut b),
+            log.append(&b),
             Err(LogError::MissingKey { offset_delta: 1 })
         ));
         assert_eq!(log.size_bytes(), 0);

@@ -788,11 +788,10 @@ mod tests {
             Err(LogError::UnknownPartition { .. })
         ));
         assert!(matches!(
-            log.append(&mut simple(1, 1, b"x")),
+            log.append(&simple(1, 1, b"x")),
             Err(LogError::MissingKey { .. })
         ));
-        log.append(&mut batch(&[(1, Some(b"k"), Some(b"v"))]))
-            .unwrap();
+        log.append(&batch(&[(1, Some(b"k"), Some(b"v"))])).unwrap();
         log.close().unwrap();
         let names: Vec<_> = dd.topics().unwrap().into_iter().map(|t| t.name).collect();
         assert_eq!(names, ["a.b", "orders"]);
@@ -810,7 +809,7 @@ mod tests {
         let dd = DataDir::open(dir.path(), true).unwrap();
         dd.create_topic("t", 1, &BTreeMap::new()).unwrap();
         let mut log = dd.open_log("t", 0).unwrap();
-        log.append(&mut simple(3, 1, b"x")).unwrap();
+        log.append(&simple(3, 1, b"x")).unwrap();
         log.close().unwrap();
         dd.close().unwrap();
         assert!(dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
@@ -821,7 +820,7 @@ mod tests {
         assert!(!dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
         // A log left open (not flushed): no marker at close.
         let mut log = dd.open_log("t", 0).unwrap();
-        log.append(&mut simple(1, 1, b"y")).unwrap();
+        log.append(&simple(1, 1, b"y")).unwrap();
         dd.close().unwrap();
         drop(log);
         assert!(!dir.path().join(CLEAN_SHUTDOWN_FILE).exists());
@@ -834,10 +833,10 @@ mod tests {
             let dd = DataDir::open(dir.path(), true).unwrap();
             dd.create_topic("t", 1, &BTreeMap::new()).unwrap();
             let mut log = dd.open_log("t", 0).unwrap();
-            log.append(&mut simple(2, 1, b"kept")).unwrap();
+            log.append(&simple(2, 1, b"kept")).unwrap();
             log.flush().unwrap();
             dd.write_checkpoints().unwrap();
-            log.append(&mut simple(2, 1, b"torn")).unwrap();
+            log.append(&simple(2, 1, b"torn")).unwrap();
             // Crash: no close, and the last batch half written.
             let (file, _) = log.sync_target();
             let len = file.metadata().unwrap().len();

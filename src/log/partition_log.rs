@@ -10,10 +10,11 @@ use super::segment::{
 };
 use crate::record::BatchError;
 use crate::record::batch::{
-    self, ATTR_TIMESTAMP_TYPE, ATTRIBUTES_OFFSET, CRC_OFFSET, MAX_TIMESTAMP_OFFSET,
+    self, ATTR_TIMESTAMP_TYPE, ATTRIBUTES_OFFSET, CRC_OFFSET, HEADER_SIZE, MAX_TIMESTAMP_OFFSET,
 };
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::IoSlice;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -380,10 +381,11 @@ impl Log {
 
     /// Appends one or more concatenated v2 batches as received from a client:
     /// validates each (length, magic, CRC, `max.message.bytes`), assigns
-    /// offsets by patching base offsets in place, applies LogAppendTime if
+    /// offsets by patching base offsets into copies of the batch headers
+    /// (the input is not modified or copied), applies LogAppendTime if
     /// configured, rolls segments as needed. Nothing is written if any batch
     /// is invalid. Not durable until flushed.
-    pub fn append(&mut self, batches: &mut [u8]) -> Result<AppendInfo> {
+    pub fn append(&mut self, batches: &[u8]) -> Result<AppendInfo> {
         self.check_writable()?;
         let mut infos = Vec::new();
         let mut pos = 0;
@@ -430,23 +432,35 @@ impl Log {
         let log_append_time = if self.config.log_append_time { now } else { -1 };
         let mut next = base_offset;
         let mut max_timestamp = -1;
+        // Each batch goes to disk as its header with the offsets (and any
+        // LogAppendTime) patched in, then the rest of its bytes untouched.
+        let mut headers = Vec::with_capacity(infos.len());
         for info in &mut infos {
-            let b = &mut batches[info.position..info.position + info.size];
-            batch::set_base_offset(b, next);
-            batch::set_partition_leader_epoch(b, LEADER_EPOCH);
+            let b = &batches[info.position..info.position + info.size];
+            let mut h: [u8; HEADER_SIZE] = b[..HEADER_SIZE].try_into().expect("validated");
+            batch::set_base_offset(&mut h, next);
+            batch::set_partition_leader_epoch(&mut h, LEADER_EPOCH);
             if self.config.log_append_time {
-                let attrs = i16::from_be_bytes([b[ATTRIBUTES_OFFSET], b[ATTRIBUTES_OFFSET + 1]])
+                let attrs = i16::from_be_bytes([h[ATTRIBUTES_OFFSET], h[ATTRIBUTES_OFFSET + 1]])
                     | ATTR_TIMESTAMP_TYPE;
-                b[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
-                b[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
+                h[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
+                h[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
                     .copy_from_slice(&now.to_be_bytes());
-                let crc = batch::compute_crc(b);
-                b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+                let crc = batch::compute_crc_split(&h, &b[HEADER_SIZE..]);
+                h[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
                 info.max_timestamp = now;
             }
+            headers.push(h);
             info.last_offset += next;
             next = info.last_offset + 1;
             max_timestamp = max_timestamp.max(info.max_timestamp);
+        }
+        let mut parts = Vec::with_capacity(2 * infos.len());
+        for (h, info) in headers.iter().zip(&infos) {
+            parts.push(IoSlice::new(h));
+            parts.push(IoSlice::new(
+                &batches[info.position + HEADER_SIZE..info.position + info.size],
+            ));
         }
         let last_offset = next - 1;
         if self
@@ -461,7 +475,7 @@ impl Log {
             .values_mut()
             .next_back()
             .expect("a log has a segment");
-        active.append(batches, &infos, config)?;
+        active.append(&mut parts, &infos, config)?;
         Ok(AppendInfo {
             base_offset,
             last_offset,
@@ -777,12 +791,12 @@ mod tests {
     fn fill(log: &mut Log, n: usize, ts0: i64) -> Vec<(i64, i64)> {
         (0..n)
             .map(|i| {
-                let mut b = simple(
+                let b = simple(
                     1 + i % 4,
                     ts0 + i as i64,
                     format!("value-{i:04}").as_bytes(),
                 );
-                let info = log.append(&mut b).unwrap();
+                let info = log.append(&b).unwrap();
                 assert_eq!(info.records, 1 + i % 4);
                 (info.base_offset, info.last_offset)
             })
@@ -851,10 +865,10 @@ mod tests {
         c.segment_ms = 1000;
         let (mut log, _) = Log::open(dir.path(), c, false).unwrap();
         for ts in [10_000, 10_500, 11_000] {
-            log.append(&mut simple(1, ts, b"x")).unwrap();
+            log.append(&simple(1, ts, b"x")).unwrap();
         }
         assert_eq!(log.segment_count(), 1);
-        log.append(&mut simple(1, 11_001, b"x")).unwrap();
+        log.append(&simple(1, 11_001, b"x")).unwrap();
         assert_eq!(log.segment_count(), 2);
         assert_eq!(log.segments().nth(1).unwrap().base_offset(), 3);
     }
@@ -883,8 +897,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
         let batches = fill(&mut log, 12, 0);
-        let mut last = simple(3, 99, b"the last batch");
-        let info = log.append(&mut last).unwrap();
+        let last = simple(3, 99, b"the last batch");
+        let info = log.append(&last).unwrap();
         drop(log);
         let bases = list_segments(dir.path()).unwrap();
         let path = segment::segment_file(dir.path(), *bases.last().unwrap(), LOG_SUFFIX);
@@ -949,23 +963,45 @@ mod tests {
         let mut c = small_config();
         c.max_message_bytes = 200;
         let (mut log, _) = Log::open(dir.path(), c, false).unwrap();
-        let mut good = simple(2, 5, b"ok");
+        let good = simple(2, 5, b"ok");
         let mut bad = simple(1, 5, b"bad");
         bad[70] ^= 1;
-        let mut both = [good.clone(), bad].concat();
+        let both = [good.clone(), bad].concat();
+        assert!(matches!(log.append(&both), Err(LogError::CorruptBatch(_))));
+        let big = simple(1, 5, &[7u8; 300]);
         assert!(matches!(
-            log.append(&mut both),
-            Err(LogError::CorruptBatch(_))
-        ));
-        let mut big = simple(1, 5, &[7u8; 300]);
-        assert!(matches!(
-            log.append(&mut big),
+            log.append(&big),
             Err(LogError::RecordTooLarge { .. })
         ));
-        assert!(log.append(&mut [0u8; 30]).is_err());
+        assert!(log.append(&[0u8; 30]).is_err());
         assert_eq!(log.size_bytes(), 0);
-        log.append(&mut good).unwrap();
+        log.append(&good).unwrap();
         assert_eq!(log.log_end_offset(), 2);
+    }
+
+    #[test]
+    fn one_append_of_more_batches_than_one_pwritev_takes() {
+        // 1,500 batches are 3,000 buffers: three pwritev calls.
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), LogConfig::default(), false).unwrap();
+        let input: Vec<u8> = (0..1500)
+            .flat_map(|i| simple(1 + i % 3, i as i64, format!("v{i}").as_bytes()))
+            .collect();
+        let before = input.clone();
+        let info = log.append(&input).unwrap();
+        assert_eq!(input, before, "the input is not modified");
+        assert_eq!((info.base_offset, info.bytes), (0, input.len()));
+        let bytes = slice_bytes(&log.read(0, usize::MAX, true).unwrap().unwrap());
+        assert_eq!(bytes.len(), input.len());
+        let mut next = 0;
+        let mut it = BatchIter::new(&bytes);
+        for (h, batch) in it.by_ref() {
+            batch::validate(batch).unwrap();
+            assert_eq!(h.base_offset, next);
+            next = h.last_offset() + 1;
+        }
+        assert_eq!(next, info.last_offset + 1);
+        assert_eq!(it.position(), bytes.len());
     }
 
     #[test]
@@ -974,7 +1010,7 @@ mod tests {
         let mut c = small_config();
         c.log_append_time = true;
         let (mut log, _) = Log::open(dir.path(), c, false).unwrap();
-        let info = log.append(&mut simple(2, 5, b"v")).unwrap();
+        let info = log.append(&simple(2, 5, b"v")).unwrap();
         assert!(info.log_append_time > 1_600_000_000_000);
         let bytes = slice_bytes(&log.read(0, 1000, true).unwrap().unwrap());
         let h = batch::validate(&bytes).unwrap();
@@ -990,7 +1026,7 @@ mod tests {
         for i in 0..100i64 {
             // Timestamps 0, 10, 20, ... with one late-arriving older record.
             let ts = if i == 50 { 5 } else { i * 10 };
-            log.append(&mut simple(1, ts, b"record-value")).unwrap();
+            log.append(&simple(1, ts, b"record-value")).unwrap();
         }
         assert!(log.segment_count() > 2);
         assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 0)));
@@ -1082,16 +1118,16 @@ mod tests {
         assert_eq!(ro.log_end_offset(), end);
         check_reads(&ro, &batches);
         assert!(matches!(
-            ro.append(&mut simple(1, 1, b"x")),
+            ro.append(&simple(1, 1, b"x")),
             Err(LogError::ReadOnly(_))
         ));
         file.set_len(size).unwrap();
-        log.append(&mut simple(1, 1, b"more")).unwrap();
+        log.append(&simple(1, 1, b"more")).unwrap();
         ro.refresh().unwrap();
         assert_eq!(ro.log_end_offset(), end + 1);
-        log.append(&mut simple(2, 1, b"before roll")).unwrap();
+        log.append(&simple(2, 1, b"before roll")).unwrap();
         log.roll().unwrap();
-        log.append(&mut simple(1, 1, b"after roll")).unwrap();
+        log.append(&simple(1, 1, b"after roll")).unwrap();
         ro.refresh().unwrap();
         assert_eq!(ro.log_end_offset(), end + 4);
         assert_eq!(ro.segment_count(), log.segment_count());
@@ -1105,9 +1141,8 @@ mod tests {
     fn empty_batch_list_and_flush() {
         let dir = tempfile::tempdir().unwrap();
         let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
-        assert_eq!(log.append(&mut []).unwrap().records, 0);
-        log.append(&mut batch(&[(1, Some(b"k"), Some(b"v"))]))
-            .unwrap();
+        assert_eq!(log.append(&[]).unwrap().records, 0);
+        log.append(&batch(&[(1, Some(b"k"), Some(b"v"))])).unwrap();
         assert_eq!(log.recovery_point(), 0);
         log.flush().unwrap();
         assert_eq!(log.recovery_point(), 1);
@@ -1158,7 +1193,7 @@ mod tests {
         let mut appended = Vec::new();
         let err = loop {
             let before = (log.log_end_offset(), log.size_bytes());
-            match log.append(&mut simple(3, 1, &value)) {
+            match log.append(&simple(3, 1, &value)) {
                 Ok(info) => appended.push((info.base_offset, info.last_offset)),
                 Err(e) => {
                     assert_eq!((log.log_end_offset(), log.size_bytes()), before);
@@ -1202,10 +1237,10 @@ mod tests {
         f.sync_data().unwrap();
         let raw_s = t.elapsed().as_secs_f64();
         let (mut log, _) = Log::open(&dir.path().join("t-0"), LogConfig::default(), false).unwrap();
-        let mut buf = template.clone();
+        let buf = template.clone();
         let t = std::time::Instant::now();
         for _ in 0..n {
-            log.append(&mut buf).unwrap();
+            log.append(&buf).unwrap();
         }
         log.flush().unwrap();
         let log_s = t.elapsed().as_secs_f64();

@@ -9,7 +9,9 @@ use super::time_index::TimeIndex;
 use crate::record::BatchError;
 use crate::record::batch::{self, BatchHeader, HEADER_SIZE};
 use std::fs::{File, OpenOptions};
+use std::io::IoSlice;
 use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,6 +25,46 @@ pub const TIME_INDEX_SUFFIX: &str = "timeindex";
 /// `<dir>/<20-digit base offset>.<ext>`, Kafka's segment file name.
 pub fn segment_file(dir: &Path, base_offset: i64, ext: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}.{ext}"))
+}
+
+/// Most buffers one `pwritev` takes (Linux's `IOV_MAX`).
+const MAX_IOVECS: usize = 1024;
+
+/// Writes all of `parts` at `offset` of `file` with `pwritev`, so a batch's
+/// patched header and the rest of its bytes, as received, reach the page
+/// cache without first being copied into one buffer.
+fn write_all_vectored_at(
+    file: &File,
+    mut parts: &mut [IoSlice<'_>],
+    mut offset: u64,
+) -> std::io::Result<()> {
+    IoSlice::advance_slices(&mut parts, 0);
+    while !parts.is_empty() {
+        let count = parts.len().min(MAX_IOVECS);
+        // SAFETY: `IoSlice` is ABI-compatible with `iovec` on Unix, and the
+        // `count` slices it points at stay borrowed for the call.
+        let written = unsafe {
+            libc::pwritev(
+                file.as_raw_fd(),
+                parts.as_ptr().cast::<libc::iovec>(),
+                count as libc::c_int,
+                offset as libc::off_t,
+            )
+        };
+        if written < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut parts, written as usize);
+        offset += written as u64;
+    }
+    Ok(())
 }
 
 /// Milliseconds since the Unix epoch.
@@ -272,11 +314,19 @@ impl LogSegment {
             || last_offset - self.base_offset > i32::MAX as i64
     }
 
-    /// Writes `buf` (whole batches, offsets assigned) at the end of the file
-    /// with one positional write and indexes its batches. On a write error
-    /// (a full disk) the file is cut back to its previous size.
-    pub fn append(&mut self, buf: &[u8], batches: &[BatchInfo], config: &LogConfig) -> Result<()> {
-        if let Err(e) = self.file.write_all_at(buf, self.size) {
+    /// Writes `parts` (whole batches, offsets assigned, possibly each split
+    /// into a patched header and the bytes as received) at the end of the
+    /// file with positional vectored writes, and indexes its batches, whose
+    /// positions are relative to the start of `parts`. On a write error (a
+    /// full disk) the file is cut back to its previous size.
+    pub fn append(
+        &mut self,
+        parts: &mut [IoSlice<'_>],
+        batches: &[BatchInfo],
+        config: &LogConfig,
+    ) -> Result<()> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if let Err(e) = write_all_vectored_at(&self.file, parts, self.size) {
             if let Err(cut) = self.file.set_len(self.size) {
                 tracing::error!(
                     "{}: could not cut back a failed append: {cut}",
@@ -295,7 +345,7 @@ impl LogSegment {
                 config.index_interval_bytes,
             );
         }
-        self.size += buf.len() as u64;
+        self.size += len as u64;
         Ok(())
     }
 

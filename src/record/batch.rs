@@ -200,6 +200,11 @@ pub fn compute_crc(batch: &[u8]) -> u32 {
     crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..])
 }
 
+/// CRC32C of a batch held as its (patched) header and the rest of its bytes.
+pub fn compute_crc_split(header: &[u8; HEADER_SIZE], rest: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&header[ATTRIBUTES_OFFSET..]), rest)
+}
+
 /// Parses the header of the complete batch at the start of `buf` and checks
 /// that all its bytes are present and its CRC matches.
 pub fn validate(buf: &[u8]) -> Result<BatchHeader, BatchError> {

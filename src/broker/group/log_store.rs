@@ -162,9 +162,9 @@ impl OffsetsStore for LogStore {
         for r in records {
             builder.push(timestamp_ms, Some(&r.key), r.value.as_deref(), &[]);
         }
-        let mut batch = builder.finish();
+        let batch = builder.finish();
         let mut log = self.log(partition)?;
-        log.append(&mut batch).map_err(|e| err(partition, e))?;
+        log.append(&batch).map_err(|e| err(partition, e))?;
         let (file, durable_offset) = log.sync_target();
         drop(log);
         let synced = self.group_commit.sync(vec![file]);

@@ -8,7 +8,6 @@ use crate::broker::dispatch::{PendingReply, reply};
 use crate::broker::legacy_produce::{self, LegacyProduceResponse};
 use crate::broker::state::{Broker, Partition, lock};
 use crate::record::BatchHeader;
-use bytes::BytesMut;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
@@ -49,7 +48,6 @@ fn append(
     let single = BatchHeader::parse(&records)
         .ok()
         .filter(|h| h.total_size() == records.len());
-    let mut buf = BytesMut::from(&records[..]);
     let mut log = partition.log();
     if partition.is_deleted() {
         return Err((
@@ -80,7 +78,7 @@ fn append(
         ));
     }
     let info = log
-        .append(&mut buf)
+        .append(&records)
         .map_err(|e| (log_error_code(&e), e.to_string()))?;
     if let Some(h) = &single {
         lock(&partition.producers).appended(h, info.base_offset);
