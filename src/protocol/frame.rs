@@ -37,13 +37,13 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
 }
 
-/// Reads frames through one buffer per connection. Each socket read takes
-/// whatever has arrived (often several pipelined requests, or a large produce
-/// request in few reads); each frame is split off the buffer without a copy,
-/// and the buffer's memory is reused once the frames handed out are dropped,
-/// so a busy connection neither copies request bytes nor faults in fresh
-/// pages for every request. Cancel safe: a dropped [`FrameReader::next`]
-/// loses nothing.
+/// Reads frames through a receive buffer per connection. Each socket read
+/// takes whatever has arrived (often several pipelined requests, or a large
+/// produce request in few reads), and each frame is split off the buffer
+/// without a copy, so request bytes (a produce request's records) reach the
+/// log as received. An emptied buffer is let go, so an idle connection holds
+/// no request memory. Cancel safe: a dropped [`FrameReader::next`] loses
+/// nothing.
 #[derive(Debug)]
 pub struct FrameReader<R> {
     reader: R,
@@ -79,7 +79,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 let want = 4 + size as usize;
                 if self.buf.len() >= want {
                     self.buf.advance(4);
-                    return Ok(Some(self.buf.split_to(want - 4).freeze()));
+                    let frame = self.buf.split_to(want - 4).freeze();
+                    if self.buf.is_empty() {
+                        // Let the frame own the memory alone: freed with it,
+                        // not pinned by an idle connection.
+                        self.buf = BytesMut::new();
+                    }
+                    return Ok(Some(frame));
                 }
                 // Room for the rest of this frame, grown with the data
                 // actually received, so a peer announcing a huge frame and
