@@ -21,7 +21,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 
 use crate::record::murmur2::partition_for_key;
 use crate::record::{Compression, Header};
@@ -123,6 +123,56 @@ pub struct ProducerRecord {
     pub headers: Vec<Header>,
     /// Timestamp in ms; `None` is now.
     pub timestamp: Option<i64>,
+}
+
+impl ProducerRecord {
+    /// The record borrowed, for [`Producer::send_ref`] and [`Producer::try_queue`].
+    pub fn borrowed(&self) -> RecordRef<'_> {
+        RecordRef {
+            topic: &self.topic,
+            partition: self.partition,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: &self.headers,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+/// A record to produce, borrowed from the caller: nothing is copied
+/// before its bytes are encoded into a record batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// Topic.
+    pub topic: &'a str,
+    /// Partition; `None` lets the partitioner choose.
+    pub partition: Option<i32>,
+    /// Key; routes the record when no partition is given.
+    pub key: Option<&'a [u8]>,
+    /// Value; `None` is a tombstone.
+    pub value: Option<&'a [u8]>,
+    /// Headers.
+    pub headers: &'a [Header],
+    /// Timestamp in ms; `None` is now.
+    pub timestamp: Option<i64>,
+}
+
+/// The partition a record goes to when it is fixed (given, or by its key),
+/// `None` for the sticky partition; an error for a partition out of range.
+fn route(record: &RecordRef<'_>, count: i32) -> Result<Option<i32>, ClientError> {
+    if count == 0 {
+        return Err(ClientError::UnknownTopic(record.topic.to_string()));
+    }
+    match (record.partition, record.key) {
+        (Some(p), _) if p < 0 || p >= count => Err(ClientError::UnknownPartition {
+            topic: record.topic.to_string(),
+            partition: p,
+            count,
+        }),
+        (Some(p), _) => Ok(Some(p)),
+        (None, Some(key)) => Ok(Some(partition_for_key(key, count))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// Where a record was written.
@@ -242,56 +292,92 @@ impl Producer {
     /// Queues a record; returns once it is in a batch (waiting if
     /// `buffer_memory` is full). The handle resolves when it is written.
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryHandle, ClientError> {
+        self.send_ref(record.borrowed()).await
+    }
+
+    /// Like [`Producer::send`] with the record borrowed: its key, value and
+    /// headers are copied once, straight into the record batch.
+    pub async fn send_ref(&self, record: RecordRef<'_>) -> Result<DeliveryHandle, ClientError> {
         let shared = &self.shared;
         if shared.closed.load(Ordering::Acquire) {
             return Err(ClientError::ProducerClosed);
         }
-        let topic = match shared.cluster.cached_topic(&record.topic) {
-            Some(topic) => topic,
-            None => shared.cluster.refresh_topic(&record.topic, true).await?,
+        let count = match shared.cluster.cached_partition_count(record.topic) {
+            Some(count) => count,
+            None => shared
+                .cluster
+                .refresh_topic(record.topic, true)
+                .await?
+                .partition_count(),
         };
-        let count = topic.partition_count();
-        if count == 0 {
-            return Err(ClientError::UnknownTopic(record.topic));
-        }
-        let explicit = match (record.partition, &record.key) {
-            (Some(p), _) if p < 0 || p >= count => {
-                return Err(ClientError::UnknownPartition {
-                    topic: record.topic,
-                    partition: p,
-                    count,
-                });
-            }
-            (Some(p), _) => Some(p),
-            (None, Some(key)) => Some(partition_for_key(key, count)),
-            (None, None) => None,
-        };
-        let size = record_size(
-            record.key.as_deref(),
-            record.value.as_deref(),
-            &record.headers,
-        );
-        let reserve = size.min(shared.config.buffer_memory);
+        let explicit = route(&record, count)?;
+        let reserve = self.reserve_for(&record);
         shared
             .memory
             .acquire_many(reserve as u32)
             .await
             .map_err(|_| ClientError::ProducerClosed)?
             .forget();
+        let (handle, _) = self.queue(&record, explicit, count, reserve, true);
+        handle.ok_or(ClientError::ProducerClosed)
+    }
+
+    /// Queues a record without waiting and without a delivery handle (its
+    /// outcome still counts for [`Producer::flush`], which returns the
+    /// first error); the fast path for producing many records. Returns
+    /// `false`, queuing nothing, when it would have to wait: `buffer_memory`
+    /// is full or the topic's metadata is not known yet; then call
+    /// [`Producer::send_ref`].
+    pub fn try_queue(&self, record: &RecordRef<'_>) -> Result<bool, ClientError> {
+        let shared = &self.shared;
+        if shared.closed.load(Ordering::Acquire) {
+            return Err(ClientError::ProducerClosed);
+        }
+        let Some(count) = shared.cluster.cached_partition_count(record.topic) else {
+            return Ok(false);
+        };
+        let explicit = route(record, count)?;
+        let reserve = self.reserve_for(record);
+        match shared.memory.try_acquire_many(reserve as u32) {
+            Ok(permit) => permit.forget(),
+            Err(TryAcquireError::NoPermits) => return Ok(false),
+            Err(TryAcquireError::Closed) => return Err(ClientError::ProducerClosed),
+        }
+        self.queue(record, explicit, count, reserve, false);
+        Ok(true)
+    }
+
+    /// Buffer memory a record takes while it is pending.
+    fn reserve_for(&self, record: &RecordRef<'_>) -> usize {
+        record_size(record.key, record.value, record.headers).min(self.shared.config.buffer_memory)
+    }
+
+    /// Appends a record whose memory is reserved to its batch; the handle
+    /// if `subscribe`, and the partition.
+    fn queue(
+        &self,
+        record: &RecordRef<'_>,
+        explicit: Option<i32>,
+        count: i32,
+        reserve: usize,
+        subscribe: bool,
+    ) -> (Option<DeliveryHandle>, i32) {
+        let shared = &self.shared;
         shared.outstanding.fetch_add(1, Ordering::AcqRel);
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let (appended, partition, wake) = {
             let mut acc = lock(&shared.accumulator);
-            let partition = explicit.unwrap_or_else(|| acc.sticky_partition(&record.topic, count));
+            let partition = explicit.unwrap_or_else(|| acc.sticky_partition(record.topic, count));
             let appended = acc.append(
-                &record.topic,
+                record.topic,
                 partition,
                 count,
                 timestamp,
-                record.key.as_deref(),
-                record.value.as_deref(),
-                &record.headers,
+                record.key,
+                record.value,
+                record.headers,
                 reserve,
+                subscribe,
                 Instant::now(),
             );
             let wake = appended.index == 0 || appended.closed_batch;
@@ -300,11 +386,13 @@ impl Producer {
         if wake {
             shared.wake.notify_one();
         }
-        Ok(DeliveryHandle {
-            outcome: appended.outcome,
-            index: appended.index,
+        let index = appended.index;
+        let handle = appended.outcome.map(|outcome| DeliveryHandle {
+            outcome,
+            index,
             partition,
-        })
+        });
+        (handle, partition)
     }
 
     /// Sends everything buffered and waits until every record sent so far
@@ -380,7 +468,7 @@ async fn run_sender(shared: Arc<Shared>) {
                         usize::MAX,
                     );
                     if let Some(batch) = batch {
-                        fail_or_retry(&shared, batch, e);
+                        fail_or_retry(&shared, batch.finish(), e);
                         progress = true;
                     }
                 }
@@ -427,7 +515,8 @@ async fn run_sender(shared: Arc<Shared>) {
 /// Takes the batches of one request to a leader: at most one per partition
 /// of `parts`, at least one, up to `max_request_size` bytes. The first
 /// partition looked at turns with `rotation`, so no partition starves when
-/// requests fill up.
+/// requests fill up. Batches are finished (CRC, compression) outside the
+/// accumulator's lock, so producing threads can go on appending meanwhile.
 fn take_request(
     shared: &Shared,
     parts: &[Sendable],
@@ -435,8 +524,7 @@ fn take_request(
     now: Instant,
 ) -> Vec<ReadyBatch> {
     let max_size = shared.config.max_request_size;
-    let mut acc = lock(&shared.accumulator);
-    let mut taken = Vec::new();
+    let mut taken: Vec<ReadyBatch> = Vec::new();
     let mut size = 0;
     for i in 0..parts.len() {
         let part = &parts[(rotation + i) % parts.len()];
@@ -445,7 +533,9 @@ fn take_request(
         } else {
             max_size.saturating_sub(size)
         };
-        if let Some(batch) = acc.take(&part.topic, part.partition, now, room) {
+        let batch = lock(&shared.accumulator).take(&part.topic, part.partition, now, room);
+        if let Some(batch) = batch {
+            let batch = batch.finish();
             size += batch.data.len();
             taken.push(batch);
         }
