@@ -199,7 +199,8 @@ impl Accumulator {
     /// Appends a record to `topic`-`partition` (of `count` partitions),
     /// closing the open batch first if the record would overflow it.
     /// `reserved` is the buffer memory taken for the record; `subscribe`
-    /// asks for the batch outcome to watch.
+    /// asks for the batch outcome to watch; `now` is read only when a new
+    /// batch starts (its linger counts from then).
     #[allow(clippy::too_many_arguments)]
     pub fn append(
         &mut self,
@@ -212,7 +213,7 @@ impl Accumulator {
         headers: &[Header],
         reserved: usize,
         subscribe: bool,
-        now: Instant,
+        now: impl FnOnce() -> Instant,
     ) -> Appended {
         let size = record_size(key, value, headers);
         if !self.topics.contains_key(topic) {
@@ -233,12 +234,15 @@ impl Accumulator {
             closed_batch = true;
         }
         let next_sequence = &mut self.next_sequence;
-        let capacity = self.batch_size.saturating_add(BATCH_SLACK).min(MAX_PREALLOCATED);
+        let capacity = self
+            .batch_size
+            .saturating_add(BATCH_SLACK)
+            .min(MAX_PREALLOCATED);
         let open = queue.open.get_or_insert_with(|| {
             *next_sequence += 1;
             PendingBatch {
                 builder: BatchBuilder::with_capacity(self.compression, timestamp, capacity),
-                created: now,
+                created: now(),
                 sequence: *next_sequence,
                 outcome: watch::channel(None).0,
                 reserved: 0,
@@ -356,7 +360,18 @@ mod tests {
     use crate::record::batch::BatchHeader;
 
     fn push(acc: &mut Accumulator, partition: i32, value: &[u8], now: Instant) -> Appended {
-        acc.append("t", partition, 3, 1_000, None, Some(value), &[], 0, true, now)
+        acc.append(
+            "t",
+            partition,
+            3,
+            1_000,
+            None,
+            Some(value),
+            &[],
+            0,
+            true,
+            || now,
+        )
     }
 
     /// Takes every batch that can go now, partition by partition.
@@ -386,7 +401,10 @@ mod tests {
         assert_eq!(sendable[0].ready_at, now);
         let mut records = 0;
         for _ in 0..closed {
-            let b = acc.take("t", 0, now, usize::MAX).expect("a closed batch").finish();
+            let b = acc
+                .take("t", 0, now, usize::MAX)
+                .expect("a closed batch")
+                .finish();
             assert!(b.data.len() <= 1000, "batch of {} bytes", b.data.len());
             let header = BatchHeader::parse(&b.data).expect("a v2 batch");
             assert_eq!(header.records_count as usize, b.records);
@@ -396,7 +414,10 @@ mod tests {
         let sendable = acc.sendable(now, false);
         assert_eq!(sendable[0].ready_at, now + Duration::from_secs(60));
         assert_eq!(acc.sendable(now, true)[0].ready_at, now);
-        let rest = acc.take("t", 0, now, usize::MAX).expect("the open batch").finish();
+        let rest = acc
+            .take("t", 0, now, usize::MAX)
+            .expect("the open batch")
+            .finish();
         assert_eq!(records + rest.records, 25);
         assert!(acc.sendable(now, true).is_empty());
         assert!(acc.is_empty());
@@ -499,7 +520,7 @@ mod tests {
         let mut seen = vec![p];
         for _ in 0..20 {
             p = acc.sticky_partition("t", 3);
-            acc.append("t", p, 3, 0, None, Some(&[0u8; 100]), &[], 0, false, now);
+            acc.append("t", p, 3, 0, None, Some(&[0u8; 100]), &[], 0, false, || now);
             seen.push(p);
         }
         // Each partition keeps records until its batch is full (2-3 records).

@@ -18,9 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 
 use crate::record::murmur2::partition_for_key;
@@ -29,6 +27,7 @@ use crate::record::{Compression, Header};
 use super::accumulator::{Accumulator, BatchOutcome, ReadyBatch, Sendable, record_size};
 use super::cluster::Cluster;
 use super::error::ClientError;
+use super::produce_request;
 
 /// How many brokers must have a record before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -378,7 +377,7 @@ impl Producer {
                 record.headers,
                 reserve,
                 subscribe,
-                Instant::now(),
+                Instant::now,
             );
             let wake = appended.index == 0 || appended.closed_batch;
             (appended, partition, wake)
@@ -543,27 +542,6 @@ fn take_request(
     taken
 }
 
-fn build_request(config: &ProducerConfig, batches: &[ReadyBatch]) -> ProduceRequest {
-    let mut topics: Vec<TopicProduceData> = Vec::new();
-    for batch in batches {
-        let data = PartitionProduceData::default()
-            .with_index(batch.partition)
-            .with_records(Some(batch.data.clone()));
-        match topics.iter_mut().find(|t| t.name.0.as_str() == batch.topic) {
-            Some(t) => t.partition_data.push(data),
-            None => topics.push(
-                TopicProduceData::default()
-                    .with_name(TopicName(StrBytes::from_string(batch.topic.clone())))
-                    .with_partition_data(vec![data]),
-            ),
-        }
-    }
-    ProduceRequest::default()
-        .with_acks(config.acks.code())
-        .with_timeout_ms(config.request_timeout.as_millis().min(i32::MAX as u128) as i32)
-        .with_topic_data(topics)
-}
-
 /// Writes one Produce request to `leader` and leaves a task waiting for its
 /// response. The write is awaited here, so the requests the sender makes
 /// reach each broker in the order it makes them.
@@ -574,16 +552,24 @@ async fn send_request(
     permit: OwnedSemaphorePermit,
 ) {
     let config = &shared.config;
-    let request = build_request(config, &batches);
+    let timeout_ms = config.request_timeout.as_millis().min(i32::MAX as u128) as i32;
     let written = async {
         let conn = shared.cluster.connection(leader).await?;
         let version = conn.version(ApiKey::Produce)?;
+        let body = produce_request::encode(version, config.acks.code(), timeout_ms, &batches)
+            .ok_or_else(|| ClientError::Protocol {
+                addr: conn.addr().to_string(),
+                message: format!("cannot encode Produce v{version} requests"),
+            })?;
         if config.acks == Acks::None {
-            conn.send_only(&request, version).await?;
+            conn.send_encoded_only::<ProduceRequest>(&body, version)
+                .await?;
             return Ok(None);
         }
         let timeout = config.request_timeout + Duration::from_secs(5);
-        let pending = conn.send(&request, version, timeout).await?;
+        let pending = conn
+            .send_encoded::<ProduceRequest>(&body, version, timeout)
+            .await?;
         Ok::<_, ClientError>(Some((pending, conn.addr().to_string())))
     }
     .await;
@@ -690,43 +676,6 @@ fn complete(shared: &Shared, batch: ReadyBatch, result: Result<i64, ClientError>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn batch(topic: &str, partition: i32, size: usize) -> ReadyBatch {
-        ReadyBatch {
-            topic: topic.to_string(),
-            partition,
-            data: Bytes::from(vec![0u8; size]),
-            records: 1,
-            reserved: 0,
-            attempts: 0,
-            sequence: 0,
-            outcome: watch::channel(None).0,
-        }
-    }
-
-    #[test]
-    fn produce_requests_group_partitions_by_topic() {
-        let config = ProducerConfig {
-            acks: Acks::Leader,
-            ..ProducerConfig::default()
-        };
-        let request = build_request(
-            &config,
-            &[batch("a", 0, 10), batch("b", 2, 10), batch("a", 1, 10)],
-        );
-        assert_eq!(request.acks, 1);
-        let shape: Vec<(String, Vec<i32>)> = request
-            .topic_data
-            .iter()
-            .map(|t| {
-                (
-                    t.name.0.to_string(),
-                    t.partition_data.iter().map(|p| p.index).collect(),
-                )
-            })
-            .collect();
-        assert_eq!(shape, vec![("a".into(), vec![0, 1]), ("b".into(), vec![2])]);
-    }
 
     #[test]
     fn acks_parse() {
