@@ -6,9 +6,7 @@
 //! allocated per record. [`BatchBuilder::finish`] fills in the header and
 //! returns that same buffer for uncompressed batches (no copy at all); for
 //! compressed batches the records section is compressed once behind a fresh
-//! header. The CRC32C of uncompressed records is computed as each record is
-//! appended, while its bytes are still in the CPU cache, and combined with
-//! the header's at the end.
+//! header.
 
 use super::batch::{
     self, ATTR_TIMESTAMP_TYPE, ATTR_TRANSACTIONAL, ATTRIBUTES_OFFSET, BASE_SEQUENCE_OFFSET,
@@ -36,8 +34,6 @@ pub struct BatchBuilder {
     base_sequence: i32,
     partition_leader_epoch: i32,
     attributes: i16,
-    /// CRC32C of the records section so far (uncompressed batches only).
-    records_crc: u32,
     /// Header space (zeroed until `finish`) followed by the encoded records.
     buf: Vec<u8>,
 }
@@ -65,7 +61,6 @@ impl BatchBuilder {
             base_sequence: -1,
             partition_leader_epoch: -1,
             attributes: compression.id(),
-            records_crc: 0,
             buf,
         }
     }
@@ -137,7 +132,6 @@ impl BatchBuilder {
         let body_size = record_body_size(timestamp_delta, offset_delta, key, value, headers);
         let body_len = i32::try_from(body_size).expect("a record is smaller than 2 GiB");
         self.buf.reserve(body_size + 5);
-        let record_start = self.buf.len();
         put_varint(&mut self.buf, body_len);
         let body_start = self.buf.len();
         self.buf.push(0); // record attributes (unused)
@@ -151,9 +145,6 @@ impl BatchBuilder {
             put_nullable(&mut self.buf, h.value.as_deref());
         }
         debug_assert_eq!(self.buf.len() - body_start, body_size);
-        if self.compression == Compression::None {
-            self.records_crc = crc32c::crc32c_append(self.records_crc, &self.buf[record_start..]);
-        }
         self.max_timestamp = if self.count == 0 {
             timestamp
         } else {
@@ -244,12 +235,7 @@ impl BatchBuilder {
             &self.base_sequence.to_be_bytes(),
         );
         put_at(&mut out, RECORDS_COUNT_OFFSET, &self.count.to_be_bytes());
-        let crc = if self.compression == Compression::None {
-            let header_crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..HEADER_SIZE]);
-            crc32c::crc32c_combine(header_crc, self.records_crc, out.len() - HEADER_SIZE)
-        } else {
-            batch::compute_crc(&out)
-        };
+        let crc = batch::compute_crc(&out);
         put_at(&mut out, CRC_OFFSET, &crc.to_be_bytes());
         out
     }
@@ -496,31 +482,5 @@ mod tests {
             let h = BatchHeader::parse(&batch).unwrap();
             assert_eq!(h.crc, crate::record::batch::compute_crc(&batch));
         }
-    }
-
-    #[test]
-    fn crc_built_record_by_record_equals_the_crc_of_the_whole_batch() {
-        let records = sample_records();
-        for n in [0, 1, 2, 17, records.len()] {
-            let mut b = BatchBuilder::with_capacity(Compression::None, 5, 100);
-            for (i, r) in records[..n].iter().enumerate() {
-                b.push_with_offset_delta(
-                    i as i32 * 2,
-                    r.timestamp,
-                    r.key.as_deref(),
-                    r.value.as_deref(),
-                    &r.headers,
-                );
-            }
-            b.push(7, None, Some(&[0xa5; 70_000]), &[]);
-            b.override_last_offset_delta(500);
-            let batch = b.finish();
-            let h = BatchHeader::parse(&batch).unwrap();
-            let whole = crc32c::crc32c(&batch[crate::record::batch::ATTRIBUTES_OFFSET..]);
-            assert_eq!(h.crc, whole, "{n} records");
-            assert_eq!(decode_batch(&batch).unwrap().len(), n + 1);
-        }
-        let empty = BatchBuilder::new(Compression::None, 1).finish();
-        assert!(validate(&empty).is_ok());
     }
 }
