@@ -11,6 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use indexmap::IndexMap;
 use tokio::sync::watch;
 
 use crate::record::{BatchBuilder, Compression, Header};
@@ -143,7 +144,10 @@ pub struct Accumulator {
     compression: Compression,
     batch_size: usize,
     linger: Duration,
-    topics: HashMap<String, Vec<PartitionQueue>>,
+    topics: IndexMap<String, Vec<PartitionQueue>>,
+    /// Index in `topics` of the topic appended to last: producers mostly
+    /// write one topic, whose name is then compared rather than hashed.
+    last_topic: usize,
     sticky: HashMap<String, i32>,
     next_sequence: u64,
 }
@@ -164,7 +168,8 @@ impl Accumulator {
             compression,
             batch_size: batch_size.max(1),
             linger,
-            topics: HashMap::new(),
+            topics: IndexMap::new(),
+            last_topic: 0,
             sticky: HashMap::new(),
             next_sequence: 0,
         }
@@ -216,10 +221,18 @@ impl Accumulator {
         now: impl FnOnce() -> Instant,
     ) -> Appended {
         let size = record_size(key, value, headers);
-        if !self.topics.contains_key(topic) {
-            self.topics.insert(topic.to_string(), Vec::new());
-        }
-        let queues = self.topics.get_mut(topic).expect("inserted above");
+        let index = match self.topics.get_index(self.last_topic) {
+            Some((name, _)) if name == topic => self.last_topic,
+            _ => match self.topics.get_index_of(topic) {
+                Some(index) => index,
+                None => self.topics.insert_full(topic.to_string(), Vec::new()).0,
+            },
+        };
+        self.last_topic = index;
+        let (_, queues) = self
+            .topics
+            .get_index_mut(index)
+            .expect("an index of topics");
         if queues.len() < count as usize {
             queues.resize_with(count as usize, PartitionQueue::default);
         }
@@ -536,5 +549,22 @@ mod tests {
             );
         }
         assert!(seen.iter().all(|&p| (0..3).contains(&p)));
+    }
+
+    #[test]
+    fn records_of_several_topics_stay_apart() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(Compression::None, 1 << 20, Duration::ZERO);
+        for (i, topic) in ["a", "b", "a", "a", "c", "b"].iter().enumerate() {
+            let value = [i as u8];
+            acc.append(topic, 1, 2, 0, None, Some(&value), &[], 0, false, || now);
+        }
+        let mut counts: Vec<(String, i32, usize)> = take_all(&mut acc, now, true)
+            .iter()
+            .map(|b| (b.topic.clone(), b.partition, b.records))
+            .collect();
+        counts.sort();
+        let expected = [("a", 3), ("b", 2), ("c", 1)].map(|(t, n)| (t.to_string(), 1, n));
+        assert_eq!(counts, expected);
     }
 }
