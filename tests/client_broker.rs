@@ -453,3 +453,79 @@ async fn records_of_a_partition_keep_send_order_with_requests_in_flight() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_borrowed_records_arrive_like_sent_ones() {
+    let broker = Broker::start();
+    let client = Client::connect(&broker.addr).await.expect("connect");
+    client
+        .admin()
+        .create_topic("queued", 3, 1, &[])
+        .await
+        .expect("create");
+    // A small buffer, so the fast path finds it full now and then.
+    let producer = client.producer(ProducerConfig {
+        buffer_memory: 4096,
+        linger: Duration::from_millis(1),
+        ..ProducerConfig::default()
+    });
+    let expected: Vec<ProducerRecord> = (0..500).map(|i| record("queued", i)).collect();
+    // Metadata is not known before the first send: the fast path declines.
+    let first = expected[0].borrowed();
+    assert!(!producer.try_queue(&first).expect("no error"));
+    let (mut queued, mut waited) = (0, 0);
+    for r in &expected {
+        let borrowed = r.borrowed();
+        if producer.try_queue(&borrowed).expect("queue") {
+            queued += 1;
+        } else {
+            producer.send_ref(borrowed).await.expect("send");
+            waited += 1;
+        }
+    }
+    assert!(queued > 0 && waited > 0, "{queued} queued, {waited} waited");
+    producer.flush().await.expect("flush");
+    let bad = ProducerRecord {
+        partition: Some(3),
+        ..record("queued", 0)
+    };
+    let error = producer
+        .try_queue(&bad.borrowed())
+        .expect_err("no partition 3");
+    assert!(
+        matches!(error, ClientError::UnknownPartition { .. }),
+        "{error}"
+    );
+
+    let mut consumer = client.consumer(fast_consumer());
+    consumer
+        .assign("queued", None, OffsetSpec::Earliest)
+        .await
+        .expect("assign");
+    let records = consume_to_end(&mut consumer).await;
+    assert_eq!(records.len(), expected.len());
+    for r in &records {
+        let i: usize = std::str::from_utf8(&r.record.headers[0].value.clone().expect("h"))
+            .expect("utf-8")
+            .parse()
+            .expect("index");
+        let sent = &expected[i];
+        assert_eq!(
+            r.partition,
+            partition_for_key(sent.key.as_deref().expect("key"), 3)
+        );
+        assert_eq!(r.record.key, sent.key);
+        assert_eq!(r.record.value, sent.value);
+        assert_eq!(r.record.headers, sent.headers);
+        assert_eq!(r.record.timestamp, sent.timestamp.expect("timestamp"));
+    }
+    // Every partition keeps the order the records were handed over in.
+    for p in 0..3 {
+        let order: Vec<i64> = records
+            .iter()
+            .filter(|r| r.partition == p)
+            .map(|r| r.record.timestamp)
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "partition {p}");
+    }
+}

@@ -11,6 +11,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use indexmap::IndexMap;
 use tokio::sync::watch;
 
 use crate::record::{BatchBuilder, Compression, Header};
@@ -75,8 +76,8 @@ impl PartitionQueue {
 
 /// Where an appended record went.
 pub struct Appended {
-    /// The batch outcome to watch.
-    pub outcome: watch::Receiver<BatchOutcome>,
+    /// The batch outcome to watch, if asked for.
+    pub outcome: Option<watch::Receiver<BatchOutcome>>,
     /// The record's index in its batch (its offset delta).
     pub index: i32,
     /// Whether a batch was closed (became ready to send) by this append.
@@ -95,12 +96,58 @@ pub struct Sendable {
     pub ready_at: Instant,
 }
 
+/// A batch taken for sending whose encoding may still need finishing
+/// (its CRC and, if asked, compression), which [`TakenBatch::finish`] does
+/// outside the accumulator's lock.
+pub struct TakenBatch {
+    topic: String,
+    partition: i32,
+    state: Taken,
+}
+
+enum Taken {
+    /// Records still in their builder.
+    Open(PendingBatch),
+    /// A batch encoded before (a retry).
+    Encoded(ReadyBatch),
+}
+
+impl TakenBatch {
+    /// The encoded batch, ready to send.
+    pub fn finish(self) -> ReadyBatch {
+        match self.state {
+            Taken::Encoded(batch) => batch,
+            Taken::Open(batch) => ReadyBatch {
+                topic: self.topic,
+                partition: self.partition,
+                records: batch.builder.len(),
+                data: Bytes::from(batch.builder.finish()),
+                reserved: batch.reserved,
+                attempts: 0,
+                sequence: batch.sequence,
+                outcome: batch.outcome,
+            },
+        }
+    }
+}
+
+/// Largest buffer reserved up front for a new batch: batches up to this
+/// size get all their room at once (no regrowing copy while they fill).
+const MAX_PREALLOCATED: usize = 16 * 1024 * 1024;
+
+/// Room beyond `batch_size` for the last record's varint overheads, which
+/// [`record_size`] only estimates.
+const BATCH_SLACK: usize = 64;
+
 /// Per-partition batches of a producer.
 pub struct Accumulator {
     compression: Compression,
     batch_size: usize,
     linger: Duration,
-    topics: HashMap<String, Vec<PartitionQueue>>,
+    topics: IndexMap<String, Vec<PartitionQueue>>,
+    /// Index in `topics` of the topic appended to last: producers mostly
+    /// write one topic, whose name is then compared rather than hashed.
+    last_topic: usize,
     sticky: HashMap<String, i32>,
     next_sequence: u64,
 }
@@ -121,7 +168,8 @@ impl Accumulator {
             compression,
             batch_size: batch_size.max(1),
             linger,
-            topics: HashMap::new(),
+            topics: IndexMap::new(),
+            last_topic: 0,
             sticky: HashMap::new(),
             next_sequence: 0,
         }
@@ -155,7 +203,9 @@ impl Accumulator {
 
     /// Appends a record to `topic`-`partition` (of `count` partitions),
     /// closing the open batch first if the record would overflow it.
-    /// `reserved` is the buffer memory taken for the record.
+    /// `reserved` is the buffer memory taken for the record; `subscribe`
+    /// asks for the batch outcome to watch; `now` is read only when a new
+    /// batch starts (its linger counts from then).
     #[allow(clippy::too_many_arguments)]
     pub fn append(
         &mut self,
@@ -167,13 +217,22 @@ impl Accumulator {
         value: Option<&[u8]>,
         headers: &[Header],
         reserved: usize,
-        now: Instant,
+        subscribe: bool,
+        now: impl FnOnce() -> Instant,
     ) -> Appended {
         let size = record_size(key, value, headers);
-        if !self.topics.contains_key(topic) {
-            self.topics.insert(topic.to_string(), Vec::new());
-        }
-        let queues = self.topics.get_mut(topic).expect("inserted above");
+        let index = match self.topics.get_index(self.last_topic) {
+            Some((name, _)) if name == topic => self.last_topic,
+            _ => match self.topics.get_index_of(topic) {
+                Some(index) => index,
+                None => self.topics.insert_full(topic.to_string(), Vec::new()).0,
+            },
+        };
+        self.last_topic = index;
+        let (_, queues) = self
+            .topics
+            .get_index_mut(index)
+            .expect("an index of topics");
         if queues.len() < count as usize {
             queues.resize_with(count as usize, PartitionQueue::default);
         }
@@ -188,11 +247,15 @@ impl Accumulator {
             closed_batch = true;
         }
         let next_sequence = &mut self.next_sequence;
+        let capacity = self
+            .batch_size
+            .saturating_add(BATCH_SLACK)
+            .min(MAX_PREALLOCATED);
         let open = queue.open.get_or_insert_with(|| {
             *next_sequence += 1;
             PendingBatch {
-                builder: BatchBuilder::new(self.compression, timestamp),
-                created: now,
+                builder: BatchBuilder::with_capacity(self.compression, timestamp, capacity),
+                created: now(),
                 sequence: *next_sequence,
                 outcome: watch::channel(None).0,
                 reserved: 0,
@@ -201,7 +264,7 @@ impl Accumulator {
         let index = open.builder.len() as i32;
         open.builder.push(timestamp, key, value, headers);
         open.reserved += reserved;
-        let outcome = open.outcome.subscribe();
+        let outcome = subscribe.then(|| open.outcome.subscribe());
         // A batch that is already full is closed now rather than on the next record.
         if open.builder.estimated_size() >= self.batch_size {
             queue.closed.extend(queue.open.take());
@@ -243,15 +306,16 @@ impl Accumulator {
     }
 
     /// Takes the first batch of `topic`-`partition` if it can go now and
-    /// is at most `max_bytes` long: a retry whose backoff is over, else the
-    /// oldest closed batch, else the open batch (closed by this).
+    /// is at most `max_bytes` long (uncompressed, unless a retry): a retry
+    /// whose backoff is over, else the oldest closed batch, else the open
+    /// batch (closed by this).
     pub fn take(
         &mut self,
         topic: &str,
         partition: i32,
         now: Instant,
         max_bytes: usize,
-    ) -> Option<ReadyBatch> {
+    ) -> Option<TakenBatch> {
         let queues = self.topics.get_mut(topic)?;
         let count = queues.len();
         let queue = queues.get_mut(usize::try_from(partition).ok()?)?;
@@ -259,7 +323,11 @@ impl Accumulator {
             if *retry_at > now || batch.data.len() > max_bytes {
                 return None;
             }
-            return queue.retries.pop_front().map(|(_, batch)| batch);
+            return queue.retries.pop_front().map(|(_, batch)| TakenBatch {
+                topic: topic.to_string(),
+                partition,
+                state: Taken::Encoded(batch),
+            });
         }
         let (batch, was_open) = match queue.closed.front() {
             Some(b) if b.builder.estimated_size() > max_bytes => return None,
@@ -273,16 +341,10 @@ impl Accumulator {
         if was_open {
             self.unstick(topic, partition, count);
         }
-        let records = batch.builder.len();
-        Some(ReadyBatch {
+        Some(TakenBatch {
             topic: topic.to_string(),
             partition,
-            data: Bytes::from(batch.builder.finish()),
-            records,
-            reserved: batch.reserved,
-            attempts: 0,
-            sequence: batch.sequence,
-            outcome: batch.outcome,
+            state: Taken::Open(batch),
         })
     }
 
@@ -311,7 +373,18 @@ mod tests {
     use crate::record::batch::BatchHeader;
 
     fn push(acc: &mut Accumulator, partition: i32, value: &[u8], now: Instant) -> Appended {
-        acc.append("t", partition, 3, 1_000, None, Some(value), &[], 0, now)
+        acc.append(
+            "t",
+            partition,
+            3,
+            1_000,
+            None,
+            Some(value),
+            &[],
+            0,
+            true,
+            || now,
+        )
     }
 
     /// Takes every batch that can go now, partition by partition.
@@ -320,7 +393,7 @@ mod tests {
         for s in acc.sendable(now, flush) {
             if s.ready_at <= now {
                 while let Some(b) = acc.take(&s.topic, s.partition, now, usize::MAX) {
-                    taken.push(b);
+                    taken.push(b.finish());
                 }
             }
         }
@@ -341,7 +414,10 @@ mod tests {
         assert_eq!(sendable[0].ready_at, now);
         let mut records = 0;
         for _ in 0..closed {
-            let b = acc.take("t", 0, now, usize::MAX).expect("a closed batch");
+            let b = acc
+                .take("t", 0, now, usize::MAX)
+                .expect("a closed batch")
+                .finish();
             assert!(b.data.len() <= 1000, "batch of {} bytes", b.data.len());
             let header = BatchHeader::parse(&b.data).expect("a v2 batch");
             assert_eq!(header.records_count as usize, b.records);
@@ -351,7 +427,10 @@ mod tests {
         let sendable = acc.sendable(now, false);
         assert_eq!(sendable[0].ready_at, now + Duration::from_secs(60));
         assert_eq!(acc.sendable(now, true)[0].ready_at, now);
-        let rest = acc.take("t", 0, now, usize::MAX).expect("the open batch");
+        let rest = acc
+            .take("t", 0, now, usize::MAX)
+            .expect("the open batch")
+            .finish();
         assert_eq!(records + rest.records, 25);
         assert!(acc.sendable(now, true).is_empty());
         assert!(acc.is_empty());
@@ -367,7 +446,7 @@ mod tests {
         assert!(acc.take("t", 0, now, 10).is_none(), "too big for 10 bytes");
         let mut sequences = Vec::new();
         while let Some(b) = acc.take("t", 0, now, usize::MAX) {
-            sequences.push(b.sequence);
+            sequences.push(b.finish().sequence);
         }
         assert!(sequences.len() >= 3, "{sequences:?}");
         assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
@@ -413,8 +492,9 @@ mod tests {
         let ready = take_all(&mut acc, now, false);
         assert_eq!(ready.len(), 1);
         ready[0].complete(Ok(42));
-        assert_eq!(*a.outcome.borrow(), Some(Ok(42)));
-        assert_eq!(*b.outcome.borrow(), Some(Ok(42)));
+        let outcome = |a: &Appended| a.outcome.as_ref().map(|o| o.borrow().clone());
+        assert_eq!(outcome(&a), Some(Some(Ok(42))));
+        assert_eq!(outcome(&b), Some(Some(Ok(42))));
         assert_eq!((a.index, b.index), (0, 1));
     }
 
@@ -425,8 +505,8 @@ mod tests {
         for i in 0..4u8 {
             push(&mut acc, 0, &[i; 100], now);
         }
-        let first = acc.take("t", 0, now, usize::MAX).expect("batch");
-        let second = acc.take("t", 0, now, usize::MAX).expect("batch");
+        let first = acc.take("t", 0, now, usize::MAX).expect("batch").finish();
+        let second = acc.take("t", 0, now, usize::MAX).expect("batch").finish();
         let (s1, s2) = (first.sequence, second.sequence);
         let backoff = now + Duration::from_millis(100);
         // Failed responses may be handled in either order.
@@ -436,7 +516,7 @@ mod tests {
         assert_eq!(acc.sendable(now, true)[0].ready_at, backoff);
         assert!(acc.take("t", 0, now, usize::MAX).is_none());
         let order: Vec<u64> = std::iter::from_fn(|| acc.take("t", 0, backoff, usize::MAX))
-            .map(|b| b.sequence)
+            .map(|b| b.finish().sequence)
             .collect();
         assert_eq!(&order[..2], &[s1, s2]);
         assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
@@ -453,7 +533,7 @@ mod tests {
         let mut seen = vec![p];
         for _ in 0..20 {
             p = acc.sticky_partition("t", 3);
-            acc.append("t", p, 3, 0, None, Some(&[0u8; 100]), &[], 0, now);
+            acc.append("t", p, 3, 0, None, Some(&[0u8; 100]), &[], 0, false, || now);
             seen.push(p);
         }
         // Each partition keeps records until its batch is full (2-3 records).
@@ -469,5 +549,22 @@ mod tests {
             );
         }
         assert!(seen.iter().all(|&p| (0..3).contains(&p)));
+    }
+
+    #[test]
+    fn records_of_several_topics_stay_apart() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(Compression::None, 1 << 20, Duration::ZERO);
+        for (i, topic) in ["a", "b", "a", "a", "c", "b"].iter().enumerate() {
+            let value = [i as u8];
+            acc.append(topic, 1, 2, 0, None, Some(&value), &[], 0, false, || now);
+        }
+        let mut counts: Vec<(String, i32, usize)> = take_all(&mut acc, now, true)
+            .iter()
+            .map(|b| (b.topic.clone(), b.partition, b.records))
+            .collect();
+        counts.sort();
+        let expected = [("a", 3), ("b", 2), ("c", 1)].map(|(t, n)| (t.to_string(), 1, n));
+        assert_eq!(counts, expected);
     }
 }

@@ -389,6 +389,11 @@ impl Cluster {
         self.read().topics.get(name).cloned()
     }
 
+    /// The partition count of the cached topic, if any (no clone of it).
+    pub fn cached_partition_count(&self, name: &str) -> Option<i32> {
+        self.read().topics.get(name).map(|t| t.partition_count())
+    }
+
     /// Asks the broker for `name` again (auto-creating it if allowed and the
     /// broker does so), retrying while leaders are being elected.
     pub async fn refresh_topic(

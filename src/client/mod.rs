@@ -39,6 +39,7 @@ pub mod consumer;
 pub mod error;
 pub mod group;
 pub mod offsets;
+pub mod produce_request;
 pub mod producer;
 pub mod versions;
 
@@ -50,7 +51,7 @@ pub use connection::{Connection, ConnectionConfig, PendingResponse};
 pub use consumer::{Consumer, ConsumerConfig, ConsumerRecord, OffsetSpec, PartitionPosition};
 pub use error::{ClientError, KafkaCode};
 pub use producer::{
-    Acks, DeliveryHandle, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
+    Acks, DeliveryHandle, Producer, ProducerConfig, ProducerRecord, RecordMetadata, RecordRef,
 };
 
 /// A connection to a Kafka cluster; cheap to clone.

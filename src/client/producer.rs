@@ -18,10 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
-use kafka_protocol::protocol::StrBytes;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 
 use crate::record::murmur2::partition_for_key;
 use crate::record::{Compression, Header};
@@ -29,6 +27,7 @@ use crate::record::{Compression, Header};
 use super::accumulator::{Accumulator, BatchOutcome, ReadyBatch, Sendable, record_size};
 use super::cluster::Cluster;
 use super::error::ClientError;
+use super::produce_request;
 
 /// How many brokers must have a record before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -123,6 +122,56 @@ pub struct ProducerRecord {
     pub headers: Vec<Header>,
     /// Timestamp in ms; `None` is now.
     pub timestamp: Option<i64>,
+}
+
+impl ProducerRecord {
+    /// The record borrowed, for [`Producer::send_ref`] and [`Producer::try_queue`].
+    pub fn borrowed(&self) -> RecordRef<'_> {
+        RecordRef {
+            topic: &self.topic,
+            partition: self.partition,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: &self.headers,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+/// A record to produce, borrowed from the caller: nothing is copied
+/// before its bytes are encoded into a record batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// Topic.
+    pub topic: &'a str,
+    /// Partition; `None` lets the partitioner choose.
+    pub partition: Option<i32>,
+    /// Key; routes the record when no partition is given.
+    pub key: Option<&'a [u8]>,
+    /// Value; `None` is a tombstone.
+    pub value: Option<&'a [u8]>,
+    /// Headers.
+    pub headers: &'a [Header],
+    /// Timestamp in ms; `None` is now.
+    pub timestamp: Option<i64>,
+}
+
+/// The partition a record goes to when it is fixed (given, or by its key),
+/// `None` for the sticky partition; an error for a partition out of range.
+fn route(record: &RecordRef<'_>, count: i32) -> Result<Option<i32>, ClientError> {
+    if count == 0 {
+        return Err(ClientError::UnknownTopic(record.topic.to_string()));
+    }
+    match (record.partition, record.key) {
+        (Some(p), _) if p < 0 || p >= count => Err(ClientError::UnknownPartition {
+            topic: record.topic.to_string(),
+            partition: p,
+            count,
+        }),
+        (Some(p), _) => Ok(Some(p)),
+        (None, Some(key)) => Ok(Some(partition_for_key(key, count))),
+        (None, None) => Ok(None),
+    }
 }
 
 /// Where a record was written.
@@ -242,57 +291,93 @@ impl Producer {
     /// Queues a record; returns once it is in a batch (waiting if
     /// `buffer_memory` is full). The handle resolves when it is written.
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryHandle, ClientError> {
+        self.send_ref(record.borrowed()).await
+    }
+
+    /// Like [`Producer::send`] with the record borrowed: its key, value and
+    /// headers are copied once, straight into the record batch.
+    pub async fn send_ref(&self, record: RecordRef<'_>) -> Result<DeliveryHandle, ClientError> {
         let shared = &self.shared;
         if shared.closed.load(Ordering::Acquire) {
             return Err(ClientError::ProducerClosed);
         }
-        let topic = match shared.cluster.cached_topic(&record.topic) {
-            Some(topic) => topic,
-            None => shared.cluster.refresh_topic(&record.topic, true).await?,
+        let count = match shared.cluster.cached_partition_count(record.topic) {
+            Some(count) => count,
+            None => shared
+                .cluster
+                .refresh_topic(record.topic, true)
+                .await?
+                .partition_count(),
         };
-        let count = topic.partition_count();
-        if count == 0 {
-            return Err(ClientError::UnknownTopic(record.topic));
-        }
-        let explicit = match (record.partition, &record.key) {
-            (Some(p), _) if p < 0 || p >= count => {
-                return Err(ClientError::UnknownPartition {
-                    topic: record.topic,
-                    partition: p,
-                    count,
-                });
-            }
-            (Some(p), _) => Some(p),
-            (None, Some(key)) => Some(partition_for_key(key, count)),
-            (None, None) => None,
-        };
-        let size = record_size(
-            record.key.as_deref(),
-            record.value.as_deref(),
-            &record.headers,
-        );
-        let reserve = size.min(shared.config.buffer_memory);
+        let explicit = route(&record, count)?;
+        let reserve = self.reserve_for(&record);
         shared
             .memory
             .acquire_many(reserve as u32)
             .await
             .map_err(|_| ClientError::ProducerClosed)?
             .forget();
+        let (handle, _) = self.queue(&record, explicit, count, reserve, true);
+        handle.ok_or(ClientError::ProducerClosed)
+    }
+
+    /// Queues a record without waiting and without a delivery handle (its
+    /// outcome still counts for [`Producer::flush`], which returns the
+    /// first error); the fast path for producing many records. Returns
+    /// `false`, queuing nothing, when it would have to wait: `buffer_memory`
+    /// is full or the topic's metadata is not known yet; then call
+    /// [`Producer::send_ref`].
+    pub fn try_queue(&self, record: &RecordRef<'_>) -> Result<bool, ClientError> {
+        let shared = &self.shared;
+        if shared.closed.load(Ordering::Acquire) {
+            return Err(ClientError::ProducerClosed);
+        }
+        let Some(count) = shared.cluster.cached_partition_count(record.topic) else {
+            return Ok(false);
+        };
+        let explicit = route(record, count)?;
+        let reserve = self.reserve_for(record);
+        match shared.memory.try_acquire_many(reserve as u32) {
+            Ok(permit) => permit.forget(),
+            Err(TryAcquireError::NoPermits) => return Ok(false),
+            Err(TryAcquireError::Closed) => return Err(ClientError::ProducerClosed),
+        }
+        self.queue(record, explicit, count, reserve, false);
+        Ok(true)
+    }
+
+    /// Buffer memory a record takes while it is pending.
+    fn reserve_for(&self, record: &RecordRef<'_>) -> usize {
+        record_size(record.key, record.value, record.headers).min(self.shared.config.buffer_memory)
+    }
+
+    /// Appends a record whose memory is reserved to its batch; the handle
+    /// if `subscribe`, and the partition.
+    fn queue(
+        &self,
+        record: &RecordRef<'_>,
+        explicit: Option<i32>,
+        count: i32,
+        reserve: usize,
+        subscribe: bool,
+    ) -> (Option<DeliveryHandle>, i32) {
+        let shared = &self.shared;
         shared.outstanding.fetch_add(1, Ordering::AcqRel);
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let (appended, partition, wake) = {
             let mut acc = lock(&shared.accumulator);
-            let partition = explicit.unwrap_or_else(|| acc.sticky_partition(&record.topic, count));
+            let partition = explicit.unwrap_or_else(|| acc.sticky_partition(record.topic, count));
             let appended = acc.append(
-                &record.topic,
+                record.topic,
                 partition,
                 count,
                 timestamp,
-                record.key.as_deref(),
-                record.value.as_deref(),
-                &record.headers,
+                record.key,
+                record.value,
+                record.headers,
                 reserve,
-                Instant::now(),
+                subscribe,
+                Instant::now,
             );
             let wake = appended.index == 0 || appended.closed_batch;
             (appended, partition, wake)
@@ -300,11 +385,13 @@ impl Producer {
         if wake {
             shared.wake.notify_one();
         }
-        Ok(DeliveryHandle {
-            outcome: appended.outcome,
-            index: appended.index,
+        let index = appended.index;
+        let handle = appended.outcome.map(|outcome| DeliveryHandle {
+            outcome,
+            index,
             partition,
-        })
+        });
+        (handle, partition)
     }
 
     /// Sends everything buffered and waits until every record sent so far
@@ -380,7 +467,7 @@ async fn run_sender(shared: Arc<Shared>) {
                         usize::MAX,
                     );
                     if let Some(batch) = batch {
-                        fail_or_retry(&shared, batch, e);
+                        fail_or_retry(&shared, batch.finish(), e);
                         progress = true;
                     }
                 }
@@ -427,7 +514,8 @@ async fn run_sender(shared: Arc<Shared>) {
 /// Takes the batches of one request to a leader: at most one per partition
 /// of `parts`, at least one, up to `max_request_size` bytes. The first
 /// partition looked at turns with `rotation`, so no partition starves when
-/// requests fill up.
+/// requests fill up. Batches are finished (CRC, compression) outside the
+/// accumulator's lock, so producing threads can go on appending meanwhile.
 fn take_request(
     shared: &Shared,
     parts: &[Sendable],
@@ -435,8 +523,7 @@ fn take_request(
     now: Instant,
 ) -> Vec<ReadyBatch> {
     let max_size = shared.config.max_request_size;
-    let mut acc = lock(&shared.accumulator);
-    let mut taken = Vec::new();
+    let mut taken: Vec<ReadyBatch> = Vec::new();
     let mut size = 0;
     for i in 0..parts.len() {
         let part = &parts[(rotation + i) % parts.len()];
@@ -445,33 +532,14 @@ fn take_request(
         } else {
             max_size.saturating_sub(size)
         };
-        if let Some(batch) = acc.take(&part.topic, part.partition, now, room) {
+        let batch = lock(&shared.accumulator).take(&part.topic, part.partition, now, room);
+        if let Some(batch) = batch {
+            let batch = batch.finish();
             size += batch.data.len();
             taken.push(batch);
         }
     }
     taken
-}
-
-fn build_request(config: &ProducerConfig, batches: &[ReadyBatch]) -> ProduceRequest {
-    let mut topics: Vec<TopicProduceData> = Vec::new();
-    for batch in batches {
-        let data = PartitionProduceData::default()
-            .with_index(batch.partition)
-            .with_records(Some(batch.data.clone()));
-        match topics.iter_mut().find(|t| t.name.0.as_str() == batch.topic) {
-            Some(t) => t.partition_data.push(data),
-            None => topics.push(
-                TopicProduceData::default()
-                    .with_name(TopicName(StrBytes::from_string(batch.topic.clone())))
-                    .with_partition_data(vec![data]),
-            ),
-        }
-    }
-    ProduceRequest::default()
-        .with_acks(config.acks.code())
-        .with_timeout_ms(config.request_timeout.as_millis().min(i32::MAX as u128) as i32)
-        .with_topic_data(topics)
 }
 
 /// Writes one Produce request to `leader` and leaves a task waiting for its
@@ -484,16 +552,24 @@ async fn send_request(
     permit: OwnedSemaphorePermit,
 ) {
     let config = &shared.config;
-    let request = build_request(config, &batches);
+    let timeout_ms = config.request_timeout.as_millis().min(i32::MAX as u128) as i32;
     let written = async {
         let conn = shared.cluster.connection(leader).await?;
         let version = conn.version(ApiKey::Produce)?;
+        let body = produce_request::encode(version, config.acks.code(), timeout_ms, &batches)
+            .ok_or_else(|| ClientError::Protocol {
+                addr: conn.addr().to_string(),
+                message: format!("cannot encode Produce v{version} requests"),
+            })?;
         if config.acks == Acks::None {
-            conn.send_only(&request, version).await?;
+            conn.send_encoded_only::<ProduceRequest>(&body, version)
+                .await?;
             return Ok(None);
         }
         let timeout = config.request_timeout + Duration::from_secs(5);
-        let pending = conn.send(&request, version, timeout).await?;
+        let pending = conn
+            .send_encoded::<ProduceRequest>(&body, version, timeout)
+            .await?;
         Ok::<_, ClientError>(Some((pending, conn.addr().to_string())))
     }
     .await;
@@ -600,43 +676,6 @@ fn complete(shared: &Shared, batch: ReadyBatch, result: Result<i64, ClientError>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn batch(topic: &str, partition: i32, size: usize) -> ReadyBatch {
-        ReadyBatch {
-            topic: topic.to_string(),
-            partition,
-            data: Bytes::from(vec![0u8; size]),
-            records: 1,
-            reserved: 0,
-            attempts: 0,
-            sequence: 0,
-            outcome: watch::channel(None).0,
-        }
-    }
-
-    #[test]
-    fn produce_requests_group_partitions_by_topic() {
-        let config = ProducerConfig {
-            acks: Acks::Leader,
-            ..ProducerConfig::default()
-        };
-        let request = build_request(
-            &config,
-            &[batch("a", 0, 10), batch("b", 2, 10), batch("a", 1, 10)],
-        );
-        assert_eq!(request.acks, 1);
-        let shape: Vec<(String, Vec<i32>)> = request
-            .topic_data
-            .iter()
-            .map(|t| {
-                (
-                    t.name.0.to_string(),
-                    t.partition_data.iter().map(|p| p.index).collect(),
-                )
-            })
-            .collect();
-        assert_eq!(shape, vec![("a".into(), vec![0, 1]), ("b".into(), vec![2])]);
-    }
 
     #[test]
     fn acks_parse() {

@@ -5,8 +5,7 @@
 
 use super::{Sink, SinkConfig};
 use crate::cli::broker::BrokerBackend;
-use crate::client::{Acks, DeliveryHandle, Producer, ProducerConfig, ProducerRecord};
-use bytes::Bytes;
+use crate::client::{Acks, DeliveryHandle, Producer, ProducerConfig, RecordRef};
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -72,17 +71,22 @@ impl Sink for BrokerSink<'_> {
         value: Option<&[u8]>,
         _size: usize,
     ) -> anyhow::Result<()> {
-        let record = ProducerRecord {
-            topic: self.config.topic.clone(),
+        let record = RecordRef {
+            topic: &self.config.topic,
             partition: Some(partition),
-            key: key.map(Bytes::copy_from_slice),
-            value: value.map(Bytes::copy_from_slice),
-            headers: self.config.headers.clone(),
+            key,
+            value,
+            headers: &self.config.headers,
             timestamp: None,
         };
-        let handle = self.broker.block_on(self.producer.send(record))?;
         self.sent += 1;
-        if self.sent.is_multiple_of(WATCH_EVERY) {
+        let watch = self.sent.is_multiple_of(WATCH_EVERY);
+        // The fast path: no handle, no waiting, nothing copied but into the batch.
+        if !watch && self.producer.try_queue(&record)? {
+            return Ok(());
+        }
+        let handle = self.broker.block_on(self.producer.send_ref(record))?;
+        if watch {
             self.watched.push_back(handle);
             if self.watched.len() > WATCHED
                 && let Some(oldest) = self.watched.pop_front()
