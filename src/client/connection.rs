@@ -4,7 +4,6 @@
 //! ApiVersions handshake and per-API version negotiation, timeouts.
 
 use std::collections::HashMap;
-use std::io::IoSlice;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +12,7 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
@@ -191,55 +190,6 @@ impl Connection {
         timeout: Duration,
     ) -> Result<PendingResponse<R>, ClientError> {
         let (correlation_id, frame) = self.encode(request, version)?;
-        self.send_frame(correlation_id, &[&frame], version, timeout)
-            .await
-    }
-
-    /// Like [`Connection::send`] for a request body the caller encoded as
-    /// pieces, written in order with one vectored write: large byte strings
-    /// (record batches) go out as they are, never copied into a frame.
-    pub async fn send_encoded<R: Request>(
-        &self,
-        body: &[Bytes],
-        version: i16,
-        timeout: Duration,
-    ) -> Result<PendingResponse<R>, ClientError> {
-        let (correlation_id, header) = self.encoded_header::<R>(version, body)?;
-        let parts = frame_parts(&header, body);
-        self.send_frame(correlation_id, &parts, version, timeout)
-            .await
-    }
-
-    /// Sends `request` without expecting a response (Produce with acks=0).
-    pub async fn send_only<R: Request>(
-        &self,
-        request: &R,
-        version: i16,
-    ) -> Result<(), ClientError> {
-        let (_, frame) = self.encode(request, version)?;
-        self.write_frame(&[&frame]).await
-    }
-
-    /// Like [`Connection::send_only`] for a body encoded as pieces (see
-    /// [`Connection::send_encoded`]).
-    pub async fn send_encoded_only<R: Request>(
-        &self,
-        body: &[Bytes],
-        version: i16,
-    ) -> Result<(), ClientError> {
-        let (_, header) = self.encoded_header::<R>(version, body)?;
-        self.write_frame(&frame_parts(&header, body)).await
-    }
-
-    /// Registers the response waiter of `correlation_id`, then writes the
-    /// request frame made of `parts`.
-    async fn send_frame<R: Request>(
-        &self,
-        correlation_id: i32,
-        parts: &[&[u8]],
-        version: i16,
-        timeout: Duration,
-    ) -> Result<PendingResponse<R>, ClientError> {
         let (tx, rx) = oneshot::channel();
         {
             let mut pending = self.lock_pending();
@@ -248,7 +198,7 @@ impl Connection {
             }
             pending.waiters.insert(correlation_id, tx);
         }
-        if let Err(e) = self.write_frame(parts).await {
+        if let Err(e) = self.write_frame(&frame).await {
             self.lock_pending().waiters.remove(&correlation_id);
             return Err(e);
         }
@@ -263,68 +213,45 @@ impl Connection {
         })
     }
 
+    /// Sends `request` without expecting a response (Produce with acks=0).
+    pub async fn send_only<R: Request>(
+        &self,
+        request: &R,
+        version: i16,
+    ) -> Result<(), ClientError> {
+        let (_, frame) = self.encode(request, version)?;
+        self.write_frame(&frame).await
+    }
+
     fn protocol_error(&self, api: ApiKey, version: i16, e: impl std::fmt::Display) -> ClientError {
         decode_error(&self.addr, api, version, e)
     }
 
-    fn encode_error<R: Request>(&self, version: i16, e: impl std::fmt::Display) -> ClientError {
-        ClientError::Protocol {
-            addr: self.addr.clone(),
-            message: format!("cannot encode {:?} v{version} request: {e}", api_key::<R>()),
-        }
-    }
-
-    /// A new correlation id and a frame holding the length placeholder and
-    /// the request header, with room for `body_capacity` more bytes.
-    fn header_frame<R: Request>(
-        &self,
-        version: i16,
-        body_capacity: usize,
-    ) -> Result<(i32, BytesMut), ClientError> {
+    fn encode<R: Request>(&self, request: &R, version: i16) -> Result<(i32, Bytes), ClientError> {
         let correlation_id = self.next_correlation_id.fetch_add(1, Ordering::Relaxed) & i32::MAX;
         let header = RequestHeader::default()
             .with_request_api_key(R::KEY)
             .with_request_api_version(version)
             .with_correlation_id(correlation_id)
             .with_client_id(Some(StrBytes::from_string(self.config.client_id.clone())));
-        let mut frame = BytesMut::with_capacity(body_capacity + 64 + 4);
+        let size = request.compute_size(version).unwrap_or(0) + 64;
+        let mut frame = BytesMut::with_capacity(size + 4);
         frame.put_i32(0);
-        header
+        let encoded = header
             .encode(&mut frame, R::header_version(version))
-            .map_err(|e| self.encode_error::<R>(version, e))?;
-        Ok((correlation_id, frame))
-    }
-
-    fn encode<R: Request>(&self, request: &R, version: i16) -> Result<(i32, Bytes), ClientError> {
-        let size = request.compute_size(version).unwrap_or(0);
-        let (correlation_id, mut frame) = self.header_frame::<R>(version, size)?;
-        request
-            .encode(&mut frame, version)
-            .map_err(|e| self.encode_error::<R>(version, e))?;
+            .and_then(|_| request.encode(&mut frame, version));
+        encoded.map_err(|e| ClientError::Protocol {
+            addr: self.addr.clone(),
+            message: format!("cannot encode {:?} v{version} request: {e}", api_key::<R>()),
+        })?;
         let len = (frame.len() - 4) as i32;
         frame[..4].copy_from_slice(&len.to_be_bytes());
         Ok((correlation_id, frame.freeze()))
     }
 
-    /// The length prefix and header of a request whose body is `body`.
-    fn encoded_header<R: Request>(
-        &self,
-        version: i16,
-        body: &[Bytes],
-    ) -> Result<(i32, BytesMut), ClientError> {
-        let (correlation_id, mut frame) = self.header_frame::<R>(version, 0)?;
-        let len = frame.len() - 4 + body.iter().map(Bytes::len).sum::<usize>();
-        let len = i32::try_from(len).map_err(|_| {
-            self.encode_error::<R>(version, format!("a request of {len} bytes is too large"))
-        })?;
-        frame[..4].copy_from_slice(&len.to_be_bytes());
-        Ok((correlation_id, frame))
-    }
-
-    /// Writes the frame made of `parts` (one write for them all, at best).
-    async fn write_frame(&self, parts: &[&[u8]]) -> Result<(), ClientError> {
+    async fn write_frame(&self, frame: &[u8]) -> Result<(), ClientError> {
         let mut writer = self.writer.lock().await;
-        if let Err(e) = write_all_vectored(&mut *writer, parts).await {
+        if let Err(e) = writer.write_all(frame).await {
             let reason = io_reason(&e);
             fail_all(&self.pending, &self.addr, &reason);
             return Err(self.disconnected(reason));
@@ -464,34 +391,6 @@ fn decode_error(addr: &str, api: ApiKey, version: i16, e: impl std::fmt::Display
 /// The [`ApiKey`] of a request type.
 fn api_key<R: Request>() -> ApiKey {
     ApiKey::try_from(R::KEY).unwrap_or(ApiKey::ApiVersions)
-}
-
-/// A frame's pieces: its header, then the body's.
-fn frame_parts<'a>(header: &'a [u8], body: &'a [Bytes]) -> Vec<&'a [u8]> {
-    std::iter::once(header)
-        .chain(body.iter().map(|b| &b[..]))
-        .collect()
-}
-
-/// Writes every byte of `parts` in order, with vectored writes.
-async fn write_all_vectored<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    parts: &[&[u8]],
-) -> std::io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = parts
-        .iter()
-        .filter(|p| !p.is_empty())
-        .map(|p| IoSlice::new(p))
-        .collect();
-    let mut remaining = &mut slices[..];
-    while !remaining.is_empty() {
-        let n = writer.write_vectored(remaining).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut remaining, n);
-    }
-    Ok(())
 }
 
 /// Fails every waiting request and marks the connection closed.

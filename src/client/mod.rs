@@ -39,7 +39,6 @@ pub mod consumer;
 pub mod error;
 pub mod group;
 pub mod offsets;
-pub mod produce_request;
 pub mod producer;
 pub mod versions;
 

@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 
 use crate::record::murmur2::partition_for_key;
@@ -27,7 +29,6 @@ use crate::record::{Compression, Header};
 use super::accumulator::{Accumulator, BatchOutcome, ReadyBatch, Sendable, record_size};
 use super::cluster::Cluster;
 use super::error::ClientError;
-use super::produce_request;
 
 /// How many brokers must have a record before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -542,6 +543,28 @@ fn take_request(
     taken
 }
 
+/// The Produce request carrying `batches`, grouped by topic.
+fn build_request(acks: i16, timeout_ms: i32, batches: &[ReadyBatch]) -> ProduceRequest {
+    let mut topics: Vec<TopicProduceData> = Vec::new();
+    for batch in batches {
+        let data = PartitionProduceData::default()
+            .with_index(batch.partition)
+            .with_records(Some(batch.data.clone()));
+        match topics.iter_mut().find(|t| t.name.0.as_str() == batch.topic) {
+            Some(t) => t.partition_data.push(data),
+            None => topics.push(
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_string(batch.topic.clone())))
+                    .with_partition_data(vec![data]),
+            ),
+        }
+    }
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(timeout_ms)
+        .with_topic_data(topics)
+}
+
 /// Writes one Produce request to `leader` and leaves a task waiting for its
 /// response. The write is awaited here, so the requests the sender makes
 /// reach each broker in the order it makes them.
@@ -556,20 +579,13 @@ async fn send_request(
     let written = async {
         let conn = shared.cluster.connection(leader).await?;
         let version = conn.version(ApiKey::Produce)?;
-        let body = produce_request::encode(version, config.acks.code(), timeout_ms, &batches)
-            .ok_or_else(|| ClientError::Protocol {
-                addr: conn.addr().to_string(),
-                message: format!("cannot encode Produce v{version} requests"),
-            })?;
+        let request = build_request(config.acks.code(), timeout_ms, &batches);
         if config.acks == Acks::None {
-            conn.send_encoded_only::<ProduceRequest>(&body, version)
-                .await?;
+            conn.send_only(&request, version).await?;
             return Ok(None);
         }
         let timeout = config.request_timeout + Duration::from_secs(5);
-        let pending = conn
-            .send_encoded::<ProduceRequest>(&body, version, timeout)
-            .await?;
+        let pending = conn.send(&request, version, timeout).await?;
         Ok::<_, ClientError>(Some((pending, conn.addr().to_string())))
     }
     .await;
