@@ -238,12 +238,35 @@ impl IndexFile {
         }
     }
 
+    /// How many leading entries are valid, and whether everything after
+    /// them is zero padding. Entry `i` is `decode(i)`; it is valid when
+    /// `valid(entry, previous)` holds, `previous` being the valid entry
+    /// before it. An all-zero entry ends the scan as the start of padding.
+    pub(crate) fn valid_prefix<E: Copy>(
+        &self,
+        decode: impl Fn(usize) -> E,
+        valid: impl Fn(E, Option<E>) -> bool,
+    ) -> (usize, bool) {
+        let mut prev = None;
+        for i in 0..self.entries() {
+            if self.is_zero_entry(i) {
+                return (i, true);
+            }
+            let entry = decode(i);
+            if !valid(entry, prev) {
+                return (i, self.trailing_zero(i));
+            }
+            prev = Some(entry);
+        }
+        (self.entries(), true)
+    }
+
     /// Whether entry `i` is all zero bytes: in a preallocated file (left by
     /// an unclean stop, or a log dropped without closing) that is where the
     /// padding starts. No real entry is all zero: offset index entries point
     /// past the first batch, and a time index entry at timestamp 0 is only
     /// lost as a sparse hint (lookups then scan from an earlier entry).
-    pub(crate) fn is_zero_entry(&self, i: usize) -> bool {
+    fn is_zero_entry(&self, i: usize) -> bool {
         self.entry(i).iter().all(|&b| b == 0)
     }
 
@@ -251,7 +274,7 @@ impl IndexFile {
     /// as a preallocated file's tail is. Holes of the sparse file are
     /// skipped without being read (a fresh 10 MiB index is all hole), and
     /// the rest is compared a page at a time.
-    pub(crate) fn trailing_zero(&self, from_entry: usize) -> bool {
+    fn trailing_zero(&self, from_entry: usize) -> bool {
         let bytes = self.bytes();
         let from = (from_entry * self.entry_size).min(bytes.len());
         let data = self.next_data(from).min(bytes.len());

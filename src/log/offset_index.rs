@@ -113,21 +113,14 @@ impl OffsetIndex {
     /// inside a log of `log_size` bytes. Returns how many entries form a
     /// valid prefix and whether everything after it is zero padding.
     pub fn valid_prefix(&self, log_size: u64) -> (usize, bool) {
-        let mut prev: Option<(i64, u32)> = None;
-        for i in 0..self.entries() {
-            if self.file.is_zero_entry(i) {
-                return (i, true);
-            }
-            let (off, pos) = self.entry(i);
-            let ok = off >= self.base_offset
-                && (pos as u64) < log_size
-                && prev.is_none_or(|(po, pp)| off > po && pos > pp);
-            if !ok {
-                return (i, self.file.trailing_zero(i));
-            }
-            prev = Some((off, pos));
-        }
-        (self.entries(), true)
+        self.file.valid_prefix(
+            |i| self.entry(i),
+            |(off, pos), prev| {
+                off >= self.base_offset
+                    && (pos as u64) < log_size
+                    && prev.is_none_or(|(po, pp)| off > po && pos > pp)
+            },
+        )
     }
 
     /// Shrinks the file to its entries.

@@ -115,21 +115,14 @@ impl TimeIndex {
     /// non-decreasing within `[base, next_offset)`. Returns the valid prefix
     /// length and whether everything after it is zero padding.
     pub fn valid_prefix(&self, next_offset: i64) -> (usize, bool) {
-        let mut prev: Option<(i64, i64)> = None;
-        for i in 0..self.entries() {
-            if self.file.is_zero_entry(i) {
-                return (i, true);
-            }
-            let (ts, off) = self.entry(i);
-            let ok = off >= self.base_offset
-                && off < next_offset.max(self.base_offset + 1)
-                && prev.is_none_or(|(pt, po)| ts > pt && off >= po);
-            if !ok {
-                return (i, self.file.trailing_zero(i));
-            }
-            prev = Some((ts, off));
-        }
-        (self.entries(), true)
+        self.file.valid_prefix(
+            |i| self.entry(i),
+            |(ts, off), prev| {
+                off >= self.base_offset
+                    && off < next_offset.max(self.base_offset + 1)
+                    && prev.is_none_or(|(pt, po)| ts > pt && off >= po)
+            },
+        )
     }
 
     /// Shrinks the file to its entries.
