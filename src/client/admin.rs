@@ -11,7 +11,7 @@ use kafka_protocol::messages::{
     DescribeConfigsRequest, IncrementalAlterConfigsRequest, TopicName, alter_configs_request,
     incremental_alter_configs_request,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Request, StrBytes};
 
 use super::cluster::{BrokerInfo, Cluster};
 use super::error::ClientError;
@@ -21,6 +21,8 @@ use super::offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, list_offsets};
 const TOPIC_RESOURCE: i8 = 2;
 /// NOT_CONTROLLER: the admin request went to a broker that is no longer the controller.
 const NOT_CONTROLLER: i16 = 41;
+/// Times a topic admin request is sent while the controller keeps moving.
+const CONTROLLER_ATTEMPTS: usize = 3;
 /// Broker-side timeout for topic creation and deletion.
 const ADMIN_TIMEOUT_MS: i32 = 30_000;
 /// DescribeConfigs `config_source` values, in Kafka's order.
@@ -155,23 +157,18 @@ impl Admin {
             .with_topics(vec![topic])
             .with_timeout_ms(ADMIN_TIMEOUT_MS);
         let context = format!("create topic {name}");
-        for attempt in 0..3 {
-            let conn = self.cluster.controller().await?;
-            let version = conn.version(ApiKey::CreateTopics)?;
-            let response = conn.request(&request, version).await?;
-            let result = response.topics.iter().find(|t| t.name.0.as_str() == name);
-            let Some(result) = result else {
-                return Err(missing(conn.addr(), &context));
-            };
-            if result.error_code == NOT_CONTROLLER && attempt < 2 {
-                self.cluster.fetch_metadata(Some(&[]), false).await?;
-                continue;
-            }
-            let message = result.error_message.as_deref();
-            if let Some(e) = ClientError::kafka(&context, result.error_code, message) {
-                return Err(e);
-            }
-            break;
+        let (addr, response) = self
+            .controller_request(ApiKey::CreateTopics, &request, |r| {
+                r.topics.iter().any(|t| t.error_code == NOT_CONTROLLER)
+            })
+            .await?;
+        let result = response.topics.iter().find(|t| t.name.0.as_str() == name);
+        let Some(result) = result else {
+            return Err(missing(&addr, &context));
+        };
+        let message = result.error_message.as_deref();
+        if let Some(e) = ClientError::kafka(&context, result.error_code, message) {
+            return Err(e);
         }
         self.cluster.invalidate(name);
         Ok(())
@@ -182,28 +179,18 @@ impl Admin {
         let request = DeleteTopicsRequest::default()
             .with_topic_names(names.iter().map(|n| topic_name(n)).collect())
             .with_timeout_ms(ADMIN_TIMEOUT_MS);
-        for attempt in 0..3 {
-            let conn = self.cluster.controller().await?;
-            let version = conn.version(ApiKey::DeleteTopics)?;
-            let response = conn.request(&request, version).await?;
-            if attempt < 2
-                && response
-                    .responses
-                    .iter()
-                    .any(|r| r.error_code == NOT_CONTROLLER)
-            {
-                self.cluster.fetch_metadata(Some(&[]), false).await?;
-                continue;
+        let (_, response) = self
+            .controller_request(ApiKey::DeleteTopics, &request, |r| {
+                r.responses.iter().any(|t| t.error_code == NOT_CONTROLLER)
+            })
+            .await?;
+        for r in &response.responses {
+            let name = r.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+            let context = format!("delete topic {name}");
+            let message = r.error_message.as_deref();
+            if let Some(e) = ClientError::kafka(context, r.error_code, message) {
+                return Err(e);
             }
-            for r in &response.responses {
-                let name = r.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
-                let context = format!("delete topic {name}");
-                let message = r.error_message.as_deref();
-                if let Some(e) = ClientError::kafka(context, r.error_code, message) {
-                    return Err(e);
-                }
-            }
-            break;
         }
         for name in names {
             self.cluster.invalidate(name);
@@ -398,25 +385,43 @@ impl Admin {
             ])
             .with_timeout_ms(ADMIN_TIMEOUT_MS);
         let context = format!("create partitions of topic {name}");
-        for attempt in 0..3 {
-            let conn = self.cluster.controller().await?;
-            let version = conn.version(ApiKey::CreatePartitions)?;
-            let response = conn.request(&request, version).await?;
-            let Some(result) = response.results.first() else {
-                return Err(missing(conn.addr(), &context));
-            };
-            if result.error_code == NOT_CONTROLLER && attempt < 2 {
-                self.cluster.fetch_metadata(Some(&[]), false).await?;
-                continue;
-            }
-            let message = result.error_message.as_deref();
-            if let Some(e) = ClientError::kafka(&context, result.error_code, message) {
-                return Err(e);
-            }
-            break;
+        let (addr, response) = self
+            .controller_request(ApiKey::CreatePartitions, &request, |r| {
+                r.results.iter().any(|t| t.error_code == NOT_CONTROLLER)
+            })
+            .await?;
+        let Some(result) = response.results.first() else {
+            return Err(missing(&addr, &context));
+        };
+        let message = result.error_message.as_deref();
+        if let Some(e) = ClientError::kafka(&context, result.error_code, message) {
+            return Err(e);
         }
         self.cluster.invalidate(name);
         Ok(())
+    }
+
+    /// Sends `request` to the controller and returns the answering broker's
+    /// address and its response; while `moved` says the controller has moved
+    /// (NOT_CONTROLLER), refreshes metadata and asks again, three attempts
+    /// in all, the last response returned whatever it says.
+    async fn controller_request<R: Request>(
+        &self,
+        api: ApiKey,
+        request: &R,
+        moved: impl Fn(&R::Response) -> bool,
+    ) -> Result<(String, R::Response), ClientError> {
+        let mut attempt = 1;
+        loop {
+            let conn = self.cluster.controller().await?;
+            let version = conn.version(api)?;
+            let response = conn.request(request, version).await?;
+            if attempt == CONTROLLER_ATTEMPTS || !moved(&response) {
+                return Ok((conn.addr().to_string(), response));
+            }
+            self.cluster.fetch_metadata(Some(&[]), false).await?;
+            attempt += 1;
+        }
     }
 }
 
