@@ -1,6 +1,6 @@
 //! Group commit: many appends waiting to be durable share one fdatasync per file.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::io::AsRawFd;
@@ -121,13 +121,16 @@ impl Shared {
             };
             self.rounds.fetch_add(1, Ordering::Relaxed);
             // One fdatasync per distinct file (by device and inode).
-            let mut seen = HashSet::new();
+            let ids: Vec<Vec<(u64, u64)>> = batch
+                .iter()
+                .map(|(files, _)| files.iter().map(file_id).collect())
+                .collect();
             let mut unique = Vec::new();
-            for (files, _) in &batch {
-                for f in files {
-                    let id = file_id(f);
-                    if seen.insert(id) {
-                        unique.push((id, f));
+            let mut seen = HashSet::new();
+            for ((files, _), ids) in batch.iter().zip(&ids) {
+                for (f, id) in files.iter().zip(ids) {
+                    if seen.insert(*id) {
+                        unique.push((*id, f));
                     }
                 }
             }
@@ -138,22 +141,16 @@ impl Shared {
                     start_writeback(f);
                 }
             }
-            let results: Vec<((u64, u64), Result<(), SyncError>)> = unique
+            let results: HashMap<(u64, u64), Result<(), SyncError>> = unique
                 .into_iter()
                 .map(|(id, f)| (id, sync_files(std::slice::from_ref(f), self)))
                 .collect();
-            for (files, tx) in batch {
-                let outcome = files
+            for ((_, tx), ids) in batch.into_iter().zip(ids) {
+                let outcome = ids
                     .iter()
-                    .filter_map(|f| {
-                        let id = file_id(f);
-                        results
-                            .iter()
-                            .find(|(i, _)| *i == id)
-                            .map(|(_, r)| r.clone())
-                    })
-                    .find(|r| r.is_err())
-                    .unwrap_or(Ok(()));
+                    .filter_map(|id| results[id].clone().err())
+                    .next()
+                    .map_or(Ok(()), Err);
                 let _ = tx.send(outcome);
             }
         }
