@@ -65,21 +65,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// cleanly between frames.
     pub async fn next(&mut self) -> Result<Option<Bytes>, FrameError> {
         loop {
-            let room = if self.buf.len() >= 4 {
-                let size = i32::from_be_bytes(self.buf[..4].try_into().expect("4 bytes"));
-                if size < 0 {
-                    return Err(FrameError::NegativeLength(size));
-                }
-                if size as usize > self.max_size {
-                    return Err(FrameError::TooLarge {
-                        size,
-                        max: self.max_size,
-                    });
-                }
-                let want = 4 + size as usize;
-                if self.buf.len() >= want {
+            let size = self.declared_size()?;
+            let room = match size {
+                Some(size) if self.buf.len() >= 4 + size => {
                     self.buf.advance(4);
-                    let frame = self.buf.split_to(want - 4).freeze();
+                    let frame = self.buf.split_to(size).freeze();
                     if self.buf.is_empty() {
                         // Let the frame own the memory alone: freed with it,
                         // not pinned by an idle connection.
@@ -90,9 +80,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 // Room for the rest of this frame, grown with the data
                 // actually received, so a peer announcing a huge frame and
                 // sending nothing does not pin that much memory.
-                (want - self.buf.len()).min(READ_CHUNK)
-            } else {
-                READ_AHEAD
+                Some(size) => (4 + size - self.buf.len()).min(READ_CHUNK),
+                None => READ_AHEAD,
             };
             if self.buf.capacity() - self.buf.len() < room {
                 self.buf.reserve(room.max(READ_AHEAD));
@@ -101,20 +90,37 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 if self.buf.is_empty() {
                     return Ok(None);
                 }
-                return Err(if self.buf.len() < 4 {
-                    FrameError::Truncated {
+                return Err(match size {
+                    None => FrameError::Truncated {
                         got: self.buf.len(),
                         want: 4,
-                    }
-                } else {
-                    let size = i32::from_be_bytes(self.buf[..4].try_into().expect("4 bytes"));
-                    FrameError::Truncated {
+                    },
+                    Some(size) => FrameError::Truncated {
                         got: self.buf.len() - 4,
-                        want: size as usize,
-                    }
+                        want: size,
+                    },
                 });
             }
         }
+    }
+
+    /// The body size the buffered frame's length declares, once its 4 bytes
+    /// are here, checked against the limits.
+    fn declared_size(&self) -> Result<Option<usize>, FrameError> {
+        let Some(len) = self.buf.first_chunk::<4>() else {
+            return Ok(None);
+        };
+        let size = i32::from_be_bytes(*len);
+        if size < 0 {
+            return Err(FrameError::NegativeLength(size));
+        }
+        if size as usize > self.max_size {
+            return Err(FrameError::TooLarge {
+                size,
+                max: self.max_size,
+            });
+        }
+        Ok(Some(size as usize))
     }
 }
 
