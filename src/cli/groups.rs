@@ -7,9 +7,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
+use comfy_table::Table;
 use serde::Serialize;
 
+use super::output::{or_dash, table, write_json, write_table};
 use crate::client::Client;
 use crate::client::group::{GroupAdmin, GroupOffsets, PlannedOffset, ResetSpec};
 
@@ -222,7 +223,7 @@ pub async fn run_to(args: GroupsArgs, out: &mut dyn Write) -> anyhow::Result<()>
             if args.json {
                 return write_json(out, &groups);
             }
-            write_table(out, &list_table(&groups))
+            Ok(write_table(out, &list_table(&groups))?)
         }
         GroupsCommand::Describe { group } => {
             let offsets = admin.describe_offsets(&group).await?;
@@ -289,7 +290,7 @@ fn run_direct(dir: &std::path::Path, args: &GroupsArgs, out: &mut dyn Write) -> 
             if args.json {
                 return write_json(out, &groups);
             }
-            write_table(out, &list_table(&groups))
+            Ok(write_table(out, &list_table(&groups))?)
         }
         GroupsCommand::Describe { group } => {
             write_description(out, &direct::describe(dir, group)?, args.json)
@@ -330,7 +331,7 @@ fn write_description(
             offsets.group.group_id, offsets.group.state
         );
     }
-    write_table(out, &describe_table(offsets))
+    Ok(write_table(out, &describe_table(offsets))?)
 }
 
 /// The topics (with optional partition lists) `reset-offsets` works on.
@@ -430,41 +431,6 @@ fn describe_table(offsets: &GroupOffsets) -> Table {
         ]);
     }
     t
-}
-
-/// A borderless table (columns two spaces apart); `numeric` columns right-aligned.
-fn table(headers: &[&str], numeric: &[usize]) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(headers.to_vec());
-    for (i, column) in table.column_iter_mut().enumerate() {
-        column.set_padding((0, 2));
-        if numeric.contains(&i) {
-            column.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-    table
-}
-
-fn write_table(out: &mut dyn Write, table: &Table) -> anyhow::Result<()> {
-    for line in table.lines() {
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    out.flush()?;
-    Ok(())
-}
-
-fn write_json(out: &mut dyn Write, value: &impl Serialize) -> anyhow::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, value)?;
-    writeln!(out)?;
-    out.flush()?;
-    Ok(())
-}
-
-fn or_dash(value: Option<impl ToString>) -> String {
-    value.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
 /// Parses `--to-datetime`: milliseconds since the epoch, or ISO-8601

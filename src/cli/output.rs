@@ -25,7 +25,11 @@ pub fn table(headers: &[&str], numeric: &[usize]) -> Table {
 
 /// Prints a table to stdout, without the trailing spaces of its last column.
 pub fn print_table(table: &Table) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
+    write_table(&mut std::io::stdout().lock(), table)
+}
+
+/// Writes a table to `out`, without the trailing spaces of its last column.
+pub fn write_table(out: &mut dyn Write, table: &Table) -> std::io::Result<()> {
     for line in table.lines() {
         writeln!(out, "{}", line.trim_end())?;
     }
@@ -34,8 +38,12 @@ pub fn print_table(table: &Table) -> std::io::Result<()> {
 
 /// Prints a value as pretty JSON and a newline to stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
+    write_json(&mut std::io::stdout().lock(), value)
+}
+
+/// Writes a value as pretty JSON and a newline to `out`.
+pub fn write_json(out: &mut dyn Write, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
     out.flush()?;
     Ok(())
