@@ -88,6 +88,22 @@ impl TopicInfo {
             .filter(|p| p.partition == partition)
             .or_else(|| self.partitions.iter().find(|p| p.partition == partition))
     }
+
+    /// The partitions in `wanted`, each checked to exist, or all of them
+    /// when `None`.
+    pub fn select_partitions(&self, wanted: Option<&[i32]>) -> Result<Vec<i32>, ClientError> {
+        let Some(list) = wanted else {
+            return Ok(self.partitions.iter().map(|p| p.partition).collect());
+        };
+        if let Some(&p) = list.iter().find(|&&p| self.partition(p).is_none()) {
+            return Err(ClientError::UnknownPartition {
+                topic: self.name.clone(),
+                partition: p,
+                count: self.partition_count(),
+            });
+        }
+        Ok(list.to_vec())
+    }
 }
 
 #[derive(Default)]

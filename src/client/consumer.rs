@@ -141,21 +141,7 @@ impl Consumer {
         start: OffsetSpec,
     ) -> Result<(), ClientError> {
         let info = self.cluster.refresh_topic(topic, false).await?;
-        let partitions: Vec<i32> = match partitions {
-            None => info.partitions.iter().map(|p| p.partition).collect(),
-            Some(list) => {
-                for &p in list {
-                    if info.partition(p).is_none() {
-                        return Err(ClientError::UnknownPartition {
-                            topic: topic.to_string(),
-                            partition: p,
-                            count: info.partition_count(),
-                        });
-                    }
-                }
-                list.to_vec()
-            }
-        };
+        let partitions = info.select_partitions(partitions)?;
         let resolved = self.resolve(topic, &partitions, start).await?;
         let topic: Arc<str> = Arc::from(topic);
         for state in resolved {

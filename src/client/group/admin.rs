@@ -338,24 +338,11 @@ impl GroupAdmin {
             }
         }
         let info = self.cluster.refresh_topic(topic, false).await?;
-        let parts: Vec<i32> = match partitions {
-            None => info.partitions.iter().map(|p| p.partition).collect(),
-            Some(list) => {
-                for &p in list {
-                    if info.partition(p).is_none() {
-                        return Err(ClientError::UnknownPartition {
-                            topic: topic.to_string(),
-                            partition: p,
-                            count: info.partition_count(),
-                        });
-                    }
-                }
-                let mut list = list.to_vec();
-                list.sort_unstable();
-                list.dedup();
-                list
-            }
-        };
+        let mut parts = info.select_partitions(partitions)?;
+        if partitions.is_some() {
+            parts.sort_unstable();
+            parts.dedup();
+        }
         let query = |ts: i64| parts.iter().map(|&p| (p, ts)).collect::<Vec<_>>();
         let starts = list_offsets(&self.cluster, topic, &query(EARLIEST_TIMESTAMP)).await?;
         let ends = list_offsets(&self.cluster, topic, &query(LATEST_TIMESTAMP)).await?;
