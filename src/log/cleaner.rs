@@ -19,20 +19,6 @@ pub const CLEANED_SUFFIX: &str = ".cleaned";
 /// Suffix of cleaned segment files ready to replace the old ones.
 pub const SWAP_SUFFIX: &str = ".swap";
 
-/// Checks that every record of a batch has a key (compacted topics).
-pub(crate) fn check_keys(batch: &[u8]) -> Result<()> {
-    let records = BatchRecords::new(batch)?;
-    for r in records.iter() {
-        let r = r?;
-        if r.key.is_none() {
-            return Err(LogError::MissingKey {
-                offset_delta: (r.offset - records.header().base_offset) as i32,
-            });
-        }
-    }
-    Ok(())
-}
-
 /// The first record of a batch with offset >= `min_offset` and timestamp
 /// >= `timestamp`, as (offset, timestamp).
 pub(crate) fn first_record_at_or_after(

@@ -88,6 +88,16 @@ pub enum LogError {
         /// Partition index.
         partition: i32,
     },
+    /// A batch that breaks one of Kafka's record rules (INVALID_RECORD), such
+    /// as a control batch from a client or a record count that disagrees
+    /// with `lastOffsetDelta`; nothing is appended.
+    #[error("invalid record batch: {message}")]
+    InvalidRecord {
+        /// What is wrong.
+        message: String,
+        /// The records at fault, by index in the batch (may be empty).
+        record_errors: Vec<super::validator::RecordError>,
+    },
     /// A record without a key appended to a compacted topic.
     #[error("compacted topic requires keys (record at offset delta {offset_delta} has none)")]
     MissingKey {

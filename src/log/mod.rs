@@ -9,7 +9,8 @@
 //! Parts, named after Kafka's log layer: [`segment::LogSegment`],
 //! [`offset_index::OffsetIndex`], [`time_index::TimeIndex`],
 //! [`partition_log::Log`], [`cleaner::LogCleaner`], [`config::LogConfig`],
-//! [`data_dir::DataDir`], [`group_commit::GroupCommit`].
+//! [`data_dir::DataDir`], [`group_commit::GroupCommit`],
+//! [`validator`] (LogValidator).
 
 pub mod cleaner;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod offset_index;
 pub mod partition_log;
 pub mod segment;
 pub mod time_index;
+pub mod validator;
 
 #[cfg(test)]
 mod test_support;

@@ -8,7 +8,7 @@ use super::error::{LogError, Result};
 use super::segment::{
     self, BatchInfo, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, TIME_INDEX_SUFFIX, io_err, now_ms,
 };
-use crate::record::BatchError;
+use super::validator;
 use crate::record::batch::{
     self, ATTR_TIMESTAMP_TYPE, ATTRIBUTES_OFFSET, CRC_OFFSET, HEADER_SIZE, MAX_TIMESTAMP_OFFSET,
 };
@@ -380,44 +380,29 @@ impl Log {
     }
 
     /// Appends one or more concatenated v2 batches as received from a client:
-    /// validates each (length, magic, CRC, `max.message.bytes`), assigns
-    /// offsets by patching base offsets into copies of the batch headers
-    /// (the input is not modified or copied), applies LogAppendTime if
-    /// configured, rolls segments as needed. Nothing is written if any batch
+    /// validates each with [`validator::validate_records`] (Kafka's
+    /// LogValidator: framing, CRC, codec, record rules, `max.message.bytes`),
+    /// assigns offsets by patching base offsets into copies of the batch
+    /// headers (the input is not modified or copied), applies LogAppendTime
+    /// if configured (else corrects a `maxTimestamp` that disagrees with the
+    /// records), rolls segments as needed. Nothing is written if any batch
     /// is invalid. Not durable until flushed.
     pub fn append(&mut self, batches: &[u8]) -> Result<AppendInfo> {
         self.check_writable()?;
-        let mut infos = Vec::new();
-        let mut pos = 0;
+        let valid = validator::validate_records(batches, &self.config)?;
         let mut records = 0usize;
-        while pos < batches.len() {
-            let h = batch::validate(&batches[pos..])?;
-            let size = h.total_size();
-            if size > self.config.max_message_bytes {
-                return Err(LogError::RecordTooLarge {
-                    size,
-                    max: self.config.max_message_bytes,
-                });
-            }
-            if h.records_count < 1 || h.records_count as i64 != h.last_offset_delta as i64 + 1 {
-                return Err(BatchError::Corrupt(format!(
-                    "{} records but last offset delta {}",
-                    h.records_count, h.last_offset_delta
-                ))
-                .into());
-            }
-            if self.config.compact && !h.is_control() {
-                super::cleaner::check_keys(&batches[pos..pos + size])?;
-            }
-            records += h.records_count as usize;
-            infos.push(BatchInfo {
-                position: pos,
-                size,
-                last_offset: h.last_offset_delta as i64,
-                max_timestamp: h.max_timestamp,
-            });
-            pos += size;
-        }
+        let mut infos: Vec<BatchInfo> = valid
+            .iter()
+            .map(|v| {
+                records += v.header.records_count as usize;
+                BatchInfo {
+                    position: v.position,
+                    size: v.header.total_size(),
+                    last_offset: v.header.last_offset_delta as i64,
+                    max_timestamp: v.max_timestamp,
+                }
+            })
+            .collect();
         let base_offset = self.log_end_offset();
         if infos.is_empty() {
             return Ok(AppendInfo {
@@ -449,6 +434,17 @@ impl Log {
                 let crc = batch::compute_crc_split(&h, &b[HEADER_SIZE..]);
                 h[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
                 info.max_timestamp = now;
+            } else if i64::from_be_bytes(
+                h[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
+                    .try_into()
+                    .expect("8 bytes"),
+            ) != info.max_timestamp
+            {
+                // Kafka's LogValidator sets maxTimestamp from the records.
+                h[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
+                    .copy_from_slice(&info.max_timestamp.to_be_bytes());
+                let crc = batch::compute_crc_split(&h, &b[HEADER_SIZE..]);
+                h[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
             }
             headers.push(h);
             info.last_offset += next;

@@ -152,6 +152,132 @@ impl Compression {
     }
 }
 
+impl Compression {
+    /// A streaming reader of `data` decompressed: output comes out block by
+    /// block, so memory stays bounded whatever sizes the compressed bytes
+    /// declare (gzip's 32 KiB window, lz4's block buffer of at most 4 MiB,
+    /// zstd's window capped at 2^[`ZSTD_WINDOW_LOG_MAX`], one snappy block
+    /// at a time and never more than [`SNAPPY_MAX_EXPANSION`] times its
+    /// compressed bytes). Errors in the data surface as read errors.
+    pub fn decoder<'a>(self, data: &'a [u8]) -> Result<Box<dyn Read + 'a>, BatchError> {
+        Ok(match self {
+            Compression::None => Box::new(data),
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
+            Compression::Snappy => {
+                if data.starts_with(&SNAPPY_FRAME_MAGIC) {
+                    Box::new(snap::read::FrameDecoder::new(data))
+                } else {
+                    Box::new(SnappyBlocks::new(data)?)
+                }
+            }
+            Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(data)),
+            Compression::Zstd => {
+                let err =
+                    |e: io::Error| BatchError::Corrupt(format!("zstd decompression failed: {e}"));
+                let mut dec = zstd::stream::read::Decoder::with_buffer(data).map_err(err)?;
+                dec.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(err)?;
+                Box::new(dec)
+            }
+        })
+    }
+}
+
+/// Largest zstd window accepted when streaming (2^25 = 32 MiB): Kafka's
+/// producers use 2^21 to 2^23 at their levels; the window is the decoder's
+/// memory, and a frame may declare any size.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 25;
+
+/// No valid snappy block decompresses to more than 22 times its bytes (a
+/// 3-byte copy yields at most 64 bytes), so a larger declared length is a
+/// lie and is refused before anything is allocated for it.
+pub const SNAPPY_MAX_EXPANSION: usize = 22;
+
+/// Streams xerial-framed snappy (snappy-java's blocks) or one raw snappy
+/// block, decompressing one block at a time into a reused buffer.
+struct SnappyBlocks<'a> {
+    /// Compressed bytes not yet decompressed.
+    rest: &'a [u8],
+    /// Whether `rest` is xerial blocks (else one raw block).
+    xerial: bool,
+    /// The current block, decompressed.
+    block: Vec<u8>,
+    /// Bytes of `block` already read.
+    pos: usize,
+    decoder: snap::raw::Decoder,
+}
+
+impl<'a> SnappyBlocks<'a> {
+    fn new(data: &'a [u8]) -> Result<Self, BatchError> {
+        let xerial = data.starts_with(&XERIAL_MAGIC);
+        let rest = if xerial {
+            data.get(XERIAL_HEADER_LEN..)
+                .ok_or_else(|| BatchError::Corrupt("truncated snappy-java header".into()))?
+        } else {
+            data
+        };
+        Ok(SnappyBlocks {
+            rest,
+            xerial,
+            block: Vec::new(),
+            pos: 0,
+            decoder: snap::raw::Decoder::new(),
+        })
+    }
+
+    /// Decompresses the next block into `self.block`; false at the end.
+    fn next_block(&mut self) -> io::Result<bool> {
+        let bad = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
+        if self.rest.is_empty() {
+            return Ok(false);
+        }
+        let block = if self.xerial {
+            let Some(len) = self.rest.get(..4) else {
+                return Err(bad("truncated snappy-java block length".into()));
+            };
+            let len = u32::from_be_bytes(len.try_into().expect("4 bytes")) as usize;
+            let block = self
+                .rest
+                .get(4..)
+                .and_then(|r| r.get(..len))
+                .ok_or_else(|| bad("truncated snappy-java block".into()))?;
+            self.rest = &self.rest[4 + len..];
+            block
+        } else {
+            std::mem::take(&mut self.rest)
+        };
+        let snappy = |e: snap::Error| bad(format!("snappy: {e}"));
+        let size = snap::raw::decompress_len(block).map_err(snappy)?;
+        if size > block.len().saturating_mul(SNAPPY_MAX_EXPANSION) {
+            return Err(bad(format!(
+                "snappy block of {} bytes declares {size} bytes of output",
+                block.len()
+            )));
+        }
+        self.block.resize(size, 0);
+        let n = self
+            .decoder
+            .decompress(block, &mut self.block)
+            .map_err(snappy)?;
+        self.block.truncate(n);
+        self.pos = 0;
+        Ok(true)
+    }
+}
+
+impl Read for SnappyBlocks<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.block.len() {
+            if !self.next_block()? {
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.block.len() - self.pos);
+        out[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 impl fmt::Display for Compression {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -375,6 +501,56 @@ mod tests {
                 "{codec}"
             );
         }
+    }
+
+    #[test]
+    fn every_codec_streams_what_it_compressed() {
+        let data = sample();
+        for codec in Compression::ALL {
+            let mut out = Vec::new();
+            codec
+                .decoder(&codec.compress(&data))
+                .unwrap()
+                .read_to_end(&mut out)
+                .unwrap();
+            assert_eq!(out, data, "{codec}");
+        }
+        let raw = snap::raw::Encoder::new().compress_vec(&data).unwrap();
+        let mut out = Vec::new();
+        Compression::Snappy
+            .decoder(&raw)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, data, "raw snappy");
+    }
+
+    #[test]
+    fn streaming_refuses_what_is_not_its_codec() {
+        for codec in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let mut out = Vec::new();
+            let read = codec
+                .decoder(b"definitely not compressed data")
+                .and_then(|mut r| {
+                    r.read_to_end(&mut out)
+                        .map_err(|e| BatchError::Corrupt(e.to_string()))
+                });
+            assert!(read.is_err(), "{codec}");
+        }
+        // A raw snappy block declaring 4 GiB of output in 6 bytes.
+        let lie = [0xff, 0xff, 0xff, 0xff, 0x0f, 0x00];
+        let mut out = Vec::new();
+        let e = Compression::Snappy
+            .decoder(&lie)
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap_err();
+        assert!(e.to_string().contains("declares"), "{e}");
     }
 
     #[test]

@@ -38,7 +38,9 @@ pub fn log_error_code(e: &LogError) -> i16 {
         LogError::InvalidConfig { .. } => ResponseError::InvalidConfig.code(),
         LogError::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
         LogError::TopicExists(_) => ResponseError::TopicAlreadyExists.code(),
-        LogError::MissingKey { .. } => ResponseError::InvalidRecord.code(),
+        LogError::MissingKey { .. } | LogError::InvalidRecord { .. } => {
+            ResponseError::InvalidRecord.code()
+        }
         LogError::Io { .. }
         | LogError::Corrupt { .. }
         | LogError::Locked { .. }

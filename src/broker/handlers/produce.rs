@@ -1,5 +1,7 @@
 //! Produce: client batches are appended as received (the log validates
-//! them and patches offsets, never re-encodes). acks=0 gets no response,
+//! them with `log::validator`, Kafka's LogValidator, and patches offsets,
+//! never re-encodes; a refused batch gets its error code, message and, for
+//! per-record rules, `record_errors`). acks=0 gets no response,
 //! acks=1 is answered once appended, acks=all once the appended bytes are
 //! fdatasynced through the shared group commit.
 
@@ -7,9 +9,12 @@ use super::{log_error_code, now_ms, str_bytes};
 use crate::broker::dispatch::{PendingReply, reply};
 use crate::broker::legacy_produce::{self, LegacyProduceResponse};
 use crate::broker::state::{Broker, Partition, lock};
+use crate::log::validator::{RecordError, record_errors};
 use crate::record::BatchHeader;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use std::fs::File;
 use std::sync::Arc;
@@ -27,20 +32,29 @@ struct Durable {
 /// (for acks=all) the file to sync and the offset it makes durable.
 type Appended = (crate::log::AppendInfo, i64, Option<(Arc<File>, i64)>);
 
+/// Why one partition's records were refused: Kafka error code, message, and
+/// the records at fault by index in their batch (ProduceResponse v8+).
+type Refused = (i16, String, Vec<RecordError>);
+
 fn append(
     partition: &Partition,
     records: Option<bytes::Bytes>,
     durable: bool,
     version: i16,
-) -> Result<Appended, (i16, String)> {
+) -> Result<Appended, Refused> {
     let Some(mut records) = records else {
-        return Err((ResponseError::CorruptMessage.code(), "no records".into()));
+        return Err((
+            ResponseError::CorruptMessage.code(),
+            "no records".into(),
+            Vec::new(),
+        ));
     };
     if version < legacy_produce::FIRST_MODELLED_VERSION && legacy_produce::is_legacy(&records) {
         records = legacy_produce::up_convert(&records, now_ms()).map_err(|e| {
             (
                 ResponseError::CorruptMessage.code(),
                 format!("legacy message set: {e}"),
+                Vec::new(),
             )
         })?;
     }
@@ -53,6 +67,7 @@ fn append(
         return Err((
             ResponseError::UnknownTopicOrPartition.code(),
             "topic was deleted".into(),
+            Vec::new(),
         ));
     }
     if let Some(h) = &single
@@ -79,7 +94,7 @@ fn append(
     }
     let info = log
         .append(&records)
-        .map_err(|e| (log_error_code(&e), e.to_string()))?;
+        .map_err(|e| (log_error_code(&e), e.to_string(), record_errors(&e)))?;
     if let Some(h) = &single {
         lock(&partition.producers).appended(h, info.base_offset);
     }
@@ -159,9 +174,18 @@ pub fn handle(broker: Arc<Broker>, req: ProduceRequest, version: i16, corr: i32)
                             });
                         }
                     }
-                    Err((code, message)) => {
+                    Err((code, message, errors)) => {
                         tracing::warn!("produce to {}-{} rejected: {message}", p.topic, p.index);
                         pr.error_code = code;
+                        pr.record_errors = errors
+                            .into_iter()
+                            .map(|r| {
+                                let mut e = BatchIndexAndErrorMessage::default();
+                                e.batch_index = r.batch_index;
+                                e.batch_index_error_message = Some(str_bytes(r.message));
+                                e
+                            })
+                            .collect();
                         pr.error_message = Some(str_bytes(message));
                     }
                 },
