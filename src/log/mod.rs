@@ -9,12 +9,15 @@
 //! Parts, named after Kafka's log layer: [`segment::LogSegment`],
 //! [`offset_index::OffsetIndex`], [`time_index::TimeIndex`],
 //! [`partition_log::Log`], [`cleaner::LogCleaner`], [`config::LogConfig`],
-//! [`data_dir::DataDir`], [`group_commit::GroupCommit`].
+//! [`data_dir::DataDir`], [`group_commit::GroupCommit`],
+//! [`dir_failure::LogDirFailureChannel`].
 
 pub mod cleaner;
 pub mod config;
 pub mod data_dir;
+pub mod dir_failure;
 pub mod error;
+mod fail_points;
 pub mod group_commit;
 mod index_file;
 pub mod offset_index;
@@ -28,6 +31,7 @@ mod test_support;
 pub use cleaner::{CleanOptions, CleanStats, LogCleaner};
 pub use config::{ConfigEntry, ConfigSource, LogConfig};
 pub use data_dir::{DataDir, TopicMeta};
+pub use dir_failure::LogDirFailureChannel;
 pub use error::LogError;
 pub use group_commit::GroupCommit;
 pub use partition_log::{AppendInfo, Log, LogOpenOptions, ReadSlice, RecoveryReport};

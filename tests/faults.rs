@@ -1,0 +1,1 @@
+//! Disk faults injected through the log's fail points (placeholder).
