@@ -513,7 +513,7 @@ impl Log {
             .active()
             .should_roll(&self.config, batches.len(), max_timestamp, last_offset, now)
         {
-            self.roll()?;
+            self.roll_segment()?;
         }
         let config = &self.config;
         let active = self
@@ -535,6 +535,11 @@ impl Log {
     /// final time index entry, trimmed indexes and an fdatasync.
     pub fn roll(&mut self) -> Result<()> {
         self.check_writable()?;
+        let result = self.roll_segment();
+        self.fail_stop(result)
+    }
+
+    fn roll_segment(&mut self) -> Result<()> {
         let next = self.log_end_offset();
         if self.active().base_offset() == next {
             return Ok(());
