@@ -270,6 +270,22 @@ mod tests {
         assert_eq!(gc.rounds(), before + 1);
     }
 
+    #[test]
+    fn once_the_directory_is_offline_no_sync_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let failures = LogDirFailureChannel::new(dir.path());
+        let gc = GroupCommit::start_for(failures.clone());
+        let f = Arc::new(File::create(dir.path().join("a")).unwrap());
+        gc.sync(vec![f.clone()]).blocking_recv().unwrap().unwrap();
+        // As after a failed fdatasync: later fdatasyncs would report
+        // success, but nothing more may be acknowledged.
+        failures.mark_offline("fdatasync failed: Input/output error");
+        let syncs = gc.fdatasyncs();
+        let err = gc.sync(vec![f]).blocking_recv().unwrap().unwrap_err();
+        assert!(err.to_string().contains("offline"), "{err}");
+        assert_eq!(gc.fdatasyncs(), syncs, "nothing synced for an offline directory");
+    }
+
     #[tokio::test]
     async fn awaitable_from_async_code() {
         let dir = tempfile::tempdir().unwrap();

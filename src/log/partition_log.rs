@@ -1294,6 +1294,52 @@ mod tests {
         assert_eq!(log.log_end_offset(), appended.last().unwrap().1 + 1);
     }
 
+    #[test]
+    fn full_disk_with_preallocated_indexes_is_an_error_not_a_crash() {
+        // Kafka's default 10 MiB indexes on a 256 KiB tmpfs: no index page
+        // may be touched through a mapping (on tmpfs even reading a hole
+        // through one allocates), or the process dies of SIGBUS.
+        let dir = tempfile::tempdir().unwrap();
+        let mnt = dir.path().join("small");
+        let Some(_mounted) = small_filesystem(&mnt) else {
+            eprintln!("skipped: cannot mount a small tmpfs here (needs CAP_SYS_ADMIN)");
+            return;
+        };
+        let log_dir = mnt.join("t-0");
+        let mut c = LogConfig::default();
+        c.index_interval_bytes = 100;
+        let (mut log, _) = Log::open(&log_dir, c.clone(), false).unwrap();
+        let value = vec![b'x'; 1_000];
+        let mut appended = Vec::new();
+        let err = loop {
+            match log.append(&simple(3, 1, &value)) {
+                Ok(info) => appended.push((info.base_offset, info.last_offset)),
+                Err(e) => break e,
+            }
+            assert!(appended.len() < 1000, "the filesystem never filled");
+        };
+        assert!(
+            matches!(&err, LogError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC)),
+            "{err}"
+        );
+        check_reads(&log, &appended);
+        // Restart on the full disk, after an unclean stop (indexes left
+        // preallocated) and with recovery: it works and serves reads.
+        drop(log);
+        let (log, report) = Log::open(&log_dir, c.clone(), true).unwrap();
+        assert_eq!(report.bytes_removed, 0);
+        assert_eq!(log.log_end_offset(), appended.last().unwrap().1 + 1);
+        check_reads(&log, &appended);
+        log.close().unwrap();
+        let (mut log, _) = Log::open(&log_dir, c, false).unwrap();
+        check_reads(&log, &appended);
+        // Still full: appends keep failing cleanly, reads keep working.
+        let size = log.size_bytes();
+        assert!(log.append(&simple(3, 1, &value)).is_err());
+        assert_eq!(log.size_bytes(), size);
+        check_reads(&log, &appended);
+    }
+
     /// Throughput of 1 MiB appends plus one final fdatasync, against a raw
     /// write + fdatasync of the same bytes (run with --ignored --nocapture).
     #[test]
