@@ -200,7 +200,7 @@ impl Broker {
         let broker = Broker {
             cluster_id,
             advertised_port,
-            group_commit: GroupCommit::start(),
+            group_commit: GroupCommit::start_for(data_dir.failure_channel()),
             defaults: data_dir.default_config().clone(),
             data_dir: Mutex::new(Some(data_dir)),
             topics: RwLock::new(BTreeMap::new()),

@@ -8,6 +8,7 @@
 //! the `.lock` file naming the process that writes to the directory.
 
 use super::config::LogConfig;
+use super::dir_failure::LogDirFailureChannel;
 use super::error::{LogError, Result};
 use super::partition_log::{Log, LogOpenOptions, RecoveryReport, sync_dir};
 use super::segment::io_err;
@@ -94,6 +95,8 @@ pub struct DataDir {
     defaults: LogConfig,
     checkpoints: Arc<Mutex<Checkpoints>>,
     meta_lock: Mutex<()>,
+    /// Offline state shared with the logs opened here.
+    failures: Arc<LogDirFailureChannel>,
 }
 
 /// Checks a topic name by Kafka's rules.
@@ -170,7 +173,9 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
     f.write_all(contents).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(&tmp))?;
+    super::fail_points::inject("checkpoint::rename")
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(io_err(&tmp))?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
@@ -285,7 +290,14 @@ impl DataDir {
             defaults: LogConfig::default(),
             checkpoints: Arc::new(Mutex::new(cps)),
             meta_lock: Mutex::new(()),
+            failures: LogDirFailureChannel::new(path),
         })
+    }
+
+    /// The directory's offline state, shared by its logs (and by the group
+    /// commit that syncs them).
+    pub fn failure_channel(&self) -> Arc<LogDirFailureChannel> {
+        self.failures.clone()
     }
 
     /// The directory.
@@ -612,6 +624,7 @@ impl DataDir {
                     shared: self.checkpoints.clone(),
                     key,
                 });
+                log.attach_failure_channel(self.failures.clone());
                 Ok((log, report))
             }
             Err(e) => {
@@ -626,6 +639,7 @@ impl DataDir {
     /// Writes the recovery point and log start offset checkpoint files.
     pub fn write_checkpoints(&self) -> Result<()> {
         self.check_writable()?;
+        self.failures.check()?;
         let (rps, starts) = {
             let c = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
             let rps = c
@@ -651,6 +665,8 @@ impl DataDir {
         if self.lock.is_none() {
             return Ok(());
         }
+        // Offline: no checkpoint and no marker; the next start recovers.
+        self.failures.check()?;
         self.write_checkpoints()?;
         let clean = {
             let c = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());

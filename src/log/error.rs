@@ -104,6 +104,15 @@ pub enum LogError {
         /// Offset delta of the first keyless record in its batch.
         offset_delta: i32,
     },
+    /// The data directory went offline after an I/O error (a failed
+    /// fdatasync or write): nothing in it is read or written until restart.
+    #[error("data directory {path} is offline ({reason}); restart once the disk is fixed")]
+    Offline {
+        /// Data directory.
+        path: PathBuf,
+        /// The error that took it offline.
+        reason: String,
+    },
     /// A corrupt file found by a check (file, byte position, what).
     #[error("{path} at byte {position}: {reason}")]
     Corrupt {

@@ -1,5 +1,12 @@
 //! Group commit: many appends waiting to be durable share one fdatasync per file.
+//!
+//! A failed fdatasync is fail-stop: it takes the data directory offline
+//! through its [`LogDirFailureChannel`] before any waiter of that round is
+//! answered, and from then on every waiter gets an error, whatever later
+//! fdatasyncs return (after a failure they may report success for pages
+//! the kernel dropped).
 
+use super::dir_failure::LogDirFailureChannel;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -30,11 +37,24 @@ struct Shared {
     wake: Condvar,
     rounds: AtomicU64,
     fdatasyncs: AtomicU64,
+    /// The data directory to take offline when an fdatasync fails.
+    failures: Option<Arc<LogDirFailureChannel>>,
 }
 
 impl GroupCommit {
     /// Starts the syncer thread.
     pub fn start() -> Arc<GroupCommit> {
+        GroupCommit::start_with(None)
+    }
+
+    /// Starts the syncer thread for the files of one data directory: a
+    /// failed fdatasync takes the directory offline through `failures`,
+    /// and once it is offline every sync answers with an error.
+    pub fn start_for(failures: Arc<LogDirFailureChannel>) -> Arc<GroupCommit> {
+        GroupCommit::start_with(Some(failures))
+    }
+
+    fn start_with(failures: Option<Arc<LogDirFailureChannel>>) -> Arc<GroupCommit> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 waiting: Vec::new(),
@@ -43,6 +63,7 @@ impl GroupCommit {
             wake: Condvar::new(),
             rounds: AtomicU64::new(0),
             fdatasyncs: AtomicU64::new(0),
+            failures,
         });
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
@@ -62,7 +83,8 @@ impl GroupCommit {
         let (tx, rx) = oneshot::channel();
         if self.thread.is_none() {
             // No syncer thread: sync inline.
-            let _ = tx.send(sync_files(&files, &self.shared));
+            let outcome = self.shared.settle(sync_files(&files, &self.shared));
+            let _ = tx.send(outcome);
             return rx;
         }
         let mut q = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -101,12 +123,37 @@ fn start_writeback(f: &File) {
 fn sync_files(files: &[Arc<File>], shared: &Shared) -> Result<(), SyncError> {
     for f in files {
         shared.fdatasyncs.fetch_add(1, Ordering::Relaxed);
-        f.sync_data().map_err(Arc::new)?;
+        super::fail_points::inject("group_commit::fdatasync")
+            .and_then(|()| f.sync_data())
+            .map_err(Arc::new)?;
     }
     Ok(())
 }
 
 impl Shared {
+    /// The answer for one waiter whose own sync gave `outcome`: an error
+    /// takes the directory offline, and an offline directory fails every
+    /// waiter, even one whose fdatasync reported success.
+    fn settle(&self, outcome: Result<(), SyncError>) -> Result<(), SyncError> {
+        let Some(failures) = &self.failures else {
+            return outcome;
+        };
+        if let Err(e) = &outcome {
+            failures.mark_offline(&format!("fdatasync failed: {e}"));
+        }
+        match failures.check() {
+            Ok(()) => outcome,
+            Err(offline) => Err(outcome
+                .err()
+                .unwrap_or_else(|| Arc::new(std::io::Error::other(offline.to_string())))),
+        }
+    }
+
+    /// Whether the directory is already offline (nothing to sync for).
+    fn offline(&self) -> bool {
+        self.failures.as_ref().is_some_and(|f| f.is_offline())
+    }
+
     fn run(&self) {
         loop {
             let batch = {
@@ -141,17 +188,27 @@ impl Shared {
                     start_writeback(f);
                 }
             }
+            let offline = self.offline();
             let results: HashMap<(u64, u64), Result<(), SyncError>> = unique
                 .into_iter()
-                .map(|(id, f)| (id, sync_files(std::slice::from_ref(f), self)))
+                .map(|(id, f)| {
+                    if offline {
+                        return (id, Ok(()));
+                    }
+                    (id, sync_files(std::slice::from_ref(f), self))
+                })
                 .collect();
+            // Take the directory offline before answering anyone.
+            if let Some(e) = results.values().find_map(|r| r.clone().err()) {
+                self.settle(Err(e)).ok();
+            }
             for ((_, tx), ids) in batch.into_iter().zip(ids) {
                 let outcome = ids
                     .iter()
                     .filter_map(|id| results[id].clone().err())
                     .next()
                     .map_or(Ok(()), Err);
-                let _ = tx.send(outcome);
+                let _ = tx.send(self.settle(outcome));
             }
         }
     }
@@ -211,6 +268,22 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(gc.rounds(), before + 1);
+    }
+
+    #[test]
+    fn once_the_directory_is_offline_no_sync_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let failures = LogDirFailureChannel::new(dir.path());
+        let gc = GroupCommit::start_for(failures.clone());
+        let f = Arc::new(File::create(dir.path().join("a")).unwrap());
+        gc.sync(vec![f.clone()]).blocking_recv().unwrap().unwrap();
+        // As after a failed fdatasync: later fdatasyncs would report
+        // success, but nothing more may be acknowledged.
+        failures.mark_offline("fdatasync failed: Input/output error");
+        let syncs = gc.fdatasyncs();
+        let err = gc.sync(vec![f]).blocking_recv().unwrap().unwrap_err();
+        assert!(err.to_string().contains("offline"), "{err}");
+        assert_eq!(gc.fdatasyncs(), syncs, "nothing synced for an offline directory");
     }
 
     #[tokio::test]

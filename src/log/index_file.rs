@@ -1,53 +1,52 @@
 //! The storage under Kafka's sparse index files (`.index`, `.timeindex`):
-//! fixed-size big-endian entries in a file that is mmap'd and preallocated
-//! to `segment.index.bytes` while its segment is active, and trimmed to the
-//! entries it holds when the segment rolls or the log closes.
+//! fixed-size big-endian entries in a file that is preallocated (sparse,
+//! `set_len`) to `segment.index.bytes` while its segment is active, and
+//! trimmed to the entries it holds when the segment rolls or the log closes.
 //!
-//! A read-only index (for a reader while another process writes) is copied
-//! into memory instead of mapped, so that a writer trimming the file cannot
-//! fault the reader.
+//! Kafka's AbstractIndex maps the file. runnel keeps the entries in memory
+//! instead and writes each new one with `pwrite`: a store through a mapping
+//! of a sparse file faults (SIGBUS, the process dies without a word) when
+//! the disk is full, and on tmpfs even a *read* of a hole through a mapping
+//! allocates a page, so no page of a preallocated index is ever touched
+//! through a mapping. A `pwrite` that finds the disk full fails with ENOSPC:
+//! the entry is skipped (the index is sparse; lookups scan from an earlier
+//! entry), nothing else is lost. Opening reads only the file's data
+//! regions (`SEEK_DATA`/`SEEK_HOLE`), so a preallocated 10 MiB index left
+//! by an unclean stop costs what its entries cost, and cutting entries
+//! (`truncate_entries`) shortens the file, which never needs free space.
+//!
+//! A read-only index (for a reader while another process writes) is a copy
+//! of the file that is never written back.
 
 use super::error::Result;
 use super::segment::io_err;
-use memmap2::{MmapMut, MmapOptions};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-
-enum Storage {
-    /// Writable mapping of the whole (preallocated) file.
-    Mapped(MmapMut),
-    /// Nothing mapped (zero-length file).
-    Empty,
-    /// A read-only copy.
-    Memory(Vec<u8>),
-}
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A file of fixed-size index entries.
 pub(crate) struct IndexFile {
     path: PathBuf,
+    /// The file, for a writable index; `None` for a read-only copy.
     file: Option<File>,
-    storage: Storage,
+    /// The entries' bytes (`entries * entry_size`): every lookup reads here.
+    data: Vec<u8>,
     entry_size: usize,
     entries: usize,
     max_entries: usize,
-    mapped_len: usize,
-    /// Bytes of the file known to have disk blocks: a write through the map
-    /// beyond them could fault on a full disk, so they are reserved first.
-    allocated: usize,
+    /// The file's length: `max_entries * entry_size` while preallocated.
+    file_len: usize,
+    /// Entries written since the last [`IndexFile::flush`].
+    dirty: AtomicBool,
 }
-
-/// A page of zeros to compare index bytes with.
-static ZERO_PAGE: [u8; 4096] = [0; 4096];
-
-/// How much of a preallocated index is reserved on disk at a time.
-const ALLOCATE_STEP: usize = 64 * 1024;
 
 impl IndexFile {
     /// Opens (creating if missing) a writable index. Entries already in the
-    /// file (its length rounded down to whole entries) are kept; the file is
-    /// then preallocated to `max_bytes` when `active`.
+    /// file (its data up to the last non-hole byte, in whole entries) are
+    /// read; the file is then preallocated to `max_bytes` when `active`.
     pub(crate) fn open(
         path: &Path,
         entry_size: usize,
@@ -62,24 +61,29 @@ impl IndexFile {
             .open(path)
             .map_err(io_err(path))?;
         let len = file.metadata().map_err(io_err(path))?.len() as usize;
-        let entries = len / entry_size;
+        let upto = data_end(&file, len)
+            .next_multiple_of(entry_size)
+            .min(len - len % entry_size);
+        let mut data = vec![0u8; upto];
+        file.read_exact_at(&mut data, 0).map_err(io_err(path))?;
+        let entries = upto / entry_size;
         let max_entries = (max_bytes / entry_size).max(1);
         let mut index = IndexFile {
             path: path.to_path_buf(),
             file: Some(file),
-            storage: Storage::Empty,
+            data,
             entry_size,
             entries,
             max_entries,
-            mapped_len: len,
-            allocated: 0,
+            file_len: len,
+            dirty: AtomicBool::new(false),
         };
         let target = if active {
             index.max_entries.max(entries) * entry_size
         } else {
             entries * entry_size
         };
-        index.remap(target)?;
+        index.set_file_len(target)?;
         Ok(index)
     }
 
@@ -98,47 +102,25 @@ impl IndexFile {
         Ok(IndexFile {
             path: path.to_path_buf(),
             file: None,
-            storage: Storage::Memory(buf),
+            data: buf,
             entry_size,
             entries,
             max_entries: entries,
-            mapped_len: 0,
-            allocated: 0,
+            file_len: 0,
+            dirty: AtomicBool::new(false),
         })
     }
 
-    fn remap(&mut self, len: usize) -> Result<()> {
+    /// Sets the file's length (growing leaves a hole: no disk space used).
+    fn set_file_len(&mut self, len: usize) -> Result<()> {
         let Some(file) = &self.file else {
             return Ok(());
         };
-        if len == self.mapped_len && !matches!(self.storage, Storage::Empty) {
-            return Ok(());
-        }
-        // Unmap before changing the file size.
-        self.storage = Storage::Empty;
-        file.set_len(len as u64).map_err(io_err(&self.path))?;
-        self.mapped_len = len;
-        // Pages holding entries were written, so they have blocks.
-        self.allocated = (self.entries * self.entry_size)
-            .next_multiple_of(4096)
-            .min(len);
-        if len > 0 {
-            // SAFETY: the file is private to this process's writer (the data
-            // directory is locked); it is only resized through `remap`, which
-            // drops the mapping first.
-            let map =
-                unsafe { MmapOptions::new().len(len).map_mut(file) }.map_err(io_err(&self.path))?;
-            self.storage = Storage::Mapped(map);
+        if len != self.file_len {
+            file.set_len(len as u64).map_err(io_err(&self.path))?;
+            self.file_len = len;
         }
         Ok(())
-    }
-
-    fn bytes(&self) -> &[u8] {
-        match &self.storage {
-            Storage::Mapped(m) => &m[..],
-            Storage::Memory(v) => &v[..],
-            Storage::Empty => &[],
-        }
     }
 
     /// The file's path.
@@ -158,83 +140,58 @@ impl IndexFile {
 
     /// The bytes of entry `i` (`i < entries`).
     pub(crate) fn entry(&self, i: usize) -> &[u8] {
-        &self.bytes()[i * self.entry_size..(i + 1) * self.entry_size]
+        &self.data[i * self.entry_size..(i + 1) * self.entry_size]
     }
 
-    /// Appends one entry; false if the index is full or read-only.
+    /// Appends one entry; false if the index is full or read-only, or if
+    /// the entry could not be written (a full disk: it is skipped, the
+    /// index being sparse).
     pub(crate) fn push(&mut self, entry: &[u8]) -> bool {
         debug_assert_eq!(entry.len(), self.entry_size);
-        if self.file.is_none() || self.entries >= self.max_entries {
-            return false;
-        }
-        let at = self.entries * self.entry_size;
-        if at + self.entry_size > self.allocated && !self.reserve(at + self.entry_size) {
-            return false;
-        }
-        if let Storage::Mapped(m) = &mut self.storage
-            && m.len() >= at + self.entry_size
-        {
-            m[at..at + self.entry_size].copy_from_slice(entry);
-            self.entries += 1;
-            return true;
-        }
-        false
-    }
-
-    /// Reserves disk blocks up to at least `end` (posix_fallocate), so that
-    /// a full disk makes an entry be skipped instead of faulting the process.
-    fn reserve(&mut self, end: usize) -> bool {
         let Some(file) = &self.file else {
             return false;
         };
-        let to = (self.allocated + ALLOCATE_STEP)
-            .max(end)
-            .min(self.mapped_len);
-        if to < end {
+        if self.entries >= self.max_entries {
             return false;
         }
-        // SAFETY: posix_fallocate on a valid descriptor and an in-file range.
-        let rc = unsafe {
-            libc::posix_fallocate(
-                file.as_raw_fd(),
-                self.allocated as libc::off_t,
-                (to - self.allocated) as libc::off_t,
-            )
-        };
-        if rc != 0 {
+        let at = self.entries * self.entry_size;
+        let written = super::fail_points::inject("index::write")
+            .and_then(|()| file.write_all_at(entry, at as u64));
+        if let Err(e) = written {
             tracing::warn!(
-                "{}: cannot reserve index space ({}); entry skipped",
-                self.path.display(),
-                std::io::Error::from_raw_os_error(rc)
+                "{}: cannot write an index entry ({e}); entry skipped",
+                self.path.display()
             );
             return false;
         }
-        self.allocated = to;
+        self.data.truncate(at);
+        self.data.extend_from_slice(entry);
+        self.entries += 1;
+        self.file_len = self.file_len.max(at + self.entry_size);
+        self.dirty.store(true, Ordering::Relaxed);
         true
     }
 
-    /// Keeps the first `n` entries.
+    /// Keeps the first `n` entries. The file is cut at them and grown back
+    /// to its length, so the dropped entries become a hole: this frees
+    /// space instead of needing any.
     pub(crate) fn truncate_entries(&mut self, n: usize) {
-        if n < self.entries {
-            // Only pages holding data are cleared: a preallocated tail is a
-            // hole and stays one (writing zeros there would fill the page
-            // cache and the disk with megabytes of zeros per index).
-            let (start, end) = (n * self.entry_size, self.entries * self.entry_size);
-            let data = self.next_data(start).min(end);
-            if let Storage::Mapped(m) = &mut self.storage {
-                for chunk in m[data..end].chunks_mut(ZERO_PAGE.len()) {
-                    if chunk != &ZERO_PAGE[..chunk.len()] {
-                        chunk.fill(0);
-                    }
-                }
+        if n >= self.entries {
+            return;
+        }
+        let keep = n * self.entry_size;
+        self.data.truncate(keep);
+        self.data.shrink_to_fit();
+        self.entries = n;
+        if let Some(file) = &self.file {
+            let cut = file
+                .set_len(keep as u64)
+                .and_then(|()| file.set_len(self.file_len as u64));
+            if let Err(e) = cut {
+                // The stale entries stay in the file; the next open finds
+                // them inconsistent and rebuilds the index.
+                tracing::warn!("{}: cannot cut index entries: {e}", self.path.display());
             }
-            // Holes past the kept entries have no blocks: reserve them again
-            // before writing there.
-            self.allocated = self.allocated.min(start - start % ZERO_PAGE.len());
-            if let Storage::Memory(v) = &mut self.storage {
-                v.truncate(n * self.entry_size);
-            }
-            self.entries = n;
         }
     }
 
@@ -270,71 +227,39 @@ impl IndexFile {
         self.entry(i).iter().all(|&b| b == 0)
     }
 
-    /// Whether the bytes after the entries (up to the file's end) are all zero,
-    /// as a preallocated file's tail is. Holes of the sparse file are
-    /// skipped without being read (a fresh 10 MiB index is all hole), and
-    /// the rest is compared a page at a time.
+    /// Whether the bytes after the entries are all zero, as a preallocated
+    /// file's tail is (the bytes past `data` are holes of the file).
     fn trailing_zero(&self, from_entry: usize) -> bool {
-        let bytes = self.bytes();
-        let from = (from_entry * self.entry_size).min(bytes.len());
-        let data = self.next_data(from).min(bytes.len());
-        // Bytes in `from..data` are holes: zero without reading them.
-        bytes[data..]
-            .chunks(ZERO_PAGE.len())
-            .all(|c| c == &ZERO_PAGE[..c.len()])
-    }
-
-    /// The first position at or after `from` that may hold data (the end
-    /// of the file if only holes follow); `from` when that is unknown.
-    fn next_data(&self, from: usize) -> usize {
-        let (Some(file), Storage::Mapped(m)) = (&self.file, &self.storage) else {
-            return from;
-        };
-        let Ok(offset) = libc::off_t::try_from(from) else {
-            return from;
-        };
-        // SAFETY: lseek on a valid descriptor; it only moves the file offset,
-        // which nothing else here uses (all I/O is positional or mapped).
-        let at = unsafe { libc::lseek(file.as_raw_fd(), offset, libc::SEEK_DATA) };
-        if at >= 0 {
-            usize::try_from(at).unwrap_or(from).max(from)
-        } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
-            m.len()
-        } else {
-            from
-        }
+        let from = (from_entry * self.entry_size).min(self.data.len());
+        self.data[from..].iter().all(|&b| b == 0)
     }
 
     /// Shrinks the file to its entries (segment no longer active).
     pub(crate) fn trim(&mut self) -> Result<()> {
         self.flush()?;
         self.max_entries = self.entries.max(1).min(self.max_entries);
-        self.remap(self.entries * self.entry_size)
+        self.set_file_len(self.entries * self.entry_size)
     }
 
     /// Grows the file back to `max_bytes` (segment active again).
     pub(crate) fn preallocate(&mut self, max_bytes: usize) -> Result<()> {
         self.max_entries = (max_bytes / self.entry_size).max(1).max(self.entries);
-        self.remap(self.max_entries * self.entry_size)
+        self.set_file_len(self.max_entries * self.entry_size)
     }
 
-    /// Writes the mapped pages to disk.
+    /// fdatasyncs the file if entries were written since the last flush.
     pub(crate) fn flush(&self) -> Result<()> {
-        // Only the pages that can hold entries: msync of a whole preallocated
-        // (10 MiB) mapping costs milliseconds even when nothing is dirty.
-        let used = self
-            .allocated
-            .max(self.entries * self.entry_size)
-            .min(self.mapped_len);
-        if let Storage::Mapped(m) = &self.storage
-            && used > 0
+        if let Some(file) = &self.file
+            && self.dirty.swap(false, Ordering::Relaxed)
+            && let Err(e) = file.sync_data()
         {
-            m.flush_range(0, used).map_err(io_err(&self.path))?;
+            self.dirty.store(true, Ordering::Relaxed);
+            return Err(io_err(&self.path)(e));
         }
         Ok(())
     }
 
-    /// Renames the file (its mapping stays valid).
+    /// Renames the file (its open descriptor stays valid).
     pub(crate) fn rename(&mut self, to: &Path) -> Result<()> {
         std::fs::rename(&self.path, to).map_err(io_err(&self.path))?;
         self.path = to.to_path_buf();
@@ -356,6 +281,38 @@ impl IndexFile {
         lo.checked_sub(1)
     }
 }
+
+/// The end of the file's last data region: past it the file is a hole
+/// (reads as zeros) and is not read. `len` where the filesystem cannot tell.
+fn data_end(file: &File, len: usize) -> usize {
+    let fd = file.as_raw_fd();
+    let mut end = 0usize;
+    let mut pos = 0usize;
+    while pos < len {
+        let Ok(at) = libc::off_t::try_from(pos) else {
+            return len;
+        };
+        // SAFETY: lseek on a valid descriptor; it only moves the file
+        // offset, which nothing here uses (all I/O is positional).
+        let data = unsafe { libc::lseek(fd, at, libc::SEEK_DATA) };
+        if data < 0 {
+            let no_more = std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO);
+            return if no_more { end } else { len };
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
+        let Ok(hole) = usize::try_from(hole) else {
+            return len;
+        };
+        if hole <= pos {
+            return len;
+        }
+        end = hole;
+        pos = hole;
+    }
+    end.min(len)
+}
+
 
 /// Reads a big-endian i32 at `at`.
 pub(crate) fn be_i32(b: &[u8], at: usize) -> i32 {
@@ -380,20 +337,30 @@ mod tests {
         let path = dir.path().join("0.index");
         let max = 10 << 20;
         drop(IndexFile::open(&path, 8, max, true).unwrap());
-        // Left preallocated (as after an unclean stop): every "entry" reads as
-        // zero padding, and dropping them must not write 10 MiB of zeros.
+        // Left preallocated (as after an unclean stop): the hole is padding,
+        // neither read nor written.
         let mut index = IndexFile::open(&path, 8, max, true).unwrap();
-        assert_eq!(index.entries(), max / 8);
+        assert_eq!(index.valid_prefix(|i| index.entry(i)[0], |_, _| true), (0, true));
         assert!(index.trailing_zero(0));
-        index.truncate_entries(0);
-        index.flush().unwrap();
-        let blocks = std::fs::metadata(&path).unwrap().blocks() * 512;
-        assert!(blocks < 1 << 20, "{blocks} bytes allocated");
-        // Real entries are still cleared when cut.
-        assert!(index.push(&[1; 8]) && index.push(&[2; 8]));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), max as u64);
+        // Entries written, cut, and the cut ones gone from the file too.
+        assert!(index.push(&[1; 8]) && index.push(&[2; 8]) && index.push(&[3; 8]));
         assert!(!index.trailing_zero(1));
         index.truncate_entries(1);
+        index.flush().unwrap();
         assert!(index.trailing_zero(1));
         assert_eq!(index.entry(0), &[1; 8]);
+        let blocks = std::fs::metadata(&path).unwrap().blocks() * 512;
+        assert!(blocks < 1 << 20, "{blocks} bytes allocated");
+        drop(index);
+        // Read back: the data block (not the 10 MiB) and the entry in it.
+        let index = IndexFile::open(&path, 8, max, true).unwrap();
+        assert!(index.entries() <= 4096 / 8, "{} entries read", index.entries());
+        assert_eq!(index.entry(0), &[1; 8]);
+        assert_eq!(index.valid_prefix(|i| index.entry(i)[0], |_, _| true), (1, true));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), max as u64);
+        let mut tail = [0u8; 16];
+        File::open(&path).unwrap().read_exact_at(&mut tail, 8).unwrap();
+        assert_eq!(tail, [0; 16], "cut entries are not left in the file");
     }
 }

@@ -10,12 +10,14 @@
 //! [`offset_index::OffsetIndex`], [`time_index::TimeIndex`],
 //! [`partition_log::Log`], [`cleaner::LogCleaner`], [`config::LogConfig`],
 //! [`data_dir::DataDir`], [`group_commit::GroupCommit`],
-//! [`validator`] (LogValidator).
+//! [`dir_failure::LogDirFailureChannel`], [`validator`] (LogValidator).
 
 pub mod cleaner;
 pub mod config;
 pub mod data_dir;
+pub mod dir_failure;
 pub mod error;
+mod fail_points;
 pub mod group_commit;
 mod index_file;
 pub mod offset_index;
@@ -30,6 +32,7 @@ mod test_support;
 pub use cleaner::{CleanOptions, CleanStats, LogCleaner};
 pub use config::{ConfigEntry, ConfigSource, LogConfig};
 pub use data_dir::{DataDir, TopicMeta};
+pub use dir_failure::LogDirFailureChannel;
 pub use error::LogError;
 pub use group_commit::GroupCommit;
 pub use partition_log::{AppendInfo, Log, LogOpenOptions, ReadSlice, RecoveryReport};

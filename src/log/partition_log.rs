@@ -4,6 +4,7 @@
 
 use super::config::LogConfig;
 use super::data_dir::CheckpointHandle;
+use super::dir_failure::LogDirFailureChannel;
 use super::error::{LogError, Result};
 use super::segment::{
     self, BatchInfo, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, TIME_INDEX_SUFFIX, io_err, now_ms,
@@ -91,6 +92,9 @@ pub struct Log {
     closed: bool,
     checkpoint: Option<CheckpointHandle>,
     cleaned_up_to: i64,
+    /// The data directory's offline state: checked before every append and
+    /// read, set by an I/O error other than a full disk.
+    failures: Option<Arc<LogDirFailureChannel>>,
 }
 
 /// Leader epoch written into appended batches (a single broker's first epoch).
@@ -122,7 +126,8 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<i64>> {
 
 /// fsyncs a directory so that created, renamed and deleted entries persist.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
+    super::fail_points::inject("dir::fsync")
+        .and_then(|()| File::open(dir))
         .and_then(|d| d.sync_all())
         .map_err(io_err(dir))
 }
@@ -250,6 +255,7 @@ impl Log {
             closed: false,
             checkpoint: None,
             cleaned_up_to: 0,
+            failures: None,
         };
         let first = log.first_segment().base_offset();
         log.log_start_offset = opts.log_start_offset.max(first).min(log.log_end_offset());
@@ -276,6 +282,7 @@ impl Log {
             closed: true,
             checkpoint: None,
             cleaned_up_to: 0,
+            failures: None,
         };
         log.refresh()?;
         if log.segments.is_empty() {
@@ -338,6 +345,37 @@ impl Log {
         self.checkpoint = Some(handle);
     }
 
+    /// Links the log to its data directory's offline state.
+    pub(crate) fn attach_failure_channel(&mut self, failures: Arc<LogDirFailureChannel>) {
+        self.failures = Some(failures);
+    }
+
+    /// `LogError::Offline` once the log's data directory went offline.
+    ///
+    /// # Errors
+    /// [`LogError::Offline`] with the reason the directory went offline.
+    pub fn check_online(&self) -> Result<()> {
+        self.failures.as_ref().map_or(Ok(()), |f| f.check())
+    }
+
+    /// Passes `result` through, taking the data directory offline first if
+    /// it is an I/O error other than a full disk.
+    fn fail_stop<T>(&self, result: Result<T>) -> Result<T> {
+        if let (Err(e), Some(f)) = (&result, &self.failures) {
+            f.on_io_error(e);
+        }
+        result
+    }
+
+    /// [`Self::fail_stop`] for an fdatasync: any I/O error takes the
+    /// directory offline.
+    fn fail_stop_sync<T>(&self, result: Result<T>) -> Result<T> {
+        if let (Err(e), Some(f)) = (&result, &self.failures) {
+            f.on_sync_error(e);
+        }
+        result
+    }
+
     fn publish_checkpoint(&self) {
         if let Some(c) = &self.checkpoint {
             c.update(self.recovery_point, self.log_start_offset);
@@ -376,7 +414,7 @@ impl Log {
         if self.read_only {
             return Err(LogError::ReadOnly(self.dir.clone()));
         }
-        Ok(())
+        self.check_online()
     }
 
     /// Appends one or more concatenated v2 batches as received from a client:
@@ -387,8 +425,16 @@ impl Log {
     /// if configured (else corrects a `maxTimestamp` that disagrees with the
     /// records), rolls segments as needed. Nothing is written if any batch
     /// is invalid. Not durable until flushed.
+    ///
+    /// A write that finds the disk full fails with nothing of it left in
+    /// the log; any other I/O error takes the data directory offline.
     pub fn append(&mut self, batches: &[u8]) -> Result<AppendInfo> {
         self.check_writable()?;
+        let result = self.append_batches(batches);
+        self.fail_stop(result)
+    }
+
+    fn append_batches(&mut self, batches: &[u8]) -> Result<AppendInfo> {
         let valid = validator::validate_records(batches, &self.config)?;
         let mut records = 0usize;
         let mut infos: Vec<BatchInfo> = valid
@@ -463,7 +509,7 @@ impl Log {
             .active()
             .should_roll(&self.config, batches.len(), max_timestamp, last_offset, now)
         {
-            self.roll()?;
+            self.roll_segment()?;
         }
         let config = &self.config;
         let active = self
@@ -485,13 +531,19 @@ impl Log {
     /// final time index entry, trimmed indexes and an fdatasync.
     pub fn roll(&mut self) -> Result<()> {
         self.check_writable()?;
+        let result = self.roll_segment();
+        self.fail_stop(result)
+    }
+
+    fn roll_segment(&mut self) -> Result<()> {
         let next = self.log_end_offset();
         if self.active().base_offset() == next {
             return Ok(());
         }
         let old = self.active_mut();
         old.finish()?;
-        old.flush()?;
+        let flushed = old.flush();
+        self.fail_stop_sync(flushed)?;
         let seg = LogSegment::create(&self.dir, next, &self.config)?;
         self.segments.insert(next, seg);
         sync_dir(&self.dir)
@@ -509,6 +561,12 @@ impl Log {
     /// (but at least one batch if `min_one`). Empty at the log end;
     /// `OffsetOutOfRange` outside `[log start, log end]`.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<Option<ReadSlice>> {
+        self.check_online()?;
+        let result = self.read_slice(offset, max_bytes, min_one);
+        self.fail_stop(result)
+    }
+
+    fn read_slice(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<Option<ReadSlice>> {
         self.check_range(offset)?;
         let floor = self
             .segments
@@ -585,7 +643,7 @@ impl Log {
     /// Records that everything below `offset` is on disk (advances the recovery point).
     pub fn mark_flushed(&mut self, offset: i64) {
         let offset = offset.min(self.log_end_offset());
-        if offset > self.recovery_point {
+        if offset > self.recovery_point && self.check_online().is_ok() {
             self.recovery_point = offset;
             self.publish_checkpoint();
         }
@@ -596,7 +654,8 @@ impl Log {
         self.check_writable()?;
         let end = self.log_end_offset();
         if end > self.recovery_point {
-            self.active().flush()?;
+            let flushed = self.active().flush();
+            self.fail_stop_sync(flushed)?;
         }
         self.mark_flushed(end);
         Ok(())
@@ -635,6 +694,11 @@ impl Log {
     /// the active one) and moves the log start offset; returns segments deleted.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize> {
         self.check_writable()?;
+        let result = self.delete_expired(now_ms);
+        self.fail_stop(result)
+    }
+
+    fn delete_expired(&mut self, now_ms: i64) -> Result<usize> {
         let mut deleted = 0;
         while self
             .second_base()
@@ -739,6 +803,14 @@ impl Log {
         if self.closed {
             return Ok(());
         }
+        if let Err(offline) = self.check_online() {
+            // Nothing more is written, and the next start recovers.
+            self.closed = true;
+            if let Some(c) = &self.checkpoint {
+                c.release(false);
+            }
+            return Err(offline);
+        }
         self.active_mut().finish()?;
         self.flush()?;
         self.closed = true;
@@ -754,8 +826,11 @@ impl Drop for Log {
         if self.closed {
             return;
         }
-        // Best effort: leave the indexes trimmed so the next open is fast.
-        if let Err(e) = self.active_mut().finish() {
+        // Best effort: leave the indexes trimmed so the next open is fast
+        // (not on an offline directory, where nothing more is written).
+        if self.check_online().is_ok()
+            && let Err(e) = self.active_mut().finish()
+        {
             tracing::warn!("{}: {e}", self.dir.display());
         }
         let clean = self.recovery_point >= self.log_end_offset();
@@ -1213,6 +1288,52 @@ mod tests {
         let (log, report) = Log::open(&log_dir, c, true).unwrap();
         assert_eq!(report.bytes_removed, 0);
         assert_eq!(log.log_end_offset(), appended.last().unwrap().1 + 1);
+    }
+
+    #[test]
+    fn full_disk_with_preallocated_indexes_is_an_error_not_a_crash() {
+        // Kafka's default 10 MiB indexes on a 256 KiB tmpfs: no index page
+        // may be touched through a mapping (on tmpfs even reading a hole
+        // through one allocates), or the process dies of SIGBUS.
+        let dir = tempfile::tempdir().unwrap();
+        let mnt = dir.path().join("small");
+        let Some(_mounted) = small_filesystem(&mnt) else {
+            eprintln!("skipped: cannot mount a small tmpfs here (needs CAP_SYS_ADMIN)");
+            return;
+        };
+        let log_dir = mnt.join("t-0");
+        let mut c = LogConfig::default();
+        c.index_interval_bytes = 100;
+        let (mut log, _) = Log::open(&log_dir, c.clone(), false).unwrap();
+        let value = vec![b'x'; 1_000];
+        let mut appended = Vec::new();
+        let err = loop {
+            match log.append(&simple(3, 1, &value)) {
+                Ok(info) => appended.push((info.base_offset, info.last_offset)),
+                Err(e) => break e,
+            }
+            assert!(appended.len() < 1000, "the filesystem never filled");
+        };
+        assert!(
+            matches!(&err, LogError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC)),
+            "{err}"
+        );
+        check_reads(&log, &appended);
+        // Restart on the full disk, after an unclean stop (indexes left
+        // preallocated) and with recovery: it works and serves reads.
+        drop(log);
+        let (log, report) = Log::open(&log_dir, c.clone(), true).unwrap();
+        assert_eq!(report.bytes_removed, 0);
+        assert_eq!(log.log_end_offset(), appended.last().unwrap().1 + 1);
+        check_reads(&log, &appended);
+        log.close().unwrap();
+        let (mut log, _) = Log::open(&log_dir, c, false).unwrap();
+        check_reads(&log, &appended);
+        // Still full: appends keep failing cleanly, reads keep working.
+        let size = log.size_bytes();
+        assert!(log.append(&simple(3, 1, &value)).is_err());
+        assert_eq!(log.size_bytes(), size);
+        check_reads(&log, &appended);
     }
 
     /// Throughput of 1 MiB appends plus one final fdatasync, against a raw

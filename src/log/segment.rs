@@ -144,26 +144,41 @@ impl LogSegment {
             PathBuf::from(p)
         };
         let log_path = name(LOG_SUFFIX);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&log_path)
-            .map_err(io_err(&log_path))?;
-        let ibytes = config.segment_index_bytes;
         let index_path = name(INDEX_SUFFIX);
         let time_path = name(TIME_INDEX_SUFFIX);
-        for p in [&index_path, &time_path] {
-            std::fs::write(p, b"").map_err(io_err(p))?;
-        }
+        let ibytes = config.segment_index_bytes;
+        let opened = (|| {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&log_path)
+                .map_err(io_err(&log_path))?;
+            for p in [&index_path, &time_path] {
+                std::fs::write(p, b"").map_err(io_err(p))?;
+            }
+            let offset_index = OffsetIndex::open(&index_path, base_offset, ibytes, true)?;
+            let time_index = TimeIndex::open(&time_path, base_offset, ibytes, true)?;
+            Ok((file, offset_index, time_index))
+        })();
+        let (file, offset_index, time_index) = match opened {
+            Ok(parts) => parts,
+            Err(e) => {
+                // No half-created segment is left behind (a full disk).
+                for p in [&log_path, &index_path, &time_path] {
+                    let _ = std::fs::remove_file(p);
+                }
+                return Err(e);
+            }
+        };
         Ok(LogSegment {
             base_offset,
             log_path,
             file: Arc::new(file),
             size: 0,
-            offset_index: OffsetIndex::open(&index_path, base_offset, ibytes, true)?,
-            time_index: TimeIndex::open(&time_path, base_offset, ibytes, true)?,
+            offset_index,
+            time_index,
             bytes_since_last_index_entry: 0,
             max_timestamp: -1,
             offset_of_max_timestamp: base_offset,
@@ -326,7 +341,9 @@ impl LogSegment {
         config: &LogConfig,
     ) -> Result<()> {
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        if let Err(e) = write_all_vectored_at(&self.file, parts, self.size) {
+        let written = super::fail_points::inject("segment::write")
+            .and_then(|()| write_all_vectored_at(&self.file, parts, self.size));
+        if let Err(e) = written {
             if let Err(cut) = self.file.set_len(self.size) {
                 tracing::error!(
                     "{}: could not cut back a failed append: {cut}",
@@ -691,7 +708,9 @@ impl LogSegment {
 
     /// fdatasyncs the `.log` file and writes the index pages.
     pub fn flush(&self) -> Result<()> {
-        self.file.sync_data().map_err(io_err(&self.log_path))?;
+        super::fail_points::inject("segment::fdatasync")
+            .and_then(|()| self.file.sync_data())
+            .map_err(io_err(&self.log_path))?;
         self.offset_index.flush()?;
         self.time_index.flush()
     }

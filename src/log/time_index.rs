@@ -135,7 +135,7 @@ impl TimeIndex {
         self.file.preallocate(max_bytes)
     }
 
-    /// Writes the mapped pages to disk.
+    /// fdatasyncs the entries written since the last flush.
     pub fn flush(&self) -> Result<()> {
         self.file.flush()
     }

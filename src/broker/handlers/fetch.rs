@@ -59,6 +59,11 @@ fn read_partition(w: &Wanted, budget: usize, min_one: bool) -> ReadResult {
         result.error_code = ResponseError::UnknownTopicOrPartition.code();
         return result;
     }
+    if let Err(e) = log.check_online() {
+        // Offline data directory: nothing of it is served.
+        result.error_code = log_error_code(&e);
+        return result;
+    }
     if w.fetch_offset < start || w.fetch_offset > end {
         result.error_code = ResponseError::OffsetOutOfRange.code();
         return result;

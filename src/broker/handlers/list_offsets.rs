@@ -64,6 +64,10 @@ fn lookup(p: &Partition, timestamp: i64, version: i16) -> ListOffsetsPartitionRe
         r.leader_epoch = 0;
     }
     let log = p.log();
+    if let Err(e) = log.check_online() {
+        r.error_code = super::log_error_code(&e);
+        return r;
+    }
     let outcome = match timestamp {
         LATEST => Ok(Some((log.log_end_offset(), -1))),
         EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),

@@ -45,7 +45,8 @@ pub fn log_error_code(e: &LogError) -> i16 {
         | LogError::Corrupt { .. }
         | LogError::Locked { .. }
         | LogError::ReadOnly(_)
-        | LogError::AlreadyOpen { .. } => ResponseError::KafkaStorageError.code(),
+        | LogError::AlreadyOpen { .. }
+        | LogError::Offline { .. } => ResponseError::KafkaStorageError.code(),
     }
 }
 
