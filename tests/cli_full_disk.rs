@@ -192,12 +192,18 @@ fn broker_on_a_full_disk_answers_storage_errors_and_keeps_serving() {
             l[..8].parse().unwrap()
         })
         .collect();
-    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "out of order or twice");
+    assert!(
+        numbers.windows(2).all(|w| w[0] < w[1]),
+        "out of order or twice"
+    );
     // Another topic on the same full disk: the write fails, not the broker.
     let out = broker.run(&["produce", "small"], &numbered_lines(0, 2_000));
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("KAFKA_STORAGE_ERROR"));
-    assert_eq!(broker.ok(&["consume", "small"], "").lines().next(), Some("first"));
+    assert_eq!(
+        broker.ok(&["consume", "small"], "").lines().next(),
+        Some("first")
+    );
 
     // A restart on the full disk works and serves reads (clean stop).
     broker.stop();
