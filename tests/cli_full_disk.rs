@@ -1,6 +1,12 @@
 //! `runnel produce -d` on a full disk: one clear error line, exit 1, and the
 //! data directory stays consistent (every record that was written before the
 //! failure is readable, `inspect --verify` finds nothing wrong).
+//!
+//! `runnel serve` on a full disk: the broker does not die, producers get
+//! KAFKA_STORAGE_ERROR, reads keep working, writes resume once a topic is
+//! deleted, and a restart on the full disk (clean or after kill -9) works.
+
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -105,4 +111,119 @@ fn produce_on_a_full_disk_fails_clearly_and_loses_nothing_written() {
         lines.starts_with(&consumed),
         "records differ from the input prefix"
     );
+}
+
+/// Mounts a tmpfs of `size` under a new temp dir; `None` (with a printed
+/// reason) only where this process cannot mount.
+fn small_tmpfs(size: &str) -> Option<(tempfile::TempDir, std::path::PathBuf, Mounted)> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("small");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(&mnt)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run mount");
+    if !status.success() {
+        eprintln!("skipped: this root cannot mount a tmpfs here (no CAP_SYS_ADMIN?)");
+        return None;
+    }
+    let mounted = Mounted(mnt.clone());
+    Some((tmp, mnt, mounted))
+}
+
+/// `n` numbered lines of 100 bytes.
+fn numbered_lines(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("{i:08}{}\n", "x".repeat(91)))
+        .collect()
+}
+
+/// Whether the broker process is still running.
+fn alive(broker: &mut support::Broker) -> bool {
+    matches!(broker.child.try_wait(), Ok(None))
+}
+
+#[test]
+fn broker_on_a_full_disk_answers_storage_errors_and_keeps_serving() {
+    let Some((tmp, mnt, _mounted)) = small_tmpfs("4m") else {
+        return;
+    };
+    let data = mnt.join("data");
+    let serve_log = tmp.path().join("serve.log");
+    let mut broker = support::Broker::start(&data, &serve_log);
+    // Default index sizes: two 10 MiB preallocated indexes per partition,
+    // larger than the whole filesystem.
+    broker.ok(&["topics", "create", "big"], "");
+    broker.ok(&["topics", "create", "small"], "");
+    broker.ok(&["produce", "small"], "first\n");
+
+    // 6 MiB of lines cannot fit in 4 MiB.
+    let lines = numbered_lines(0, 60_000);
+    let out = broker.run(&["produce", "big"], &lines);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("KAFKA_STORAGE_ERROR"), "{err}");
+    assert!(
+        err.to_lowercase().contains("no space left on device"),
+        "{err}"
+    );
+    assert!(alive(&mut broker), "the broker died on a full disk");
+    let log = std::fs::read_to_string(&serve_log).unwrap();
+    assert!(log.contains("No space left on device"), "logged: {log}");
+
+    // Reads keep working: whole input lines, in input order, none twice
+    // (batches in flight when the disk filled may be missing: each got
+    // its error).
+    let consumed = broker.ok(&["consume", "big"], "");
+    let n = consumed.lines().count();
+    assert!(n > 1000 && n < 60_000, "consumed {n} records");
+    let input: std::collections::HashSet<&str> = lines.lines().collect();
+    let numbers: Vec<u64> = consumed
+        .lines()
+        .map(|l| {
+            assert!(input.contains(l), "not an input line: {l:?}");
+            l[..8].parse().unwrap()
+        })
+        .collect();
+    assert!(
+        numbers.windows(2).all(|w| w[0] < w[1]),
+        "out of order or twice"
+    );
+    // Another topic on the same full disk: the write fails, not the broker.
+    let out = broker.run(&["produce", "small"], &numbered_lines(0, 2_000));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("KAFKA_STORAGE_ERROR"));
+    assert_eq!(
+        broker.ok(&["consume", "small"], "").lines().next(),
+        Some("first")
+    );
+
+    // A restart on the full disk works and serves reads (clean stop).
+    broker.stop();
+    let mut broker = support::Broker::start(&data, &serve_log);
+    assert_eq!(broker.ok(&["consume", "big"], ""), consumed);
+    // And after kill -9: recovery rebuilds indexes on the full disk.
+    broker.child.kill().unwrap();
+    broker.child.wait().unwrap();
+    let mut broker = support::Broker::start(&data, &serve_log);
+    assert_eq!(broker.ok(&["consume", "big"], ""), consumed);
+    assert!(alive(&mut broker));
+
+    // Space freed by deleting a topic: writes resume by themselves.
+    broker.ok(&["topics", "delete", "big"], "");
+    let more = numbered_lines(100, 5_000);
+    broker.ok(&["produce", "small"], &more);
+    let small = broker.ok(&["consume", "small"], "");
+    let small_lines: Vec<&str> = small.lines().collect();
+    let records_before = small_lines.len() - 5_000;
+    assert_eq!(small_lines[0], "first");
+    assert_eq!(small_lines[records_before..].join("\n") + "\n", more);
+    broker.stop();
 }

@@ -134,7 +134,11 @@ async fn failed_fdatasync_is_fail_stop_nothing_more_acked_or_served() {
     still_serving(&mut s).await;
     let syncs = broker.broker.group_commit.fdatasyncs();
     assert!(produce(&mut s, "t", batch(1, "x"), -1).await.0 == STORAGE_ERROR);
-    assert_eq!(broker.broker.group_commit.fdatasyncs(), syncs, "no sync attempted");
+    assert_eq!(
+        broker.broker.group_commit.fdatasyncs(),
+        syncs,
+        "no sync attempted"
+    );
     fail::remove("group_commit::fdatasync");
     drop(s);
     // The offline directory is not closed cleanly.
@@ -163,9 +167,15 @@ async fn eio_on_a_segment_write_takes_the_directory_offline() {
     create_topic(&mut s, "t").await;
     assert_eq!(produce(&mut s, "t", batch(2, "before"), 1).await, (0, 0));
     fail::cfg("segment::write", "1*return(EIO)").unwrap();
-    assert_eq!(produce(&mut s, "t", batch(2, "eio"), 1).await.0, STORAGE_ERROR);
+    assert_eq!(
+        produce(&mut s, "t", batch(2, "eio"), 1).await.0,
+        STORAGE_ERROR
+    );
     fail::remove("segment::write");
-    assert_eq!(produce(&mut s, "t", batch(1, "next"), 1).await.0, STORAGE_ERROR);
+    assert_eq!(
+        produce(&mut s, "t", batch(1, "next"), 1).await.0,
+        STORAGE_ERROR
+    );
     assert_eq!(fetch(&mut s, "t", 0).await, (STORAGE_ERROR, vec![]));
     still_serving(&mut s).await;
     drop(s);
@@ -174,7 +184,10 @@ async fn eio_on_a_segment_write_takes_the_directory_offline() {
     let broker = TestBroker::start(dir.path().to_path_buf(), &[]).await;
     let mut s = connect(&broker).await;
     let (code, values) = fetch(&mut s, "t", 0).await;
-    assert_eq!((code, values), (0, vec!["before-0".into(), "before-1".into()]));
+    assert_eq!(
+        (code, values),
+        (0, vec!["before-0".into(), "before-1".into()])
+    );
     assert_eq!(produce(&mut s, "t", batch(1, "again"), -1).await, (0, 2));
     broker.stop().await.unwrap();
     scenario.teardown();
@@ -189,8 +202,14 @@ async fn enospc_fails_only_that_append_and_writes_resume() {
     create_topic(&mut s, "t").await;
     assert_eq!(produce(&mut s, "t", batch(2, "a"), -1).await, (0, 0));
     fail::cfg("segment::write", "2*return(ENOSPC)").unwrap();
-    assert_eq!(produce(&mut s, "t", batch(3, "full"), -1).await.0, STORAGE_ERROR);
-    assert_eq!(produce(&mut s, "t", batch(3, "full"), 1).await.0, STORAGE_ERROR);
+    assert_eq!(
+        produce(&mut s, "t", batch(3, "full"), -1).await.0,
+        STORAGE_ERROR
+    );
+    assert_eq!(
+        produce(&mut s, "t", batch(3, "full"), 1).await.0,
+        STORAGE_ERROR
+    );
     // Reads keep working while the disk is full.
     assert_eq!(
         fetch(&mut s, "t", 0).await,
@@ -199,7 +218,10 @@ async fn enospc_fails_only_that_append_and_writes_resume() {
     // Space is back: writes resume by themselves, offsets contiguous.
     assert_eq!(produce(&mut s, "t", batch(1, "b"), -1).await, (0, 2));
     let (code, values) = fetch(&mut s, "t", 0).await;
-    assert_eq!((code, values), (0, vec!["a-0".into(), "a-1".into(), "b-0".into()]));
+    assert_eq!(
+        (code, values),
+        (0, vec!["a-0".into(), "a-1".into(), "b-0".into()])
+    );
     drop(s);
     broker.stop().await.unwrap();
     assert!(dir.path().join(".kafka_cleanshutdown").exists());
@@ -265,7 +287,10 @@ fn a_failed_directory_fsync_at_roll_is_fail_stop() {
         log.append(&batch(1, "refused")),
         Err(LogError::Offline { .. })
     ));
-    assert!(matches!(log.read(0, 100, true), Err(LogError::Offline { .. })));
+    assert!(matches!(
+        log.read(0, 100, true),
+        Err(LogError::Offline { .. })
+    ));
     assert!(matches!(log.flush(), Err(LogError::Offline { .. })));
     assert!(log.close().is_err());
     assert!(matches!(dd.close(), Err(LogError::Offline { .. })));

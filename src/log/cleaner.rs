@@ -103,6 +103,8 @@ impl LogCleaner {
         opts: &CleanOptions,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<CleanStats> {
+        // Nothing is rewritten in an offline data directory.
+        log.check_online()?;
         let mut stats = CleanStats::default();
         if !log.config().compact {
             stats.skipped = Some("cleanup.policy does not include compact".into());

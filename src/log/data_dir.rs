@@ -239,9 +239,18 @@ impl DataDir {
             return Err(io_err(&lock_path)(err));
         }
         let me = format!("{}\n", holder_description());
-        lock.set_len(0)
-            .and_then(|_| lock.write_all_at(me.as_bytes(), 0))
-            .map_err(io_err(&lock_path))?;
+        let written = lock
+            .set_len(0)
+            .and_then(|_| lock.write_all_at(me.as_bytes(), 0));
+        match written {
+            Ok(()) => {}
+            // The holder's name is only for a second writer's error message:
+            // a full disk must not stop the broker from starting.
+            Err(e) if super::dir_failure::is_out_of_space(&e) => {
+                tracing::warn!("{}: cannot write the holder: {e}", lock_path.display());
+            }
+            Err(e) => return Err(io_err(&lock_path)(e)),
+        }
         let marker = path.join(CLEAN_SHUTDOWN_FILE);
         let clean_start = marker.exists();
         if clean_start {

@@ -283,7 +283,11 @@ mod tests {
         let syncs = gc.fdatasyncs();
         let err = gc.sync(vec![f]).blocking_recv().unwrap().unwrap_err();
         assert!(err.to_string().contains("offline"), "{err}");
-        assert_eq!(gc.fdatasyncs(), syncs, "nothing synced for an offline directory");
+        assert_eq!(
+            gc.fdatasyncs(),
+            syncs,
+            "nothing synced for an offline directory"
+        );
     }
 
     #[tokio::test]

@@ -41,6 +41,9 @@ pub(crate) struct IndexFile {
     file_len: usize,
     /// Entries written since the last [`IndexFile::flush`].
     dirty: AtomicBool,
+    /// Whether a skipped entry was logged already (once per file, not
+    /// once per entry while the disk stays full).
+    warned: bool,
 }
 
 impl IndexFile {
@@ -77,6 +80,7 @@ impl IndexFile {
             max_entries,
             file_len: len,
             dirty: AtomicBool::new(false),
+            warned: false,
         };
         let target = if active {
             index.max_entries.max(entries) * entry_size
@@ -108,6 +112,7 @@ impl IndexFile {
             max_entries: entries,
             file_len: 0,
             dirty: AtomicBool::new(false),
+            warned: false,
         })
     }
 
@@ -158,10 +163,13 @@ impl IndexFile {
         let written = super::fail_points::inject("index::write")
             .and_then(|()| file.write_all_at(entry, at as u64));
         if let Err(e) = written {
-            tracing::warn!(
-                "{}: cannot write an index entry ({e}); entry skipped",
-                self.path.display()
-            );
+            if !self.warned {
+                self.warned = true;
+                tracing::warn!(
+                    "{}: cannot write an index entry ({e}); entries are skipped until it can",
+                    self.path.display()
+                );
+            }
             return false;
         }
         self.data.truncate(at);
@@ -313,7 +321,6 @@ fn data_end(file: &File, len: usize) -> usize {
     end.min(len)
 }
 
-
 /// Reads a big-endian i32 at `at`.
 pub(crate) fn be_i32(b: &[u8], at: usize) -> i32 {
     i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
@@ -340,7 +347,10 @@ mod tests {
         // Left preallocated (as after an unclean stop): the hole is padding,
         // neither read nor written.
         let mut index = IndexFile::open(&path, 8, max, true).unwrap();
-        assert_eq!(index.valid_prefix(|i| index.entry(i)[0], |_, _| true), (0, true));
+        assert_eq!(
+            index.valid_prefix(|i| index.entry(i)[0], |_, _| true),
+            (0, true)
+        );
         assert!(index.trailing_zero(0));
         assert_eq!(std::fs::metadata(&path).unwrap().len(), max as u64);
         // Entries written, cut, and the cut ones gone from the file too.
@@ -355,12 +365,22 @@ mod tests {
         drop(index);
         // Read back: the data block (not the 10 MiB) and the entry in it.
         let index = IndexFile::open(&path, 8, max, true).unwrap();
-        assert!(index.entries() <= 4096 / 8, "{} entries read", index.entries());
+        assert!(
+            index.entries() <= 4096 / 8,
+            "{} entries read",
+            index.entries()
+        );
         assert_eq!(index.entry(0), &[1; 8]);
-        assert_eq!(index.valid_prefix(|i| index.entry(i)[0], |_, _| true), (1, true));
+        assert_eq!(
+            index.valid_prefix(|i| index.entry(i)[0], |_, _| true),
+            (1, true)
+        );
         assert_eq!(std::fs::metadata(&path).unwrap().len(), max as u64);
         let mut tail = [0u8; 16];
-        File::open(&path).unwrap().read_exact_at(&mut tail, 8).unwrap();
+        File::open(&path)
+            .unwrap()
+            .read_exact_at(&mut tail, 8)
+            .unwrap();
         assert_eq!(tail, [0; 16], "cut entries are not left in the file");
     }
 }

@@ -566,7 +566,12 @@ impl Log {
         self.fail_stop(result)
     }
 
-    fn read_slice(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<Option<ReadSlice>> {
+    fn read_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<Option<ReadSlice>> {
         self.check_range(offset)?;
         let floor = self
             .segments
