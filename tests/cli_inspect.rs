@@ -5,6 +5,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod support;
+
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kafka")
 }
@@ -260,4 +262,83 @@ fn unreadable_paths_exit_2() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// The README's quick start on a broker: three partitions (one left empty),
+/// a plain and a keyed produce. Returns the broker and its data directory.
+fn quick_start(tmp: &Path) -> (support::Broker, PathBuf) {
+    let data = tmp.join("runnel-data");
+    let broker = support::Broker::start(&data, &tmp.join("serve.log"));
+    broker.ok(&["topics", "create", "greetings", "--partitions", "3"], "");
+    broker.ok(&["produce", "greetings"], "hello\n");
+    broker.ok(&["produce", "greetings", "-K", ":"], "k1:v1\nk2:v2\n");
+    // The active segments' indexes are preallocated (zero-filled), as Kafka's.
+    let index = data.join("greetings-0/00000000000000000000.index");
+    assert!(std::fs::metadata(&index).expect("index").len() > 1 << 20);
+    (broker, data)
+}
+
+#[test]
+fn verify_is_clean_on_a_live_quick_start_and_names_the_lock_holder() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (broker, data) = quick_start(tmp.path());
+    for path in [
+        data.clone(),
+        data.join("greetings-1"),
+        data.join("greetings-0/00000000000000000000.timeindex"),
+    ] {
+        let out = runnel(&["inspect", "--verify"], &[&path]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}{}",
+            path.display(),
+            stdout(&out),
+            stderr(&out)
+        );
+        let pid = format!("pid {} (", broker.child.id());
+        assert!(
+            stderr(&out).contains("in use by a running broker") && stderr(&out).contains(&pid),
+            "{}",
+            stderr(&out)
+        );
+    }
+    broker.stop();
+}
+
+#[test]
+fn verify_is_clean_after_kill_9_and_still_fails_on_real_corruption() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (mut broker, data) = quick_start(tmp.path());
+    support::signal(&broker.child, libc::SIGKILL);
+    support::wait_exit(&mut broker.child, std::time::Duration::from_secs(10));
+    let out = runnel(&["inspect", "--verify"], &[&data]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("running broker"), "{}", stderr(&out));
+    // Bytes after the zero-filled tail of an index are not padding.
+    let index = data.join("greetings-1/00000000000000000000.index");
+    let mut bytes = std::fs::read(&index).expect("index");
+    bytes[4096 + 5] = 7;
+    std::fs::write(&index, &bytes).expect("write index");
+    let out = runnel(&["inspect", "--verify"], &[&index]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(".index at byte 4101: data after the unused (zero) tail"),
+        "{}",
+        stderr(&out)
+    );
+    // A flipped byte in a batch is still corruption.
+    let log = data.join("greetings-0/00000000000000000000.log");
+    let mut bytes = std::fs::read(&log).expect("log");
+    bytes[30] ^= 0x55;
+    std::fs::write(&log, &bytes).expect("write log");
+    let out = runnel(&["inspect", "--verify"], &[&data.join("greetings-0")]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("CRC mismatch"), "{}", stdout(&out));
 }

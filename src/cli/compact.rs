@@ -24,7 +24,11 @@ are dropped, as Kafka's cleaner does.
 
 --topic names a topic to compact even if its cleanup.policy does not include compact (its
 older records with a repeated key are then removed for good). --dry-run reports what
-would be removed and changes nothing.
+would be removed and writes nothing at all: the directory is opened read-only (no lock,
+no recovery, no index rebuilt, no file touched), so it also works beside a running broker.
+
+Legacy v0/v1 message sets (segments Apache Kafka wrote before 0.11) are kept as stored:
+their keys count, so newer records can supersede them, but they are never rewritten.
 
 The data directory is locked while compacting; stop a broker using it first.";
 
@@ -71,7 +75,13 @@ struct PartitionResult {
 
 /// Runs `runnel compact`.
 pub fn run(args: CompactArgs) -> anyhow::Result<()> {
-    let dir = DataDir::open(&args.data_dir, false)?;
+    // A dry run must not write: no lock file, no clean-shutdown marker, no
+    // recovery or index rebuild, which opening for writing would all do.
+    let dir = if args.dry_run {
+        DataDir::open_read_only(&args.data_dir)?
+    } else {
+        DataDir::open(&args.data_dir, false)?
+    };
     let result = compact(&dir, &args);
     let closed = dir.close();
     let results = result?;

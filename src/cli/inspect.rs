@@ -3,6 +3,7 @@
 use super::format::{RecordView, write_int, write_json_bytes, write_json_headers, write_json_str};
 use super::output::{or_dash, table};
 use super::{EXIT_FAILURE, EXIT_OK};
+use crate::log::data_dir::LOCK_FILE;
 use crate::record::BatchError;
 use crate::record::decode::{self, BatchSummary};
 use anyhow::Context;
@@ -32,6 +33,13 @@ time index entry must name an offset whose batch has that timestamp) and prints 
 problems and the summary. Any problem (a bad CRC, a torn or unreadable batch, offsets going
 backwards, a wrong index entry) makes the exit code 1, with or without --verify; the
 message names the file and the byte position.
+
+Index files of an active segment are preallocated (by runnel and Kafka alike): from the
+first all-zero entry on, the file is unused space, not corruption. Nothing is written to
+the files inspected, so a running broker's data directory can be inspected too: runnel
+then names the broker holding its .lock, and data that broker is still writing at the end
+of a partition (a batch not yet complete, index entries for batches appended after the
+.log was read) is not reported as a problem.
 
 --json prints NDJSON instead: one object per batch ({\"type\": \"batch\", \"file\", \"position\",
 \"base_offset\", \"last_offset\", \"count\", \"first_timestamp\", \"max_timestamp\", \"size\",
@@ -186,6 +194,16 @@ impl<W: Write> Inspector<W> {
     fn inspect_path(&mut self, path: &Path) -> anyhow::Result<()> {
         let meta =
             std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let live = data_dir_of(path, meta.is_dir()).and_then(|dir| {
+            let holder = lock_holder(&dir)?;
+            eprintln!(
+                "runnel: note: {} is in use by a running broker ({holder}); data it is still \
+                 writing at the end of a partition is not checked",
+                dir.display()
+            );
+            Some(holder)
+        });
+        let live = live.is_some();
         if meta.is_dir() {
             let segments = segment_files(path)?;
             if segments.is_empty() {
@@ -203,11 +221,11 @@ impl<W: Write> Inspector<W> {
                 for dir in dirs {
                     let segments = segment_files(&dir)?;
                     if !segments.is_empty() {
-                        self.inspect_partition(&dir, &segments)?;
+                        self.inspect_partition(&dir, &segments, live)?;
                     }
                 }
             } else {
-                self.inspect_partition(path, &segments)?;
+                self.inspect_partition(path, &segments, live)?;
             }
             return Ok(());
         }
@@ -223,17 +241,17 @@ impl<W: Write> Inspector<W> {
         };
         match kind {
             FileKind::Log => {
-                self.inspect_log(path, &mut summary, true)?;
+                self.inspect_log(path, &mut summary, true, live)?;
             }
             FileKind::Index | FileKind::TimeIndex => {
                 // Check the entries against the segment's .log next to it, if there is one.
                 let log = path.with_extension("log");
                 let batches = if log.is_file() {
-                    Some(self.inspect_log(&log, &mut PartitionSummary::default(), false)?)
+                    Some(self.inspect_log(&log, &mut PartitionSummary::default(), false, live)?)
                 } else {
                     None
                 };
-                self.inspect_index(path, kind, batches.as_deref())?;
+                self.inspect_index(path, kind, batches.as_deref(), live)?;
             }
         }
         if kind == FileKind::Log {
@@ -242,10 +260,13 @@ impl<W: Write> Inspector<W> {
         Ok(())
     }
 
+    /// Inspects one partition directory's segments; with `live`, a broker
+    /// holds the data directory and may be appending to the last segment.
     fn inspect_partition(
         &mut self,
         dir: &Path,
         segments: &[(i64, FileKind, PathBuf)],
+        live: bool,
     ) -> anyhow::Result<()> {
         let mut summary = PartitionSummary {
             partition: dir.file_name().map_or_else(
@@ -255,11 +276,18 @@ impl<W: Write> Inspector<W> {
             ..Default::default()
         };
         let mut batches: Option<(i64, Vec<BatchSpan>)> = None;
+        let active = segments
+            .iter()
+            .filter(|(_, kind, _)| *kind == FileKind::Log)
+            .map(|(base, _, _)| *base)
+            .max();
         for (base, kind, path) in segments {
+            let writing = live && Some(*base) == active;
             match kind {
                 FileKind::Log => {
                     summary.segments += 1;
-                    batches = Some((*base, self.inspect_log(path, &mut summary, true)?));
+                    let spans = self.inspect_log(path, &mut summary, true, writing)?;
+                    batches = Some((*base, spans));
                 }
                 FileKind::Index | FileKind::TimeIndex => {
                     let spans = batches
@@ -269,7 +297,7 @@ impl<W: Write> Inspector<W> {
                     if spans.is_none() {
                         self.problem(path, 0, "no .log segment for this index")?;
                     }
-                    self.inspect_index(path, *kind, spans)?;
+                    self.inspect_index(path, *kind, spans, writing)?;
                 }
             }
         }
@@ -295,12 +323,15 @@ impl<W: Write> Inspector<W> {
     }
 
     /// Reads a `.log` file in large chunks, prints (or checks) every batch and
-    /// returns where the batches are, for the index checks.
+    /// returns where the batches are, for the index checks. With `writing`
+    /// (a running broker's active segment), an incomplete batch at the end
+    /// is an append in progress, not a problem.
     fn inspect_log(
         &mut self,
         path: &Path,
         summary: &mut PartitionSummary,
         show: bool,
+        writing: bool,
     ) -> anyhow::Result<Vec<BatchSpan>> {
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let len = file
@@ -360,6 +391,14 @@ impl<W: Write> Inspector<W> {
                             break; // the rest comes with the next chunk
                         }
                         let position = file_pos + e.position as u64;
+                        if incomplete && writing {
+                            eprintln!(
+                                "runnel: note: {} at byte {position}: a batch is being appended",
+                                path.display()
+                            );
+                            stop = true;
+                            break;
+                        }
                         summary.corrupt += 1;
                         self.problem(
                             path,
@@ -537,12 +576,15 @@ impl<W: Write> Inspector<W> {
     }
 
     /// Prints or checks an offset index or time index file against the batches
-    /// of its segment (when known).
+    /// of its segment (when known). With `writing` (a running broker's active
+    /// segment), entries beyond the batches read are for appends made since
+    /// the `.log` was read, and are not checked.
     fn inspect_index(
         &mut self,
         path: &Path,
         kind: FileKind,
         batches: Option<&[BatchSpan]>,
+        writing: bool,
     ) -> anyhow::Result<()> {
         let data = read_file(path)?;
         let Some(base) = base_offset_of(path) else {
@@ -575,8 +617,19 @@ impl<W: Write> Inspector<W> {
                     be32(&entry[8..12]) as i64,
                 )
             };
-            // Kafka preallocates index files: zero entries after the first are unused.
-            if i > 0 && first == 0 && second == 0 {
+            // Kafka and runnel preallocate the active segment's index files:
+            // the first all-zero entry starts the unused tail (no real entry
+            // is all zero: the first offset index entry points past the first
+            // batch). Anything but zeros after it is a problem.
+            if entry.iter().all(|&b| b == 0) {
+                let tail = &data[i * entry_size..];
+                if let Some(nonzero) = tail.iter().position(|&b| b != 0) {
+                    self.problem(
+                        path,
+                        at + nonzero as u64,
+                        &format!("data after the unused (zero) tail that starts at entry {i}"),
+                    )?;
+                }
                 break;
             }
             let (offset, position, timestamp) = match kind {
@@ -611,6 +664,9 @@ impl<W: Write> Inspector<W> {
             }
             previous = Some((offset, key));
             let Some(batches) = batches else { continue };
+            if writing && batches.last().is_none_or(|b| offset > b.last_offset) {
+                continue;
+            }
             if let Some(problem) = check_entry(batches, offset, position, timestamp) {
                 self.problem(path, at, &format!("entry {i}: {problem}"))?;
             }
@@ -702,6 +758,62 @@ fn check_entry(
                     "timestamp {ts} names offset {offset}, which is in no batch"
                 )),
             }
+        }
+    }
+}
+
+/// The data directory a path given to inspect lies in, if it has a `.lock`:
+/// the directory itself, or the parent of a partition directory, or the
+/// grandparent of a segment file.
+fn data_dir_of(path: &Path, is_dir: bool) -> Option<PathBuf> {
+    let path = std::fs::canonicalize(path).ok()?;
+    let mut candidates = Vec::new();
+    if is_dir {
+        candidates.push(path.clone());
+        candidates.extend(path.parent().map(Path::to_path_buf));
+    } else {
+        candidates.extend(path.parent().and_then(Path::parent).map(Path::to_path_buf));
+    }
+    candidates.into_iter().find(|d| d.join(LOCK_FILE).is_file())
+}
+
+/// Who holds the `.lock` of a data directory, if a process does: the text the
+/// holder wrote into it (pid and command line). Looked up in `/proc/locks`
+/// by the file's device and inode, so nothing is locked or written; where
+/// `/proc/locks` cannot be read, a shared lock is tried and let go at once.
+fn lock_holder(data_dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::io::AsRawFd;
+    let lock = data_dir.join(LOCK_FILE);
+    let meta = std::fs::metadata(&lock).ok()?;
+    let described = || {
+        std::fs::read_to_string(&lock)
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    match std::fs::read_to_string("/proc/locks") {
+        Ok(locks) => {
+            let dev = meta.dev();
+            let (major, minor) = (libc::major(dev), libc::minor(dev));
+            let id = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+            let pid = locks.lines().find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                if fields.contains(&"->") {
+                    return None; // a process waiting for the lock, not holding it
+                }
+                let at = fields.iter().position(|f| *f == id)?;
+                fields.get(at.checked_sub(1)?)?.parse::<u32>().ok()
+            })?;
+            Some(described().unwrap_or_else(|| format!("pid {pid}")))
+        }
+        Err(_) => {
+            let file = File::open(&lock).ok()?;
+            // SAFETY: flock on a valid, open descriptor; a shared lock taken
+            // here is released when `file` is closed below.
+            let free = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
+            drop(file);
+            (!free).then(|| described().unwrap_or_else(|| "another process".to_string()))
         }
     }
 }

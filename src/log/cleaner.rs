@@ -1,7 +1,13 @@
 //! Kafka's log cleaner for `cleanup.policy=compact`, and the record-level
-//! helpers the log needs (keys present, timestamp search).
+//! check the log needs (keys present).
+//!
+//! Legacy v0/v1 messages (segments Apache Kafka wrote before 0.11) are kept
+//! as stored: their keys count when finding each key's latest offset, so
+//! newer v2 records can supersede them, but they are never rewritten, since
+//! runnel writes v2 only and a tool must not destroy what it merely reads.
 
 use super::config::LogConfig;
+use super::entry::EntryHeader;
 use super::error::{LogError, Result};
 use super::partition_log::Log;
 use super::segment::{
@@ -9,7 +15,7 @@ use super::segment::{
     io_err, segment_file,
 };
 use crate::record::batch::{self, ATTR_TIMESTAMP_TYPE};
-use crate::record::{BatchBuilder, BatchHeader, BatchRecords, Compression, Header};
+use crate::record::{BatchBuilder, BatchRecords, Compression, Header, legacy};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,23 +24,6 @@ use std::path::Path;
 pub const CLEANED_SUFFIX: &str = ".cleaned";
 /// Suffix of cleaned segment files ready to replace the old ones.
 pub const SWAP_SUFFIX: &str = ".swap";
-
-/// The first record of a batch with offset >= `min_offset` and timestamp
-/// >= `timestamp`, as (offset, timestamp).
-pub(crate) fn first_record_at_or_after(
-    batch: &[u8],
-    timestamp: i64,
-    min_offset: i64,
-) -> Result<Option<(i64, i64)>> {
-    let records = BatchRecords::new(batch)?;
-    for r in records.iter() {
-        let r = r?;
-        if r.offset >= min_offset && r.timestamp >= timestamp {
-            return Ok(Some((r.offset, r.timestamp)));
-        }
-    }
-    Ok(None)
-}
 
 /// What a cleaning pass did (or, in a dry run, would do).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -142,6 +131,16 @@ impl LogCleaner {
             .filter(|s| cleanable.contains(&s.base_offset()))
         {
             for_each_batch(seg, |_, bytes| {
+                if EntryHeader::parse(bytes)?.is_legacy() {
+                    for r in legacy::decode_entry(bytes)? {
+                        if let Some(k) = r.key {
+                            map.insert(k.to_vec(), r.offset);
+                        }
+                    }
+                    done += bytes.len() as u64;
+                    progress(done, total);
+                    return Ok(());
+                }
                 let records = BatchRecords::new(bytes)?;
                 if !records.header().is_control() {
                     for r in records.iter() {
@@ -189,7 +188,7 @@ impl LogCleaner {
                         Kept::Rebuilt(b) => b,
                     };
                     if !kept.is_empty() {
-                        let h = BatchHeader::parse(kept)?;
+                        let h = EntryHeader::parse(kept)?;
                         infos.push(BatchInfo {
                             position: out.len(),
                             size: kept.len(),
@@ -272,13 +271,20 @@ enum Kept {
 }
 
 /// Keeps the records of one batch that are the latest for their key (and,
-/// for tombstones, not older than the delete horizon).
+/// for tombstones, not older than the delete horizon). A legacy v0/v1
+/// message is kept whole, as stored.
 fn filter_batch(
     bytes: &[u8],
     map: &KeyMap,
     delete_horizon: i64,
     stats: &mut CleanStats,
 ) -> Result<Kept> {
+    if EntryHeader::parse(bytes)?.is_legacy() {
+        let count = legacy::decode_entry(bytes)?.len() as u64;
+        stats.records_before += count;
+        stats.records_after += count;
+        return Ok(Kept::All);
+    }
     let records = BatchRecords::new(bytes)?;
     let h = *records.header();
     stats.records_before += h.records_count.max(0) as u64;
@@ -422,7 +428,7 @@ pub(crate) fn finish_interrupted(dir: &Path) -> Result<()> {
         let mut reader = BatchReader::new(&file, 0, len);
         let mut last = base;
         while let ReadOutcome::Batch(_, bytes) = reader.next_batch().map_err(io_err(&swap))? {
-            if let Ok(h) = BatchHeader::parse(bytes) {
+            if let Ok(h) = EntryHeader::parse(bytes) {
                 last = h.last_offset();
             }
         }

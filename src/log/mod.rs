@@ -6,7 +6,8 @@
 //! Kafka names them, and one human-readable `<topic>.properties` file per
 //! topic (partition count, topic id, configs).
 //!
-//! Parts, named after Kafka's log layer: [`segment::LogSegment`],
+//! Parts, named after Kafka's log layer: [`segment::LogSegment`] (its entries read through
+//! [`entry::EntryHeader`], v2 batches and legacy v0/v1 messages alike),
 //! [`offset_index::OffsetIndex`], [`time_index::TimeIndex`],
 //! [`partition_log::Log`], [`cleaner::LogCleaner`], [`config::LogConfig`],
 //! [`data_dir::DataDir`], [`group_commit::GroupCommit`],
@@ -16,6 +17,7 @@ pub mod cleaner;
 pub mod config;
 pub mod data_dir;
 pub mod dir_failure;
+pub mod entry;
 pub mod error;
 mod fail_points;
 pub mod group_commit;

@@ -153,8 +153,11 @@ fn remove_orphans(dir: &Path) -> Result<()> {
 
 impl Log {
     /// Opens (creating if missing) the log in `dir`. With `recover`, checks
-    /// every batch after the recovery point, truncates at the first torn or
-    /// corrupt one and rebuilds indexes; the report says what was cut.
+    /// every entry (v2 batch or legacy v0/v1 message) after the recovery
+    /// point and rebuilds indexes; a torn or corrupt tail of the active
+    /// segment is cut (the report says what), while bytes that do not parse
+    /// in an inactive segment fail the open with [`LogError::Corrupt`] naming
+    /// the file and byte position, and nothing is cut.
     pub fn open(dir: &Path, config: LogConfig, recover: bool) -> Result<(Log, RecoveryReport)> {
         let opts = LogOpenOptions {
             recover,
@@ -205,6 +208,20 @@ impl Log {
             if let Some(check) = check
                 && let Some(why) = &check.error
             {
+                if !active {
+                    // Only the active segment can have a torn tail; bytes an
+                    // inactive one holds that do not parse are left for an
+                    // operator to look at, never cut.
+                    return Err(LogError::Corrupt {
+                        path: seg.log_path().to_path_buf(),
+                        position: check.valid_bytes,
+                        reason: format!(
+                            "{why} in an inactive segment ({} bytes after it left as they are)",
+                            check.cut_bytes
+                        ),
+                    });
+                }
+                seg.cut_invalid_tail(&check)?;
                 report.truncated_file = Some(seg.log_path().to_path_buf());
                 report.position = check.valid_bytes;
                 report.bytes_removed += check.cut_bytes;
@@ -214,19 +231,6 @@ impl Log {
                     check.valid_bytes,
                     check.cut_bytes
                 );
-                // Everything after a corrupt batch is dropped, as Kafka's recovery does.
-                for &later in &bases[i + 1..] {
-                    let later_seg = LogSegment::open(dir, later, &config, false)?;
-                    report.bytes_removed += later_seg.size();
-                    tracing::warn!(
-                        "{}: deleted, it follows a corrupt batch",
-                        later_seg.log_path().display()
-                    );
-                    later_seg.delete()?;
-                }
-                if !active {
-                    seg.reactivate(&config)?;
-                }
                 segments.insert(base, seg);
                 break;
             }
@@ -1002,12 +1006,60 @@ mod tests {
         assert_eq!(log.log_end_offset(), info.last_offset + 1);
     }
 
+    /// The legacy (v0/v1) segment Apache Kafka wrote in tests/fixtures.
+    const KAFKA_LEGACY: &[u8] =
+        include_bytes!("../../tests/fixtures/kafka/legacy-0/00000000000000000000.log");
+
     #[test]
-    fn recovery_cuts_at_a_corrupt_byte_and_drops_later_segments() {
+    fn legacy_segments_are_loaded_recovered_and_read_as_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = segment::segment_file(dir.path(), 0, LOG_SUFFIX);
+        std::fs::write(&path, KAFKA_LEGACY).unwrap();
+        let (mut log, report) = Log::open(dir.path(), small_config(), true).unwrap();
+        assert_eq!(report.truncated_file, None);
+        assert_eq!(report.bytes_removed, 0);
+        assert_eq!(log.log_end_offset(), 9);
+        let all = log.read(0, 1 << 20, true).unwrap().unwrap();
+        assert_eq!(slice_bytes(&all), KAFKA_LEGACY);
+        // Offset 5 is inside the gzip v1 wrapper at byte 155 (offsets 4..=6).
+        assert_eq!(log.read(5, 1 << 20, true).unwrap().unwrap().position, 155);
+        assert_eq!(
+            log.offset_for_timestamp(1_600_000_000_008).unwrap(),
+            Some((4, 1_600_000_000_010))
+        );
+        // v2 batches appended after the legacy messages (a format upgrade).
+        let info = log.append(&simple(2, 1_700_000_000_000, b"v2")).unwrap();
+        assert_eq!((info.base_offset, info.last_offset), (9, 10));
+        drop(log);
+        for recover in [true, false] {
+            let (log, report) = Log::open(dir.path(), small_config(), recover).unwrap();
+            assert_eq!(report.bytes_removed, 0, "recover={recover}");
+            assert_eq!(log.log_end_offset(), 11);
+            assert_eq!(
+                &std::fs::read(&path).unwrap()[..KAFKA_LEGACY.len()],
+                KAFKA_LEGACY
+            );
+        }
+    }
+
+    #[test]
+    fn recovery_cuts_only_the_torn_tail_of_a_legacy_active_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = segment::segment_file(dir.path(), 0, LOG_SUFFIX);
+        // The last entry (a v0 gzip wrapper at byte 280) is torn.
+        std::fs::write(&path, &KAFKA_LEGACY[..300]).unwrap();
+        let (log, report) = Log::open(dir.path(), small_config(), true).unwrap();
+        assert_eq!(report.truncated_file.as_deref(), Some(path.as_path()));
+        assert_eq!((report.position, report.bytes_removed), (280, 20));
+        assert_eq!(log.log_end_offset(), 7);
+        assert_eq!(std::fs::read(&path).unwrap(), &KAFKA_LEGACY[..280]);
+    }
+
+    #[test]
+    fn corruption_in_an_inactive_segment_fails_the_open_and_cuts_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
-        let batches = fill(&mut log, 40, 0);
-        let total = log.size_bytes();
+        fill(&mut log, 40, 0);
         drop(log);
         let bases = list_segments(dir.path()).unwrap();
         assert!(bases.len() >= 3);
@@ -1015,22 +1067,35 @@ mod tests {
         let mut bytes = std::fs::read(&path).unwrap();
         let mut it = BatchIter::new(&bytes);
         let (_, b0) = it.next().unwrap();
-        let (h1, _) = it.next().unwrap();
         let second = b0.len();
         bytes[second + 66] ^= 0x55;
         std::fs::write(&path, &bytes).unwrap();
-        let (log, report) = Log::open(dir.path(), small_config(), true).unwrap();
-        assert_eq!(report.truncated_file.as_deref(), Some(path.as_path()));
-        assert_eq!(report.position, second as u64);
-        assert_eq!(log.log_end_offset(), h1.base_offset);
-        assert_eq!(log.segment_count(), 2);
-        assert_eq!(report.bytes_removed, total - log.size_bytes());
-        let kept: Vec<_> = batches
-            .iter()
-            .copied()
-            .filter(|b| b.1 < h1.base_offset)
-            .collect();
-        check_reads(&log, &kept);
+        let snapshot = |d: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+            let mut files: Vec<_> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == LOG_SUFFIX))
+                .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+                .collect();
+            files.sort();
+            files
+        };
+        let before = snapshot(dir.path());
+        match Log::open(dir.path(), small_config(), true) {
+            Err(LogError::Corrupt {
+                path: p, position, ..
+            }) => {
+                assert_eq!(p, path);
+                assert_eq!(position, second as u64);
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("a corrupt inactive segment opened"),
+        }
+        assert_eq!(
+            snapshot(dir.path()),
+            before,
+            "no segment was cut or deleted"
+        );
     }
 
     #[test]

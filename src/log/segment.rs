@@ -1,13 +1,19 @@
 //! One log segment (Kafka's `LogSegment`): a `.log` file of record batches
 //! named by its 20-digit base offset, with its sparse offset and time indexes.
 //! Appends are one positional write; reads return byte ranges of the file.
+//!
+//! Entries are read through [`EntryHeader`]: v2 record batches and the legacy
+//! v0/v1 message sets Apache Kafka wrote before 0.11 are loaded, recovered and
+//! read alike, and kept as stored. Recovery ([`LogSegment::recover`]) only
+//! reports where valid entries end; cutting the rest is the caller's choice
+//! ([`LogSegment::cut_invalid_tail`]), made only for the active segment.
 
 use super::config::LogConfig;
+use super::entry::{self, EntryHeader, MAX_HEADER_SIZE, PREFIX_SIZE};
 use super::error::{LogError, Result};
 use super::offset_index::OffsetIndex;
 use super::time_index::TimeIndex;
 use crate::record::BatchError;
-use crate::record::batch::{self, BatchHeader, HEADER_SIZE};
 use std::fs::{File, OpenOptions};
 use std::io::IoSlice;
 use std::os::unix::fs::FileExt;
@@ -394,21 +400,22 @@ impl LogSegment {
         self.next_offset = last_offset + 1;
     }
 
-    /// Reads the batch header at `position`, if a whole header is there.
-    pub fn header_at(&self, position: u64) -> Result<Option<BatchHeader>> {
-        if position + HEADER_SIZE as u64 > self.size {
+    /// Reads the entry header (any magic) at `position`, if a whole header is there.
+    pub fn header_at(&self, position: u64) -> Result<Option<EntryHeader>> {
+        if position + PREFIX_SIZE as u64 > self.size {
             return Ok(None);
         }
-        let mut buf = [0u8; HEADER_SIZE];
+        let len = MAX_HEADER_SIZE.min((self.size - position) as usize);
+        let mut buf = [0u8; MAX_HEADER_SIZE];
         self.file
-            .read_exact_at(&mut buf, position)
+            .read_exact_at(&mut buf[..len], position)
             .map_err(io_err(&self.log_path))?;
-        Ok(BatchHeader::parse(&buf).ok())
+        Ok(EntryHeader::parse(&buf[..len]).ok())
     }
 
     /// Position and header of the first batch whose last offset is >=
     /// `offset`: index lookup, then a scan of batch headers.
-    pub fn find(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>> {
+    pub fn find(&self, offset: i64) -> Result<Option<(u64, EntryHeader)>> {
         let (entry, start) = self.offset_index.lookup(offset);
         let mut scan = HeaderScanner::new(self, start as u64);
         let mut first = true;
@@ -487,13 +494,13 @@ impl LogSegment {
                 ReadOutcome::Batch(_, bytes) => bytes,
                 ReadOutcome::End | ReadOutcome::Invalid(_) => return Ok(None),
             };
-            let Ok(h) = BatchHeader::parse(bytes) else {
+            let Ok(h) = EntryHeader::parse(bytes) else {
                 return Ok(None);
             };
             if h.last_offset() < from || h.max_timestamp < timestamp {
                 continue;
             }
-            if let Some(found) = super::cleaner::first_record_at_or_after(bytes, timestamp, from)? {
+            if let Some(found) = entry::first_record_at_or_after(bytes, timestamp, from)? {
                 return Ok(Some(found));
             }
         }
@@ -624,9 +631,11 @@ impl LogSegment {
         Ok(())
     }
 
-    /// Checks every batch from the start (length, magic, CRC, offsets
-    /// increasing within the segment), rebuilds both indexes, and cuts the
-    /// file at the first torn or corrupt batch. Returns what was found.
+    /// Checks every entry from the start (length, magic, CRC, offsets
+    /// increasing within the segment; legacy v0/v1 messages as well as v2
+    /// batches) and rebuilds both indexes from the valid ones. Returns where
+    /// they end and why the check stopped there; nothing is cut here (see
+    /// [`Self::cut_invalid_tail`]).
     pub fn recover(&mut self, config: &LogConfig) -> Result<SegmentCheck> {
         self.offset_index.clear();
         self.time_index.clear();
@@ -641,12 +650,12 @@ impl LogSegment {
             match reader.next_batch().map_err(io_err(&self.log_path))? {
                 ReadOutcome::End => break None,
                 ReadOutcome::Invalid(e) => break Some(e.to_string()),
-                ReadOutcome::Batch(pos, bytes) => match batch::validate(bytes) {
+                ReadOutcome::Batch(pos, bytes) => match entry::validate(bytes) {
                     Err(e) => break Some(e.to_string()),
                     Ok(h) => {
                         let expected = found
                             .last()
-                            .map_or(self.base_offset, |(_, h): &(u64, BatchHeader)| {
+                            .map_or(self.base_offset, |(_, h): &(u64, EntryHeader)| {
                                 h.last_offset() + 1
                             });
                         if h.base_offset < expected
@@ -673,17 +682,23 @@ impl LogSegment {
                 config.index_interval_bytes,
             );
         }
-        if valid_bytes < self.size {
-            self.file
-                .set_len(valid_bytes)
-                .map_err(io_err(&self.log_path))?;
-            self.size = valid_bytes;
-        }
         Ok(SegmentCheck {
             valid_bytes,
             cut_bytes,
             error,
         })
+    }
+
+    /// Cuts the file after the valid entries [`Self::recover`] found (Kafka's
+    /// truncation of a torn or corrupt tail of the active segment).
+    pub fn cut_invalid_tail(&mut self, check: &SegmentCheck) -> Result<()> {
+        if check.valid_bytes < self.size {
+            self.file
+                .set_len(check.valid_bytes)
+                .map_err(io_err(&self.log_path))?;
+            self.size = check.valid_bytes;
+        }
+        Ok(())
     }
 
     /// Marks the segment inactive (Kafka's `onBecomeInactiveSegment`): a
@@ -739,7 +754,7 @@ fn modified_ms(meta: &std::fs::Metadata) -> i64 {
         .map_or_else(now_ms, |d| d.as_millis() as i64)
 }
 
-/// Scans batch headers from a position, reading the file in small chunks.
+/// Scans entry headers (any magic) from a position, reading the file in small chunks.
 pub struct HeaderScanner<'a> {
     segment: &'a LogSegment,
     pos: u64,
@@ -760,15 +775,16 @@ impl<'a> HeaderScanner<'a> {
         }
     }
 
-    /// The next complete batch's position and header; `None` at the end of
-    /// the segment or at a torn or malformed batch.
-    pub fn next_header(&mut self) -> Result<Option<(u64, BatchHeader)>> {
+    /// The next complete entry's position and header; `None` at the end of
+    /// the segment or at a torn or malformed entry.
+    pub fn next_header(&mut self) -> Result<Option<(u64, EntryHeader)>> {
         let size = self.segment.size;
-        if self.pos + HEADER_SIZE as u64 > size {
+        if self.pos + PREFIX_SIZE as u64 > size {
             return Ok(None);
         }
+        let want = MAX_HEADER_SIZE.min((size - self.pos) as usize) as u64;
         let buf_end = self.buf_start + self.buf.len() as u64;
-        if self.pos < self.buf_start || self.pos + HEADER_SIZE as u64 > buf_end {
+        if self.pos < self.buf_start || self.pos + want > buf_end {
             let len = SCAN_CHUNK.min((size - self.pos) as usize);
             self.buf.resize(len, 0);
             self.segment
@@ -778,7 +794,7 @@ impl<'a> HeaderScanner<'a> {
             self.buf_start = self.pos;
         }
         let at = (self.pos - self.buf_start) as usize;
-        let Ok(h) = BatchHeader::parse(&self.buf[at..]) else {
+        let Ok(h) = EntryHeader::parse(&self.buf[at..]) else {
             return Ok(None);
         };
         let pos = self.pos;
@@ -852,9 +868,9 @@ impl<'a> BatchReader<'a> {
             return Ok(ReadOutcome::End);
         }
         let left = (self.end - pos) as usize;
-        self.fill(HEADER_SIZE.min(left))?;
+        self.fill(MAX_HEADER_SIZE.min(left))?;
         let avail = &self.buf[self.consumed..];
-        let header = match BatchHeader::parse(avail) {
+        let header = match EntryHeader::parse(avail) {
             Ok(h) => h,
             Err(e) => return Ok(ReadOutcome::Invalid(e)),
         };

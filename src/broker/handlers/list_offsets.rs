@@ -3,8 +3,7 @@
 
 use crate::broker::state::{Broker, Partition};
 use crate::log::Log;
-use crate::record::BatchHeader;
-use crate::record::batch::HEADER_SIZE;
+use crate::log::entry::{EntryHeader, MAX_HEADER_SIZE, PREFIX_SIZE};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -18,7 +17,8 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
 /// The offset and timestamp of the record with the largest timestamp
-/// (the last batch with that max timestamp, as the batch header records it).
+/// (the last batch with that max timestamp, as the batch header records it;
+/// legacy v0/v1 messages count by their own timestamp).
 fn max_timestamp(log: &Log) -> Result<Option<(i64, i64)>, crate::log::LogError> {
     let mut best: Option<(i64, i64)> = None;
     let mut offset = log.log_start_offset();
@@ -28,17 +28,18 @@ fn max_timestamp(log: &Log) -> Result<Option<(i64, i64)>, crate::log::LogError> 
             break;
         };
         let mut pos = 0usize;
-        let mut header = [0u8; HEADER_SIZE];
+        let mut header = [0u8; MAX_HEADER_SIZE];
         let mut next = offset;
-        while pos + HEADER_SIZE <= slice.len {
+        while pos + PREFIX_SIZE <= slice.len {
+            let header = &mut header[..MAX_HEADER_SIZE.min(slice.len - pos)];
             slice
                 .file
-                .read_exact_at(&mut header, slice.position + pos as u64)
+                .read_exact_at(header, slice.position + pos as u64)
                 .map_err(|source| crate::log::LogError::Io {
                     path: log.dir().to_path_buf(),
                     source,
                 })?;
-            let Ok(h) = BatchHeader::parse(&header) else {
+            let Ok(h) = EntryHeader::parse(header) else {
                 break;
             };
             if best.is_none_or(|(_, ts)| h.max_timestamp >= ts) {
