@@ -35,7 +35,9 @@ use crate::broker::group::GroupCoordinator;
 use crate::broker::legacy_produce;
 use crate::log::LogConfig;
 use crate::log::offset_index::OffsetIndex;
-use crate::log::segment::{BatchReader, LogSegment, ReadOutcome, segment_file};
+use crate::log::segment::{
+    BatchReader, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, ReadOutcome, TIME_INDEX_SUFFIX, segment_file,
+};
 use crate::log::time_index::TimeIndex;
 use crate::protocol::{FrameReader, RequestPreamble, SupportedApis};
 use crate::record::legacy::{self, LegacyMessage};
@@ -63,9 +65,15 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "request" => request(data),
         "record_batch" => record_batch(data),
         "legacy_message_set" => legacy_message_set(data),
-        "segment" => segment(data),
-        "offset_index" => offset_index(data),
-        "time_index" => time_index(data),
+        "segment" => {
+            segment(data);
+        }
+        "offset_index" => {
+            offset_index(data);
+        }
+        "time_index" => {
+            time_index(data);
+        }
         _ => return false,
     }
     true
@@ -187,16 +195,28 @@ pub fn legacy_message_set(data: &[u8]) {
     let _ = decode::decode_all(data);
 }
 
-/// A process-wide scratch directory for the file targets, emptied of what
-/// the previous input left.
-fn scratch_dir(name: &str) -> PathBuf {
+/// The directory the file targets write their inputs under: the one
+/// `RUNNEL_FUZZ_SCRATCH` names, else `runnel-fuzz-<pid>` in the temporary
+/// directory. Created on first use; whoever runs the targets removes it.
+pub fn scratch_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    let root = ROOT.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("runnel-fuzz-{}", std::process::id()));
+    ROOT.get_or_init(|| {
+        // bin/fuzz names one per fuzzer (AFL++ forks a process per batch of
+        // runs); elsewhere, one per process.
+        let dir = std::env::var_os("RUNNEL_FUZZ_SCRATCH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("runnel-fuzz-{}", std::process::id()))
+            });
         std::fs::create_dir_all(&dir).expect("create fuzz scratch directory");
         dir
-    });
-    let dir = root.join(name);
+    })
+}
+
+/// A scratch directory for one file target, emptied of what the previous
+/// input left.
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = scratch_root().join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create fuzz scratch directory");
     dir
@@ -220,11 +240,13 @@ const ABSENT: u16 = u16::MAX;
 /// 1000 instead of 0), `index_len: u16`, `timeindex_len: u16` (big endian,
 /// `0xFFFF` = file missing), the `.index` bytes, the `.timeindex` bytes,
 /// then the `.log` bytes. Opened, loaded or recovered, and read as the log
-/// does; then opened as the command line's read-only view.
-pub fn segment(data: &[u8]) {
+/// does; then opened as the command line's read-only view. Returns whether
+/// the input got as far as a loaded (or recovered) segment, so that tests
+/// can check the seeds do.
+pub fn segment(data: &[u8]) -> bool {
     let (Some(&flags), Some(ilen), Some(tlen)) = (data.first(), be_u16(data, 1), be_u16(data, 3))
     else {
-        return;
+        return false;
     };
     let active = flags & 1 != 0;
     let base = if flags & 2 != 0 { 1000 } else { 0 };
@@ -248,9 +270,9 @@ pub fn segment(data: &[u8]) {
             std::fs::write(segment_file(&dir, base, ext), bytes).expect("write fuzz segment file");
         }
     };
-    write(".log", Some(log));
-    write(".index", index.as_deref());
-    write(".timeindex", timeindex.as_deref());
+    write(LOG_SUFFIX, Some(log));
+    write(INDEX_SUFFIX, index.as_deref());
+    write(TIME_INDEX_SUFFIX, timeindex.as_deref());
 
     // The read-only view first: `open` below may create missing indexes.
     if let Ok(mut seg) = LogSegment::open_read_only(&dir, base)
@@ -266,13 +288,13 @@ pub fn segment(data: &[u8]) {
     config.segment_index_bytes = 2400;
     config.index_interval_bytes = 64;
     let Ok(mut seg) = LogSegment::open(&dir, base, &config, active) else {
-        return;
+        return false;
     };
     // As the log opens each segment: load, or recover when that fails.
     let loaded = matches!(seg.load(), Ok(true));
     if !loaded {
         let Ok(check) = seg.recover(&config) else {
-            return;
+            return false;
         };
         assert_eq!(
             check.valid_bytes,
@@ -283,6 +305,7 @@ pub fn segment(data: &[u8]) {
     read_segment(&seg);
     let _ = seg.finish();
     read_segment(&seg);
+    true
 }
 
 /// Reads a loaded segment as fetch and ListOffsets do, at a few offsets
@@ -322,27 +345,34 @@ fn index_input(data: &[u8]) -> Option<(u64, i64, &[u8])> {
 }
 
 /// An offset index file (`.index`): opened writable (active or not) and
-/// read-only, sanity-checked against a log size and looked up.
-pub fn offset_index(data: &[u8]) {
+/// read-only, sanity-checked against a log size and looked up. Returns
+/// whether every open succeeded.
+pub fn offset_index(data: &[u8]) -> bool {
     let Some((log_size, base, file)) = index_input(data) else {
-        return;
+        return false;
     };
+    let mut opened = true;
     let dir = scratch_dir("offset_index");
-    let path = segment_file(&dir, base, ".index");
+    let path = segment_file(&dir, base, INDEX_SUFFIX);
     std::fs::write(&path, file).expect("write fuzz index file");
-    if let Ok(index) = OffsetIndex::open_read_only(&path, base) {
-        look_up_offsets(&index, base, log_size);
+    match OffsetIndex::open_read_only(&path, base) {
+        Ok(index) => look_up_offsets(&index, base, log_size),
+        Err(_) => opened = false,
     }
     for active in [false, true] {
-        if let Ok(mut index) = OffsetIndex::open(&path, base, 2400, active) {
-            look_up_offsets(&index, base, log_size);
-            let (valid, _) = index.valid_prefix(log_size);
-            index.keep(valid);
-            look_up_offsets(&index, base, log_size);
-            let _ = index.trim();
+        match OffsetIndex::open(&path, base, 2400, active) {
+            Ok(mut index) => {
+                look_up_offsets(&index, base, log_size);
+                let (valid, _) = index.valid_prefix(log_size);
+                index.keep(valid);
+                look_up_offsets(&index, base, log_size);
+                let _ = index.trim();
+            }
+            Err(_) => opened = false,
         }
         std::fs::write(&path, file).expect("write fuzz index file");
     }
+    opened
 }
 
 fn look_up_offsets(index: &OffsetIndex, base: i64, log_size: u64) {
@@ -361,29 +391,36 @@ fn look_up_offsets(index: &OffsetIndex, base: i64, log_size: u64) {
 }
 
 /// A time index file (`.timeindex`): opened writable (active or not) and
-/// read-only, sanity-checked against a next offset and looked up.
-pub fn time_index(data: &[u8]) {
+/// read-only, sanity-checked against a next offset and looked up. Returns
+/// whether every open succeeded.
+pub fn time_index(data: &[u8]) -> bool {
     let Some((next, base, file)) = index_input(data) else {
-        return;
+        return false;
     };
+    let mut opened = true;
     // The next offset lies within the segment's offsets.
     let next_offset = base + (next % (i32::MAX as u64 + 1)) as i64;
     let dir = scratch_dir("time_index");
-    let path = segment_file(&dir, base, ".timeindex");
+    let path = segment_file(&dir, base, TIME_INDEX_SUFFIX);
     std::fs::write(&path, file).expect("write fuzz index file");
-    if let Ok(index) = TimeIndex::open_read_only(&path, base) {
-        look_up_times(&index, next_offset);
+    match TimeIndex::open_read_only(&path, base) {
+        Ok(index) => look_up_times(&index, next_offset),
+        Err(_) => opened = false,
     }
     for active in [false, true] {
-        if let Ok(mut index) = TimeIndex::open(&path, base, 2400, active) {
-            look_up_times(&index, next_offset);
-            let (valid, _) = index.valid_prefix(next_offset);
-            index.keep(valid);
-            look_up_times(&index, next_offset);
-            let _ = index.trim();
+        match TimeIndex::open(&path, base, 2400, active) {
+            Ok(mut index) => {
+                look_up_times(&index, next_offset);
+                let (valid, _) = index.valid_prefix(next_offset);
+                index.keep(valid);
+                look_up_times(&index, next_offset);
+                let _ = index.trim();
+            }
+            Err(_) => opened = false,
         }
         std::fs::write(&path, file).expect("write fuzz index file");
     }
+    opened
 }
 
 fn look_up_times(index: &TimeIndex, next_offset: i64) {

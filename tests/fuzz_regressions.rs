@@ -43,6 +43,29 @@ fn every_seed_and_found_input_passes_its_target() {
         }
     }
     eprintln!("replayed {replayed} inputs");
+    file_target_seeds_reach_the_opened_files();
+    // Only this test writes files (the file targets): their scratch
+    // directory is this process's.
+    let _ = std::fs::remove_dir_all(fuzzing::scratch_root());
+}
+
+/// The file targets' seeds get as far as an opened, loaded segment or
+/// index: a seed that bounced off (a wrong file name, a bad layout) would
+/// leave the fuzzer to find the whole format alone.
+fn file_target_seeds_reach_the_opened_files() {
+    type Target = fn(&[u8]) -> bool;
+    let targets: [(&str, Target); 3] = [
+        ("segment", fuzzing::segment),
+        ("offset_index", fuzzing::offset_index),
+        ("time_index", fuzzing::time_index),
+    ];
+    for (target, run) in targets {
+        let [seeds, _] = fuzzing::corpus_dirs(&fuzz_dir(), target);
+        for path in files(&seeds) {
+            let data = std::fs::read(&path).unwrap();
+            assert!(run(&data), "{}: stops before the files are opened", path.display());
+        }
+    }
 }
 
 #[test]

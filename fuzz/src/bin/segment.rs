@@ -1,6 +1,6 @@
 //! Fuzz target `segment`: see `runnel::fuzzing::segment`.
 fn main() {
     afl::fuzz!(|data: &[u8]| {
-        runnel::fuzzing::segment(data);
+        let _ = runnel::fuzzing::segment(data);
     });
 }
