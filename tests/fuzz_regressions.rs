@@ -63,7 +63,11 @@ fn file_target_seeds_reach_the_opened_files() {
         let [seeds, _] = fuzzing::corpus_dirs(&fuzz_dir(), target);
         for path in files(&seeds) {
             let data = std::fs::read(&path).unwrap();
-            assert!(run(&data), "{}: stops before the files are opened", path.display());
+            assert!(
+                run(&data),
+                "{}: stops before the files are opened",
+                path.display()
+            );
         }
     }
 }
@@ -73,7 +77,10 @@ fn no_corpus_folder_names_an_unknown_target() {
     for kind in ["seeds", "regressions"] {
         for dir in files_and_dirs(&fuzz_dir().join(kind)) {
             let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-            assert!(TARGETS.contains(&name.as_str()), "{kind}/{name}: no such target");
+            assert!(
+                TARGETS.contains(&name.as_str()),
+                "{kind}/{name}: no such target"
+            );
         }
     }
 }
