@@ -8,6 +8,8 @@
 pub mod broker;
 pub mod cli;
 pub mod client;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod log;
 pub mod protocol;
 pub mod record;

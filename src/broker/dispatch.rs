@@ -111,18 +111,7 @@ impl Dispatcher {
 
     /// Decides how a request is handled from its preamble.
     pub fn route(&self, pre: &RequestPreamble) -> Route {
-        let Ok(api) = ApiKey::try_from(pre.api_key) else {
-            return Route::UnknownApi;
-        };
-        if self.apis.supports(api, pre.api_version) {
-            Route::Supported(api)
-        } else if api == ApiKey::ApiVersions && pre.api_version >= 0 {
-            Route::ApiVersionsFallback
-        } else if self.apis.range(api).is_none() {
-            Route::UnknownApi
-        } else {
-            Route::UnsupportedVersion(api)
-        }
+        route(&self.apis, pre)
     }
 
     /// The v0 UNSUPPORTED_VERSION answer to a too-new ApiVersions request.
@@ -141,8 +130,7 @@ impl Dispatcher {
         peer: std::net::SocketAddr,
         frame: Bytes,
     ) -> anyhow::Result<Dispatched> {
-        let mut body = frame;
-        let header = decode_request_header(api, version, &mut body)?;
+        let (header, request) = decode_request(api, version, frame)?;
         let ctx = RequestContext {
             client_id: header
                 .client_id
@@ -162,8 +150,8 @@ impl Dispatcher {
         };
 
         macro_rules! simple {
-            ($req:ty, $handler:path) => {{
-                let req = <$req>::decode(&mut body, version)?;
+            ($req:expr, $handler:path) => {{
+                let req = $req;
                 lazy(Box::pin(async move {
                     let resp = $handler(&broker, req, version);
                     reply(api, version, corr, &resp)
@@ -171,8 +159,8 @@ impl Dispatcher {
             }};
         }
         macro_rules! group {
-            ($req:ty, $method:ident) => {{
-                let req = <$req>::decode(&mut body, version)?;
+            ($req:expr, $method:ident) => {{
+                let req = $req;
                 let groups = self
                     .groups
                     .clone()
@@ -184,23 +172,16 @@ impl Dispatcher {
             }};
         }
 
-        match api {
-            ApiKey::ApiVersions => {
-                let _req = ApiVersionsRequest::decode(&mut body, version)?;
+        match request {
+            Request::ApiVersions(_) => {
                 let resp = self.apis.response();
                 lazy(Box::pin(async move { reply(api, version, corr, &resp) }))
             }
-            ApiKey::Produce => {
-                let req = if version < legacy_produce::FIRST_MODELLED_VERSION {
-                    legacy_produce::decode_request(&body)?
-                } else {
-                    ProduceRequest::decode(&mut body, version)?
-                };
+            Request::Produce(req) => {
                 let reply = handlers::produce::handle(broker, req, version, corr);
                 Ok(Dispatched { reply, eager: true })
             }
-            ApiKey::Fetch => {
-                let req = FetchRequest::decode(&mut body, version)?;
+            Request::Fetch(req) => {
                 let shutdown = self.shutdown.clone();
                 lazy(Box::pin(async move {
                     handlers::fetch::handle(&broker, req, version, corr, shutdown)
@@ -208,42 +189,137 @@ impl Dispatcher {
                         .map(Some)
                 }))
             }
-            ApiKey::Metadata => simple!(MetadataRequest, handlers::metadata::handle),
-            ApiKey::ListOffsets => simple!(ListOffsetsRequest, handlers::list_offsets::handle),
-            ApiKey::CreateTopics => simple!(CreateTopicsRequest, handlers::topics::create_topics),
-            ApiKey::DeleteTopics => simple!(DeleteTopicsRequest, handlers::topics::delete_topics),
-            ApiKey::DeleteRecords => {
-                simple!(DeleteRecordsRequest, handlers::delete_records::handle)
+            Request::Metadata(req) => simple!(req, handlers::metadata::handle),
+            Request::ListOffsets(req) => simple!(req, handlers::list_offsets::handle),
+            Request::CreateTopics(req) => simple!(req, handlers::topics::create_topics),
+            Request::DeleteTopics(req) => simple!(req, handlers::topics::delete_topics),
+            Request::DeleteRecords(req) => simple!(req, handlers::delete_records::handle),
+            Request::CreatePartitions(req) => {
+                simple!(req, handlers::topics::create_partitions)
             }
-            ApiKey::CreatePartitions => {
-                simple!(CreatePartitionsRequest, handlers::topics::create_partitions)
+            Request::DescribeConfigs(req) => simple!(req, handlers::configs::describe_configs),
+            Request::AlterConfigs(req) => simple!(req, handlers::configs::alter_configs),
+            Request::IncrementalAlterConfigs(req) => {
+                simple!(req, handlers::configs::incremental_alter_configs)
             }
-            ApiKey::DescribeConfigs => {
-                simple!(DescribeConfigsRequest, handlers::configs::describe_configs)
-            }
-            ApiKey::AlterConfigs => simple!(AlterConfigsRequest, handlers::configs::alter_configs),
-            ApiKey::IncrementalAlterConfigs => simple!(
-                IncrementalAlterConfigsRequest,
-                handlers::configs::incremental_alter_configs
-            ),
-            ApiKey::DescribeCluster => {
-                simple!(DescribeClusterRequest, handlers::cluster::describe_cluster)
-            }
-            ApiKey::InitProducerId => {
-                simple!(InitProducerIdRequest, handlers::cluster::init_producer_id)
-            }
-            ApiKey::FindCoordinator => group!(FindCoordinatorRequest, find_coordinator),
-            ApiKey::JoinGroup => group!(JoinGroupRequest, join_group),
-            ApiKey::SyncGroup => group!(SyncGroupRequest, sync_group),
-            ApiKey::Heartbeat => group!(HeartbeatRequest, heartbeat),
-            ApiKey::LeaveGroup => group!(LeaveGroupRequest, leave_group),
-            ApiKey::OffsetCommit => group!(OffsetCommitRequest, offset_commit),
-            ApiKey::OffsetFetch => group!(OffsetFetchRequest, offset_fetch),
-            ApiKey::ListGroups => group!(ListGroupsRequest, list_groups),
-            ApiKey::DescribeGroups => group!(DescribeGroupsRequest, describe_groups),
-            ApiKey::DeleteGroups => group!(DeleteGroupsRequest, delete_groups),
-            ApiKey::OffsetDelete => group!(OffsetDeleteRequest, offset_delete),
-            other => anyhow::bail!("no handler for {other:?}"),
+            Request::DescribeCluster(req) => simple!(req, handlers::cluster::describe_cluster),
+            Request::InitProducerId(req) => simple!(req, handlers::cluster::init_producer_id),
+            Request::FindCoordinator(req) => group!(req, find_coordinator),
+            Request::JoinGroup(req) => group!(req, join_group),
+            Request::SyncGroup(req) => group!(req, sync_group),
+            Request::Heartbeat(req) => group!(req, heartbeat),
+            Request::LeaveGroup(req) => group!(req, leave_group),
+            Request::OffsetCommit(req) => group!(req, offset_commit),
+            Request::OffsetFetch(req) => group!(req, offset_fetch),
+            Request::ListGroups(req) => group!(req, list_groups),
+            Request::DescribeGroups(req) => group!(req, describe_groups),
+            Request::DeleteGroups(req) => group!(req, delete_groups),
+            Request::OffsetDelete(req) => group!(req, offset_delete),
         }
     }
+}
+
+/// Decides how a request is handled from its preamble, given the
+/// implemented APIs.
+pub fn route(apis: &SupportedApis, pre: &RequestPreamble) -> Route {
+    let Ok(api) = ApiKey::try_from(pre.api_key) else {
+        return Route::UnknownApi;
+    };
+    if apis.supports(api, pre.api_version) {
+        Route::Supported(api)
+    } else if api == ApiKey::ApiVersions && pre.api_version >= 0 {
+        Route::ApiVersionsFallback
+    } else if apis.range(api).is_none() {
+        Route::UnknownApi
+    } else {
+        Route::UnsupportedVersion(api)
+    }
+}
+
+/// A request body decoded for one of the APIs the broker handles.
+#[allow(missing_docs)]
+#[derive(Debug)]
+pub enum Request {
+    ApiVersions(ApiVersionsRequest),
+    Produce(ProduceRequest),
+    Fetch(FetchRequest),
+    Metadata(MetadataRequest),
+    ListOffsets(ListOffsetsRequest),
+    CreateTopics(CreateTopicsRequest),
+    DeleteTopics(DeleteTopicsRequest),
+    DeleteRecords(DeleteRecordsRequest),
+    CreatePartitions(CreatePartitionsRequest),
+    DescribeConfigs(DescribeConfigsRequest),
+    AlterConfigs(AlterConfigsRequest),
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
+    DescribeCluster(DescribeClusterRequest),
+    InitProducerId(InitProducerIdRequest),
+    FindCoordinator(FindCoordinatorRequest),
+    JoinGroup(JoinGroupRequest),
+    SyncGroup(SyncGroupRequest),
+    Heartbeat(HeartbeatRequest),
+    LeaveGroup(LeaveGroupRequest),
+    OffsetCommit(OffsetCommitRequest),
+    OffsetFetch(OffsetFetchRequest),
+    ListGroups(ListGroupsRequest),
+    DescribeGroups(DescribeGroupsRequest),
+    DeleteGroups(DeleteGroupsRequest),
+    OffsetDelete(OffsetDeleteRequest),
+}
+
+/// Decodes a routed request frame: the header in the version `api` and
+/// `version` use, then the body (Produce v0–v2 through
+/// [`legacy_produce::decode_request`]). The wire half of
+/// [`Dispatcher::dispatch`], apart so that the fuzz targets call exactly it.
+///
+/// # Errors
+/// The frame is not a valid request of that API and version, or `api` has
+/// no handler.
+pub fn decode_request(
+    api: ApiKey,
+    version: i16,
+    frame: Bytes,
+) -> anyhow::Result<(RequestHeader, Request)> {
+    let mut body = frame;
+    let header = decode_request_header(api, version, &mut body)?;
+    macro_rules! decode {
+        ($variant:ident, $req:ty) => {
+            Request::$variant(<$req>::decode(&mut body, version)?)
+        };
+    }
+    let request = match api {
+        ApiKey::ApiVersions => decode!(ApiVersions, ApiVersionsRequest),
+        ApiKey::Produce => Request::Produce(if version < legacy_produce::FIRST_MODELLED_VERSION {
+            legacy_produce::decode_request(&body)?
+        } else {
+            ProduceRequest::decode(&mut body, version)?
+        }),
+        ApiKey::Fetch => decode!(Fetch, FetchRequest),
+        ApiKey::Metadata => decode!(Metadata, MetadataRequest),
+        ApiKey::ListOffsets => decode!(ListOffsets, ListOffsetsRequest),
+        ApiKey::CreateTopics => decode!(CreateTopics, CreateTopicsRequest),
+        ApiKey::DeleteTopics => decode!(DeleteTopics, DeleteTopicsRequest),
+        ApiKey::DeleteRecords => decode!(DeleteRecords, DeleteRecordsRequest),
+        ApiKey::CreatePartitions => decode!(CreatePartitions, CreatePartitionsRequest),
+        ApiKey::DescribeConfigs => decode!(DescribeConfigs, DescribeConfigsRequest),
+        ApiKey::AlterConfigs => decode!(AlterConfigs, AlterConfigsRequest),
+        ApiKey::IncrementalAlterConfigs => {
+            decode!(IncrementalAlterConfigs, IncrementalAlterConfigsRequest)
+        }
+        ApiKey::DescribeCluster => decode!(DescribeCluster, DescribeClusterRequest),
+        ApiKey::InitProducerId => decode!(InitProducerId, InitProducerIdRequest),
+        ApiKey::FindCoordinator => decode!(FindCoordinator, FindCoordinatorRequest),
+        ApiKey::JoinGroup => decode!(JoinGroup, JoinGroupRequest),
+        ApiKey::SyncGroup => decode!(SyncGroup, SyncGroupRequest),
+        ApiKey::Heartbeat => decode!(Heartbeat, HeartbeatRequest),
+        ApiKey::LeaveGroup => decode!(LeaveGroup, LeaveGroupRequest),
+        ApiKey::OffsetCommit => decode!(OffsetCommit, OffsetCommitRequest),
+        ApiKey::OffsetFetch => decode!(OffsetFetch, OffsetFetchRequest),
+        ApiKey::ListGroups => decode!(ListGroups, ListGroupsRequest),
+        ApiKey::DescribeGroups => decode!(DescribeGroups, DescribeGroupsRequest),
+        ApiKey::DeleteGroups => decode!(DeleteGroups, DeleteGroupsRequest),
+        ApiKey::OffsetDelete => decode!(OffsetDelete, OffsetDeleteRequest),
+        other => anyhow::bail!("no handler for {other:?}"),
+    };
+    Ok((header, request))
 }

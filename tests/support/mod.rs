@@ -41,6 +41,13 @@ impl Broker {
     /// [`Broker::start`] with `-c key=value` overrides.
     pub fn start_with(data: &Path, log: &Path, overrides: &[&str]) -> Broker {
         let addr = format!("127.0.0.1:{}", free_port());
+        Broker::start_at(&addr, data, log, overrides)
+    }
+
+    /// [`Broker::start_with`] on a given loopback address (a restart on
+    /// the address clients already know).
+    pub fn start_at(addr: &str, data: &Path, log: &Path, overrides: &[&str]) -> Broker {
+        let addr = addr.to_string();
         let mut child = runnel()
             .args(["serve", "--listen", &addr, "-d"])
             .arg(data)
