@@ -142,6 +142,14 @@ impl TopicError {
     }
 }
 
+/// Topics only the broker itself creates (Kafka's internal topics and the
+/// KRaft metadata log); CreateTopics refuses them with INVALID_REQUEST.
+pub const INTERNAL_TOPICS: [&str; 3] = [
+    "__consumer_offsets",
+    "__transaction_state",
+    "__cluster_metadata",
+];
+
 /// Checks a topic name against Kafka's rules.
 pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
     crate::log::data_dir::validate_topic_name(name).map_err(TopicError::from)

@@ -3,8 +3,8 @@
 //! A data directory holds one folder per partition, `<topic>-<partition>/`,
 //! with segments named by their 20-digit base offset
 //! (`00000000000000000000.log`, `.index`, `.timeindex`) exactly as Apache
-//! Kafka names them, and one human-readable `<topic>.properties` file per
-//! topic (partition count, topic id, configs).
+//! Kafka names them, and one human-readable `<topic>-0/topic.properties`
+//! file per topic (partition count, topic id, configs).
 //!
 //! Parts, named after Kafka's log layer: [`segment::LogSegment`],
 //! [`offset_index::OffsetIndex`], [`time_index::TimeIndex`],
