@@ -67,6 +67,8 @@ const BROKER_CONFIGS: &[(&str, &str, ConfigType)] = &[
     ),
     ("transaction.state.log.min.isr", "1", ConfigType::Int(1)),
     ("socket.request.max.bytes", "104857600", ConfigType::Int(1)),
+    // runnel's own (KIP-578's name; Kafka has no such limit).
+    ("max.broker.partitions", "10000", ConfigType::Int(1)),
     // Kafka's default is -1 (unbounded); runnel bounds it by default.
     (
         "queued.max.request.bytes",
@@ -145,6 +147,11 @@ pub struct BrokerConfig {
     pub default_replication_factor: i16,
     /// `socket.request.max.bytes`: largest request frame accepted.
     pub socket_request_max_bytes: usize,
+    /// `max.broker.partitions` (runnel's; the name KIP-578 proposed): most
+    /// partitions this broker holds, counting internal topics. Each active
+    /// segment keeps its three files open, so the cap in force is also
+    /// bounded by the open file limit (see `Broker::partition_cap`).
+    pub max_broker_partitions: usize,
     /// `queued.max.request.bytes`: request bytes all connections together
     /// may hold in memory (frames above 64 KiB are charged before their body
     /// is read); `None` (a value <= 0, Kafka's -1) for unbounded. Default
@@ -325,6 +332,7 @@ impl BrokerConfig {
                 .clamp(1, i16::MAX as i32) as i16,
             socket_request_max_bytes: parse_num::<i32>(&props, "socket.request.max.bytes")?
                 as usize,
+            max_broker_partitions: parse_num::<i32>(&props, "max.broker.partitions")? as usize,
             queued_max_request_bytes: Some(parse_num::<i64>(&props, "queued.max.request.bytes")?)
                 .filter(|b| *b > 0)
                 .map(|b| b as usize),

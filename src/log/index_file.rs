@@ -312,8 +312,27 @@ impl IndexFile {
         self.remap(self.entries * self.entry_size)
     }
 
+    /// Closes the descriptor of an index that no longer grows (its segment
+    /// is inactive): the mapping stays readable without it.
+    /// [`Self::preallocate`] opens the file again.
+    pub(crate) fn release_file(&mut self) {
+        if matches!(self.storage, Storage::Mapped(_) | Storage::Empty) {
+            self.file = None;
+        }
+    }
+
     /// Grows the file back to `max_bytes` (segment active again).
     pub(crate) fn preallocate(&mut self, max_bytes: usize) -> Result<()> {
+        if self.file.is_none() && !matches!(self.storage, Storage::Memory(_)) {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&self.path)
+                .map_err(io_err(&self.path))?;
+            self.file = Some(file);
+            // Remapped below through the reopened file.
+            self.storage = Storage::Empty;
+        }
         self.max_entries = (max_bytes / self.entry_size).max(1).max(self.entries);
         self.remap(self.max_entries * self.entry_size)
     }

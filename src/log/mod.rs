@@ -9,12 +9,14 @@
 //! Parts, named after Kafka's log layer: [`segment::LogSegment`],
 //! [`offset_index::OffsetIndex`], [`time_index::TimeIndex`],
 //! [`partition_log::Log`], [`cleaner::LogCleaner`], [`config::LogConfig`],
-//! [`data_dir::DataDir`], [`group_commit::GroupCommit`].
+//! [`data_dir::DataDir`], [`group_commit::GroupCommit`], and
+//! [`fd_cache`] for the descriptors of inactive segments.
 
 pub mod cleaner;
 pub mod config;
 pub mod data_dir;
 pub mod error;
+pub mod fd_cache;
 pub mod group_commit;
 mod index_file;
 pub mod offset_index;
