@@ -329,7 +329,10 @@ fn read_segment(seg: &LogSegment) {
         let _ = seg.find_by_timestamp(ts, base);
     }
     // The cleaner's and recovery's walk over whole batches.
-    let mut reader = BatchReader::new(seg.file(), 0, seg.size());
+    let Ok(file) = seg.file() else {
+        return;
+    };
+    let mut reader = BatchReader::new(&file, 0, seg.size());
     while let Ok(ReadOutcome::Batch(_, bytes)) = reader.next_batch() {
         let _ = batch::validate(bytes);
     }

@@ -67,6 +67,14 @@ const BROKER_CONFIGS: &[(&str, &str, ConfigType)] = &[
     ),
     ("transaction.state.log.min.isr", "1", ConfigType::Int(1)),
     ("socket.request.max.bytes", "104857600", ConfigType::Int(1)),
+    // runnel's own (KIP-578's name; Kafka has no such limit).
+    ("max.broker.partitions", "10000", ConfigType::Int(1)),
+    // Kafka's default is -1 (unbounded); runnel bounds it by default.
+    (
+        "queued.max.request.bytes",
+        "104857600",
+        ConfigType::Long(-1),
+    ),
     ("connections.max.idle.ms", "600000", ConfigType::Long(1)),
     ("socket.send.buffer.bytes", "102400", ConfigType::Int(-1)),
     ("socket.receive.buffer.bytes", "102400", ConfigType::Int(-1)),
@@ -139,6 +147,16 @@ pub struct BrokerConfig {
     pub default_replication_factor: i16,
     /// `socket.request.max.bytes`: largest request frame accepted.
     pub socket_request_max_bytes: usize,
+    /// `max.broker.partitions` (runnel's; the name KIP-578 proposed): most
+    /// partitions this broker holds, counting internal topics. Each active
+    /// segment keeps its three files open, so the cap in force is also
+    /// bounded by the open file limit (see `Broker::partition_cap`).
+    pub max_broker_partitions: usize,
+    /// `queued.max.request.bytes`: request bytes all connections together
+    /// may hold in memory (frames above 64 KiB are charged before their body
+    /// is read); `None` (a value <= 0, Kafka's -1) for unbounded. Default
+    /// 100 MiB, where Kafka's is unbounded.
+    pub queued_max_request_bytes: Option<usize>,
     /// `connections.max.idle.ms`: connections without requests for this
     /// long are closed.
     pub connections_max_idle_ms: u64,
@@ -314,6 +332,10 @@ impl BrokerConfig {
                 .clamp(1, i16::MAX as i32) as i16,
             socket_request_max_bytes: parse_num::<i32>(&props, "socket.request.max.bytes")?
                 as usize,
+            max_broker_partitions: parse_num::<i32>(&props, "max.broker.partitions")? as usize,
+            queued_max_request_bytes: Some(parse_num::<i64>(&props, "queued.max.request.bytes")?)
+                .filter(|b| *b > 0)
+                .map(|b| b as usize),
             connections_max_idle_ms: parse_num(&props, "connections.max.idle.ms")?,
             retention_check_interval_ms: parse_num(&props, "log.retention.check.interval.ms")?,
             cleaner_enable: get(&props, "log.cleaner.enable") == "true",
@@ -432,6 +454,10 @@ mod tests {
         assert!(c.auto_create_topics);
         assert_eq!(c.num_partitions, 1);
         assert_eq!(c.socket_request_max_bytes, 104_857_600);
+        assert_eq!(c.queued_max_request_bytes, Some(104_857_600));
+        let (c, _) =
+            BrokerConfig::from_properties(props(&[("queued.max.request.bytes", "-1")])).unwrap();
+        assert_eq!(c.queued_max_request_bytes, None);
         assert_eq!(c.retention_check_interval_ms, 300_000);
         let d = defaults(&c);
         assert_eq!(d["retention.ms"], "604800000");

@@ -2,23 +2,32 @@
 //! responses written in the same order by a writer task, so pipelined
 //! requests are answered in sequence while produce appends and fsync waits
 //! of several requests overlap.
+//!
+//! Memory: a request's bytes are charged to the broker-wide
+//! `queued.max.request.bytes` budget (see [`RequestBudget`]) before its body
+//! is read, and given back once its response is complete, so connections
+//! sending large frames together wait for each other instead of pinning
+//! memory each.
 
 use super::dispatch::{Dispatcher, PendingReply, Route};
 use crate::protocol::writer::write_response;
-use crate::protocol::{FrameReader, RequestPreamble};
+use crate::protocol::{FrameReader, RequestBudget, RequestPreamble};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
 /// Responses queued per connection before reading pauses.
 const MAX_IN_FLIGHT: usize = 16;
 
 /// Per-connection limits from the broker config.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// `socket.request.max.bytes`.
     pub max_request_bytes: usize,
+    /// `queued.max.request.bytes`, shared by every connection (`None`:
+    /// unbounded, Kafka's -1).
+    pub budget: Option<RequestBudget>,
     /// `connections.max.idle.ms`.
     pub max_idle: std::time::Duration,
 }
@@ -34,15 +43,21 @@ pub async fn serve_connection(
 ) {
     let _ = stream.set_nodelay(true);
     let (reader, mut writer) = stream.into_split();
-    let mut frames = FrameReader::new(reader, limits.max_request_bytes);
-    let (tx, mut rx) = mpsc::channel::<PendingReply>(MAX_IN_FLIGHT);
+    let mut frames = match limits.budget {
+        Some(budget) => FrameReader::with_budget(reader, limits.max_request_bytes, budget),
+        None => FrameReader::new(reader, limits.max_request_bytes),
+    };
+    // Each reply travels with the budget its request holds, given back once
+    // the reply is complete (the request's bytes are no longer needed).
+    let (tx, mut rx) = mpsc::channel::<(PendingReply, Option<OwnedSemaphorePermit>)>(MAX_IN_FLIGHT);
     // How many queued replies the writer has completed.
     let (done_tx, mut done_rx) = watch::channel(0u64);
 
     let writer_task = tokio::spawn(async move {
         let mut completed = 0u64;
-        while let Some(pending) = rx.recv().await {
+        while let Some((pending, permit)) = rx.recv().await {
             let result = pending.await;
+            drop(permit);
             completed += 1;
             let _ = done_tx.send(completed);
             match result {
@@ -116,6 +131,7 @@ pub async fn serve_connection(
                 break;
             }
         };
+        let permit = frames.take_permit();
         let Some(pre) = RequestPreamble::parse(&frame) else {
             tracing::warn!(
                 "{peer}: request of {} bytes is too short for a header; closing connection",
@@ -175,7 +191,7 @@ pub async fn serve_connection(
         if !dispatched.eager {
             last_lazy = queued;
         }
-        if tx.send(dispatched.reply).await.is_err() {
+        if tx.send((dispatched.reply, permit)).await.is_err() {
             break;
         }
     }

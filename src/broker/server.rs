@@ -8,6 +8,7 @@ use super::dispatch::Dispatcher;
 use super::group_glue::BrokerGroups;
 use super::group_seam::GroupApis;
 use super::state::Broker;
+use crate::protocol::RequestBudget;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -80,8 +81,22 @@ impl Server {
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let dispatcher = Arc::new(Dispatcher::new(broker.clone(), groups, stop_rx.clone()));
+        let budget = broker
+            .config
+            .queued_max_request_bytes
+            .map(RequestBudget::new);
+        if let Some(budget) = &budget
+            && budget.bytes() < broker.config.socket_request_max_bytes
+        {
+            tracing::warn!(
+                "queued.max.request.bytes={} is below socket.request.max.bytes={}: larger requests are refused",
+                budget.bytes(),
+                broker.config.socket_request_max_bytes
+            );
+        }
         let limits = Limits {
             max_request_bytes: broker.config.socket_request_max_bytes,
+            budget,
             max_idle: Duration::from_millis(broker.config.connections_max_idle_ms),
         };
         let background = background::spawn(broker.clone(), stop_rx.clone());
@@ -97,7 +112,7 @@ impl Server {
                             stream,
                             peer,
                             dispatcher.clone(),
-                            limits,
+                            limits.clone(),
                             stop_rx.clone(),
                         ));
                     }

@@ -96,6 +96,9 @@ pub enum TopicError {
     /// INVALID_REPLICATION_FACTOR.
     #[error("{0}")]
     InvalidReplicationFactor(String),
+    /// POLICY_VIOLATION: the broker would hold more partitions than its cap.
+    #[error("{0}")]
+    PartitionCap(String),
     /// INVALID_CONFIG.
     #[error("invalid config {0}={1}: {2}")]
     InvalidConfig(String, String, String),
@@ -136,11 +139,20 @@ impl TopicError {
                 ResponseError::InvalidReplicationFactor.code()
             }
             TopicError::InvalidConfig(..) => ResponseError::InvalidConfig.code(),
+            TopicError::PartitionCap(_) => ResponseError::PolicyViolation.code(),
             TopicError::DeletionDisabled => ResponseError::TopicDeletionDisabled.code(),
             TopicError::Storage(_) => ResponseError::KafkaStorageError.code(),
         }
     }
 }
+
+/// Topics only the broker itself creates (Kafka's internal topics and the
+/// KRaft metadata log); CreateTopics refuses them with INVALID_REQUEST.
+pub const INTERNAL_TOPICS: [&str; 3] = [
+    "__consumer_offsets",
+    "__transaction_state",
+    "__cluster_metadata",
+];
 
 /// Checks a topic name against Kafka's rules.
 pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
@@ -163,6 +175,83 @@ pub struct Broker {
     defaults: LogConfig,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     next_producer_id: AtomicI64,
+    partition_cap: PartitionCap,
+}
+
+/// File descriptors each partition keeps open: its active segment's
+/// `.log`, `.index` and `.timeindex` (inactive segments keep none open).
+pub const FDS_PER_PARTITION: u64 = 3;
+
+/// Descriptors left for connections, inactive segments being read and the
+/// rest of the process.
+const FDS_RESERVED: u64 = 1024;
+
+/// The most partitions the broker takes, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionCap {
+    /// The cap in force.
+    pub partitions: usize,
+    /// `max.broker.partitions`.
+    pub configured: usize,
+    /// The open file limit (RLIMIT_NOFILE, raised to its hard limit).
+    pub open_files: u64,
+}
+
+impl PartitionCap {
+    /// `max.broker.partitions`, lowered to what the open file limit allows.
+    pub fn new(configured: usize, open_files: u64) -> Self {
+        let by_fds = open_files.saturating_sub(FDS_RESERVED) / FDS_PER_PARTITION;
+        PartitionCap {
+            partitions: configured.min(by_fds as usize),
+            configured,
+            open_files,
+        }
+    }
+
+    /// Refuses taking the broker from `current` partitions to `current + adding`.
+    fn check(&self, current: usize, adding: usize) -> Result<(), TopicError> {
+        if current + adding <= self.partitions {
+            return Ok(());
+        }
+        let why = if self.partitions < self.configured {
+            format!(
+                "limited by the open file limit of {} (ulimit -n) at {FDS_PER_PARTITION} per partition; max.broker.partitions={}",
+                self.open_files, self.configured
+            )
+        } else {
+            format!("max.broker.partitions={}", self.configured)
+        };
+        Err(TopicError::PartitionCap(format!(
+            "adding {adding} partitions would take this broker to {} partitions, over its cap of {} ({why}); raise max.broker.partitions (and the open file limit) to allow more",
+            current + adding,
+            self.partitions
+        )))
+    }
+}
+
+/// Raises the soft open file limit to the hard one (as servers do) and
+/// returns it.
+fn raise_open_file_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid rlimit struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    lim.rlim_cur
 }
 
 fn cluster_id_for(config: &BrokerConfig) -> Result<String, LogError> {
@@ -205,8 +294,17 @@ impl Broker {
             data_dir: Mutex::new(Some(data_dir)),
             topics: RwLock::new(BTreeMap::new()),
             next_producer_id: AtomicI64::new(initial_producer_id()),
+            partition_cap: PartitionCap::new(config.max_broker_partitions, raise_open_file_limit()),
             config,
         };
+        if broker.partition_cap.partitions < broker.partition_cap.configured {
+            tracing::warn!(
+                "at most {} partitions: the open file limit is {} ({FDS_PER_PARTITION} per partition), below what max.broker.partitions={} needs",
+                broker.partition_cap.partitions,
+                broker.partition_cap.open_files,
+                broker.partition_cap.configured
+            );
+        }
         {
             let guard = lock(&broker.data_dir);
             let dir = Self::dir(&guard, &broker.config)?;
@@ -268,6 +366,21 @@ impl Broker {
     /// The broker-level default log config.
     pub fn default_log_config(&self) -> &LogConfig {
         &self.defaults
+    }
+
+    /// The most partitions this broker takes.
+    pub fn partition_cap(&self) -> PartitionCap {
+        self.partition_cap
+    }
+
+    /// Partitions of every topic, internal ones included.
+    pub fn partition_count(&self) -> usize {
+        self.topics
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(|t| t.partitions.len())
+            .sum()
     }
 
     /// A topic by name.
@@ -344,6 +457,8 @@ impl Broker {
         if self.topic(name).is_some() {
             return Err(TopicError::Exists(name.to_string()));
         }
+        self.partition_cap
+            .check(self.partition_count(), partitions as usize)?;
         if validate_only {
             return Ok(TopicMeta {
                 name: name.to_string(),
@@ -413,6 +528,8 @@ impl Broker {
                 "topic {name} has {current} partitions; the new count must be larger, got {count}"
             )));
         }
+        self.partition_cap
+            .check(self.partition_count(), (count - current) as usize)?;
         if validate_only {
             return Ok(());
         }

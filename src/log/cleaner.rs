@@ -248,7 +248,8 @@ fn group_segments(log: &Log, cleanable: &[i64], max_bytes: u64) -> Vec<Vec<i64>>
 }
 
 fn for_each_batch(seg: &LogSegment, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
-    let mut reader = BatchReader::new(seg.file(), 0, seg.size());
+    let file = seg.file()?;
+    let mut reader = BatchReader::new(&file, 0, seg.size());
     loop {
         match reader.next_batch().map_err(io_err(seg.log_path()))? {
             ReadOutcome::Batch(pos, bytes) => f(pos, bytes)?,
@@ -384,6 +385,7 @@ fn swap_in(
     if !seg.load()? {
         seg.recover(config)?;
     }
+    seg.finish()?;
     log.insert_segment(seg);
     Ok(())
 }

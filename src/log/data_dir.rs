@@ -4,8 +4,23 @@
 //! segments, `recovery-point-offset-checkpoint` and
 //! `log-start-offset-checkpoint` (Kafka's checkpoint format), the
 //! `.kafka_cleanshutdown` marker after a clean stop, plus runnel's
-//! `<topic>.properties` (partitions, topic.id, then the topic's configs) and
-//! the `.lock` file naming the process that writes to the directory.
+//! `<topic>-0/topic.properties` (partitions, topic.id, then the topic's
+//! configs) and the `.lock` file naming the process that writes to the
+//! directory.
+//!
+//! The topic's metadata lives inside its partition 0 folder under a fixed
+//! name, so every legal topic name (up to 249 characters) fits the 255-byte
+//! file name limit: the only name a topic adds to the data directory is its
+//! `<topic>-<partition>` folders (at most 249 + 1 + 5 bytes, partition
+//! counts being checked against that). None of runnel's own files ends in
+//! `-<digits>`, so no topic name can collide with them. Data directories
+//! written before kept the metadata in `<data-dir>/<topic>.properties`; that
+//! file is still read, and moved into `<topic>-0/` when the directory is
+//! opened for writing.
+//!
+//! Creating a topic is atomic for its users: the partition folders are
+//! created first and the metadata file last (the commit point); a failure
+//! removes the folders again, and folders without metadata are not a topic.
 
 use super::config::LogConfig;
 use super::dir_failure::LogDirFailureChannel;
@@ -28,9 +43,15 @@ pub const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_FILE: &str = "log-start-offset-checkpoint";
 /// Name of the lock file.
 pub const LOCK_FILE: &str = ".lock";
-const PROPERTIES_SUFFIX: &str = ".properties";
+/// Suffix of the metadata files of data directories written before
+/// [`TOPIC_META_FILE`]: `<data-dir>/<topic>.properties`.
+const LEGACY_PROPERTIES_SUFFIX: &str = ".properties";
+/// Name of a topic's metadata file, in its partition 0 folder.
+pub const TOPIC_META_FILE: &str = "topic.properties";
+/// Longest file name the file systems runnel runs on take (Linux's NAME_MAX).
+const MAX_FILE_NAME: usize = 255;
 
-/// One topic's metadata, kept in `<data-dir>/<topic>.properties`.
+/// One topic's metadata, kept in `<data-dir>/<topic>-0/topic.properties`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicMeta {
     /// Topic name.
@@ -187,6 +208,72 @@ fn write_checkpoint(path: &Path, entries: &BTreeMap<Key, i64>) -> Result<()> {
     write_atomic(path, text.as_bytes())
 }
 
+/// Whether an error means "no such file": missing, or a name too long to
+/// exist (a long topic name has no legacy `<topic>.properties`).
+fn is_absent(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENAMETOOLONG)
+}
+
+/// Removes `path`; false if it was not there.
+fn remove_if_present(path: &Path) -> Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if is_absent(&e) => Ok(false),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// Reads topic `name`'s metadata file at `path`; `None` if it is missing
+/// or not a runnel topic file (e.g. Kafka's `meta.properties`).
+fn read_meta_file(path: &Path, name: &str) -> Result<Option<TopicMeta>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if is_absent(&e) => return Ok(None),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let corrupt = |line: usize, reason: &str| LogError::Corrupt {
+        path: path.to_path_buf(),
+        position: line as u64,
+        reason: reason.to_string(),
+    };
+    let (mut partitions, mut id, mut configs) = (None, None, BTreeMap::new());
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| corrupt(i + 1, "expected key=value"))?;
+        match k.trim() {
+            "partitions" => partitions = v.trim().parse().ok(),
+            "topic.id" => id = uuid::Uuid::parse_str(v.trim()).ok(),
+            k => {
+                configs.insert(k.to_string(), v.trim().to_string());
+            }
+        }
+    }
+    let (Some(partitions), Some(id)) = (partitions, id) else {
+        return Ok(None);
+    };
+    Ok(Some(TopicMeta {
+        name: name.to_string(),
+        id,
+        partitions,
+        configs,
+    }))
+}
+
+/// Checks that the folder of the topic's last partition fits a file name
+/// (a 249-character topic takes up to 100,000 partitions).
+fn check_partition_dir_names(name: &str, partitions: i32) -> Result<()> {
+    let last = format!("{name}-{}", partitions.saturating_sub(1));
+    if last.len() > MAX_FILE_NAME {
+        return Err(LogError::InvalidPartitions(partitions));
+    }
+    Ok(())
+}
+
 fn holder_description() -> String {
     let cmdline = std::fs::read("/proc/self/cmdline")
         .map(|b| {
@@ -258,6 +345,7 @@ impl DataDir {
             sync_dir(path)?;
         }
         let dir = DataDir::new(path, Some(lock), clean_start)?;
+        dir.migrate_legacy_meta()?;
         if !clean_start && !dir.topics()?.is_empty() {
             tracing::warn!(
                 "{}: no clean shutdown marker; logs will be recovered",
@@ -343,8 +431,15 @@ impl DataDir {
         Ok(())
     }
 
-    fn properties_path(&self, topic: &str) -> PathBuf {
-        self.path.join(format!("{topic}{PROPERTIES_SUFFIX}"))
+    /// `<data-dir>/<topic>-0/topic.properties`.
+    fn meta_path(&self, topic: &str) -> PathBuf {
+        self.partition_dir(topic, 0).join(TOPIC_META_FILE)
+    }
+
+    /// `<data-dir>/<topic>.properties`, where data directories written
+    /// before kept the metadata.
+    fn legacy_meta_path(&self, topic: &str) -> PathBuf {
+        self.path.join(format!("{topic}{LEGACY_PROPERTIES_SUFFIX}"))
     }
 
     /// `<data-dir>/<topic>-<partition>`.
@@ -352,6 +447,7 @@ impl DataDir {
         self.path.join(format!("{topic}-{partition}"))
     }
 
+    /// Writes the metadata file (atomically), removing a legacy one.
     fn write_meta(&self, meta: &TopicMeta) -> Result<()> {
         let mut text = format!(
             "# runnel topic {}\npartitions={}\ntopic.id={}\n",
@@ -360,69 +456,83 @@ impl DataDir {
         for (k, v) in &meta.configs {
             text.push_str(&format!("{k}={v}\n"));
         }
-        write_atomic(&self.properties_path(&meta.name), text.as_bytes())
+        write_atomic(&self.meta_path(&meta.name), text.as_bytes())?;
+        let legacy = self.legacy_meta_path(&meta.name);
+        if remove_if_present(&legacy)? {
+            sync_dir(&self.path)?;
+        }
+        Ok(())
     }
 
+    /// The metadata of topic `name`, from its metadata file or else the
+    /// legacy one; `None` if neither is a runnel topic file.
     fn read_meta(&self, name: &str) -> Result<Option<TopicMeta>> {
-        let path = self.properties_path(name);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(&path)(e)),
-        };
-        let corrupt = |line: usize, reason: &str| LogError::Corrupt {
-            path: path.clone(),
-            position: line as u64,
-            reason: reason.to_string(),
-        };
-        let (mut partitions, mut id, mut configs) = (None, None, BTreeMap::new());
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
+        if let Some(meta) = read_meta_file(&self.meta_path(name), name)? {
+            return Ok(Some(meta));
+        }
+        read_meta_file(&self.legacy_meta_path(name), name)
+    }
+
+    /// Moves legacy `<topic>.properties` files into their topic's
+    /// partition 0 folder (a directory written by an older runnel).
+    fn migrate_legacy_meta(&self) -> Result<()> {
+        for name in self.legacy_topic_names()? {
+            if !self.partition_dir(&name, 0).is_dir() {
                 continue;
             }
-            let (k, v) = line
-                .split_once('=')
-                .ok_or_else(|| corrupt(i + 1, "expected key=value"))?;
-            match k.trim() {
-                "partitions" => partitions = v.trim().parse().ok(),
-                "topic.id" => id = uuid::Uuid::parse_str(v.trim()).ok(),
-                k => {
-                    configs.insert(k.to_string(), v.trim().to_string());
-                }
+            if let Some(meta) = read_meta_file(&self.legacy_meta_path(&name), &name)? {
+                self.write_meta(&meta)?;
+                tracing::info!(
+                    "{}: moved the metadata of topic {name} into {name}-0/",
+                    self.path.display()
+                );
             }
         }
-        let (Some(partitions), Some(id)) = (partitions, id) else {
-            // Not a runnel topic file (e.g. Kafka's meta.properties).
-            return Ok(None);
-        };
-        Ok(Some(TopicMeta {
-            name: name.to_string(),
-            id,
-            partitions,
-            configs,
-        }))
+        Ok(())
     }
 
-    /// All topics, by name.
+    /// Names of the topics that have a legacy metadata file.
+    fn legacy_topic_names(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.path).map_err(io_err(&self.path))? {
+            let entry = entry.map_err(io_err(&self.path))?;
+            if let Some(topic) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(LEGACY_PROPERTIES_SUFFIX))
+                .filter(|t| validate_topic_name(t).is_ok())
+            {
+                names.push(topic.to_string());
+            }
+        }
+        Ok(names)
+    }
+
+    /// All topics, by name: the `<topic>-0` folders holding a metadata
+    /// file, and topics still described by a legacy file.
     pub fn topics(&self) -> Result<Vec<TopicMeta>> {
-        let mut topics = Vec::new();
+        let mut names = BTreeSet::new();
         for entry in std::fs::read_dir(&self.path).map_err(io_err(&self.path))? {
             let entry = entry.map_err(io_err(&self.path))?;
             let name = entry.file_name();
-            let Some(topic) = name
-                .to_str()
-                .and_then(|n| n.strip_suffix(PROPERTIES_SUFFIX))
-            else {
-                continue;
-            };
-            if validate_topic_name(topic).is_ok()
-                && let Some(meta) = self.read_meta(topic)?
+            let Some(name) = name.to_str() else { continue };
+            if let Some(topic) = name.strip_suffix("-0")
+                && validate_topic_name(topic).is_ok()
+                && entry.path().join(TOPIC_META_FILE).exists()
             {
+                names.insert(topic.to_string());
+            } else if let Some(topic) = name.strip_suffix(LEGACY_PROPERTIES_SUFFIX)
+                && validate_topic_name(topic).is_ok()
+            {
+                names.insert(topic.to_string());
+            }
+        }
+        let mut topics = Vec::new();
+        for name in names {
+            if let Some(meta) = self.read_meta(&name)? {
                 topics.push(meta);
             }
         }
-        topics.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(topics)
     }
 
@@ -454,6 +564,7 @@ impl DataDir {
         if partitions < 1 {
             return Err(LogError::InvalidPartitions(partitions));
         }
+        check_partition_dir_names(name, partitions)?;
         let mut configs = configs.clone();
         for v in configs.values_mut() {
             *v = v.trim().to_string();
@@ -484,25 +595,53 @@ impl DataDir {
             configs,
         };
         self.create_partition_dirs(&meta, 0)?;
-        self.write_meta(&meta)?;
+        if let Err(e) = self.write_meta(&meta) {
+            self.remove_partition_dirs(&meta.name, 0..meta.partitions);
+            return Err(e);
+        }
         Ok(meta)
     }
 
     /// Creates empty partition folders `from..meta.partitions` (leftovers of
-    /// a deletion interrupted earlier are removed first).
+    /// a deletion interrupted earlier are removed first). On an error, the
+    /// folders created so far are removed again.
     fn create_partition_dirs(&self, meta: &TopicMeta, from: i32) -> Result<()> {
         for p in from..meta.partitions {
             let dir = self.partition_dir(&meta.name, p);
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+            let created = (|| {
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir)?;
+                }
+                std::fs::create_dir(&dir)
+            })();
+            if let Err(e) = created {
+                self.remove_partition_dirs(&meta.name, from..p);
+                return Err(io_err(&dir)(e));
             }
-            std::fs::create_dir(&dir).map_err(io_err(&dir))?;
             if let Ok(mut c) = self.checkpoints.lock() {
                 c.partitions.remove(&(meta.name.clone(), p));
                 c.recovered.insert((meta.name.clone(), p));
             }
         }
-        sync_dir(&self.path)
+        sync_dir(&self.path).inspect_err(|_| {
+            self.remove_partition_dirs(&meta.name, from..meta.partitions);
+        })
+    }
+
+    /// Removes the folders of partitions `range` (undoing a failed
+    /// creation; errors are logged, the folders hold no data).
+    fn remove_partition_dirs(&self, topic: &str, range: std::ops::Range<i32>) {
+        for p in range {
+            let dir = self.partition_dir(topic, p);
+            if let Err(e) = std::fs::remove_dir_all(&dir)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(
+                    "{}: cannot remove after a failed creation: {e}",
+                    dir.display()
+                );
+            }
+        }
     }
 
     /// Deletes a topic and all its data. Its logs must be closed first.
@@ -510,9 +649,14 @@ impl DataDir {
         self.check_writable()?;
         let _guard = self.lock_meta();
         let meta = self.topic(name)?;
-        let path = self.properties_path(name);
-        std::fs::remove_file(&path).map_err(io_err(&path))?;
-        sync_dir(&self.path)?;
+        // The metadata file goes first: without it the folders are no topic.
+        let removed = remove_if_present(&self.meta_path(name))?;
+        if removed {
+            sync_dir(&self.partition_dir(name, 0))?;
+        }
+        if remove_if_present(&self.legacy_meta_path(name))? || removed {
+            sync_dir(&self.path)?;
+        }
         for p in 0..meta.partitions {
             let dir = self.partition_dir(name, p);
             match std::fs::remove_dir_all(&dir) {
@@ -563,10 +707,14 @@ impl DataDir {
         if new_total <= meta.partitions {
             return Err(LogError::InvalidPartitions(new_total));
         }
+        check_partition_dir_names(name, new_total)?;
         let from = meta.partitions;
         meta.partitions = new_total;
         self.create_partition_dirs(&meta, from)?;
-        self.write_meta(&meta)?;
+        if let Err(e) = self.write_meta(&meta) {
+            self.remove_partition_dirs(name, from..new_total);
+            return Err(e);
+        }
         Ok(meta)
     }
 
@@ -783,7 +931,8 @@ mod tests {
             dd.create_topic("a_b", 1, &BTreeMap::new()),
             Err(LogError::InvalidTopicName { .. })
         ));
-        let text = std::fs::read_to_string(dir.path().join("orders.properties")).unwrap();
+        let text =
+            std::fs::read_to_string(dir.path().join("orders-0").join(TOPIC_META_FILE)).unwrap();
         assert!(text.contains("partitions=2\n"));
         assert!(text.contains(&format!("topic.id={}\n", meta.id)));
         assert!(text.contains("retention.ms=1000\n"));
@@ -826,6 +975,75 @@ mod tests {
         // A new topic of the same name starts empty.
         dd.create_topic("orders", 1, &BTreeMap::new()).unwrap();
         assert_eq!(dd.open_log("orders", 0).unwrap().log_end_offset(), 0);
+    }
+
+    #[test]
+    fn every_legal_topic_name_fits_the_file_name_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let dd = DataDir::open(dir.path(), true).unwrap();
+        for len in [244, 245, 249] {
+            let name = "n".repeat(len - 1) + &len.to_string()[..1];
+            let meta = dd.create_topic(&name, 3, &BTreeMap::new()).unwrap();
+            let mut log = dd.open_log(&name, 2).unwrap();
+            log.append(&simple(2, 1, b"x")).unwrap();
+            log.close().unwrap();
+            assert_eq!(dd.topic(&name).unwrap(), meta);
+            dd.alter_topic_config(&name, &cfg(&[("retention.ms", "5")]), &[])
+                .unwrap();
+            assert_eq!(dd.create_partitions(&name, 4).unwrap().partitions, 4);
+        }
+        // A folder name past 255 bytes is refused before anything is created.
+        let long = "z".repeat(249);
+        assert!(matches!(
+            dd.create_topic(&long, 100_001, &BTreeMap::new()),
+            Err(LogError::InvalidPartitions(100_001))
+        ));
+        assert!(!dir.path().join(format!("{long}-0")).exists());
+        dd.close().unwrap();
+        let dd = DataDir::open(dir.path(), false).unwrap();
+        let names: Vec<usize> = dd.topics().unwrap().iter().map(|t| t.name.len()).collect();
+        assert_eq!(names, [244, 245, 249]);
+        let name = "n".repeat(248) + "2";
+        assert_eq!(dd.open_log(&name, 2).unwrap().log_end_offset(), 2);
+        assert_eq!(dd.topic(&name).unwrap().partitions, 4);
+        dd.delete_topic(&name).unwrap();
+        assert!(!dir.path().join(format!("{name}-0")).exists());
+        // Only the data directory's own files and the topics' folders remain.
+        let mut entries: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| !n.starts_with('n'))
+            .collect();
+        entries.sort();
+        assert_eq!(entries, [LOCK_FILE, LOG_START_FILE, RECOVERY_POINT_FILE]);
+    }
+
+    #[test]
+    fn legacy_metadata_files_are_read_and_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        // The layout main wrote before: <data-dir>/<topic>.properties.
+        let id = uuid::Uuid::new_v4();
+        std::fs::create_dir(dir.path().join("old-0")).unwrap();
+        std::fs::create_dir(dir.path().join("old-1")).unwrap();
+        let legacy = dir.path().join("old.properties");
+        std::fs::write(
+            &legacy,
+            format!("# runnel topic old\npartitions=2\ntopic.id={id}\nretention.ms=7\n"),
+        )
+        .unwrap();
+        let ro = DataDir::open_read_only(dir.path()).unwrap();
+        assert_eq!(ro.topic("old").unwrap().id, id);
+        assert!(legacy.exists(), "a reader writes nothing");
+        let dd = DataDir::open(dir.path(), false).unwrap();
+        let topics = dd.topics().unwrap();
+        assert_eq!(topics.len(), 1);
+        assert_eq!(topics[0].configs, cfg(&[("retention.ms", "7")]));
+        assert_eq!(topics[0].partitions, 2);
+        assert!(!legacy.exists());
+        assert!(dir.path().join("old-0").join(TOPIC_META_FILE).exists());
+        dd.open_log("old", 1).unwrap().close().unwrap();
+        dd.delete_topic("old").unwrap();
+        assert!(dd.topics().unwrap().is_empty());
     }
 
     #[test]

@@ -30,8 +30,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// A file of fixed-size index entries.
 pub(crate) struct IndexFile {
     path: PathBuf,
-    /// The file, for a writable index; `None` for a read-only copy.
+    /// The file, for a writable index while its segment is active; `None`
+    /// for a read-only copy and once released ([`Self::release_file`]).
     file: Option<File>,
+    /// A copy for a read-only user: never written back.
+    read_only: bool,
     /// The entries' bytes (`entries * entry_size`): every lookup reads here.
     data: Vec<u8>,
     entry_size: usize,
@@ -74,6 +77,7 @@ impl IndexFile {
         let mut index = IndexFile {
             path: path.to_path_buf(),
             file: Some(file),
+            read_only: false,
             data,
             entry_size,
             entries,
@@ -106,6 +110,7 @@ impl IndexFile {
         Ok(IndexFile {
             path: path.to_path_buf(),
             file: None,
+            read_only: true,
             data: buf,
             entry_size,
             entries,
@@ -249,8 +254,24 @@ impl IndexFile {
         self.set_file_len(self.entries * self.entry_size)
     }
 
+    /// Closes the descriptor of an index that no longer grows (its segment
+    /// is inactive): lookups read the entries in memory, and
+    /// [`Self::preallocate`] opens the file again.
+    pub(crate) fn release_file(&mut self) {
+        self.file = None;
+    }
+
     /// Grows the file back to `max_bytes` (segment active again).
     pub(crate) fn preallocate(&mut self, max_bytes: usize) -> Result<()> {
+        if self.file.is_none() && !self.read_only {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&self.path)
+                .map_err(io_err(&self.path))?;
+            self.file_len = file.metadata().map_err(io_err(&self.path))?.len() as usize;
+            self.file = Some(file);
+        }
         self.max_entries = (max_bytes / self.entry_size).max(1).max(self.entries);
         self.set_file_len(self.max_entries * self.entry_size)
     }

@@ -3,15 +3,16 @@
 //! A data directory holds one folder per partition, `<topic>-<partition>/`,
 //! with segments named by their 20-digit base offset
 //! (`00000000000000000000.log`, `.index`, `.timeindex`) exactly as Apache
-//! Kafka names them, and one human-readable `<topic>.properties` file per
-//! topic (partition count, topic id, configs).
+//! Kafka names them, and one human-readable `<topic>-0/topic.properties`
+//! file per topic (partition count, topic id, configs).
 //!
 //! Parts, named after Kafka's log layer: [`segment::LogSegment`] (its entries read through
 //! [`entry::EntryHeader`], v2 batches and legacy v0/v1 messages alike),
 //! [`offset_index::OffsetIndex`], [`time_index::TimeIndex`],
 //! [`partition_log::Log`], [`cleaner::LogCleaner`], [`config::LogConfig`],
 //! [`data_dir::DataDir`], [`group_commit::GroupCommit`],
-//! [`dir_failure::LogDirFailureChannel`], [`validator`] (LogValidator).
+//! [`dir_failure::LogDirFailureChannel`], [`validator`] (LogValidator), and
+//! [`fd_cache`] for the descriptors of inactive segments.
 
 pub mod cleaner;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod dir_failure;
 pub mod entry;
 pub mod error;
 mod fail_points;
+pub mod fd_cache;
 pub mod group_commit;
 mod index_file;
 pub mod offset_index;

@@ -33,6 +33,11 @@ impl OffsetIndex {
         })
     }
 
+    /// Closes the file's descriptor (inactive segment); the mapping stays.
+    pub fn release_file(&mut self) {
+        self.file.release_file();
+    }
+
     /// The file's path.
     pub fn path(&self) -> &Path {
         self.file.path()

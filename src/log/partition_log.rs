@@ -176,13 +176,29 @@ impl Log {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         super::cleaner::finish_interrupted(dir)?;
         remove_orphans(dir)?;
-        let mut bases = list_segments(dir)?;
+        let bases = list_segments(dir)?;
         let mut report = RecoveryReport::default();
         if bases.is_empty() {
+            // A new log: its empty segment is used as created, not reopened
+            // and checked (loading scans the preallocated indexes, which
+            // made creating thousands of partitions take minutes).
             let seg = LogSegment::create(dir, opts.log_start_offset.max(0), &config)?;
-            bases.push(seg.base_offset());
-            drop(seg);
             sync_dir(dir)?;
+            let start = seg.base_offset();
+            let mut log = Log {
+                dir: dir.to_path_buf(),
+                config,
+                segments: BTreeMap::from([(start, seg)]),
+                log_start_offset: start,
+                recovery_point: 0,
+                read_only: false,
+                closed: false,
+                checkpoint: None,
+                cleaned_up_to: 0,
+                failures: None,
+            };
+            log.recovery_point = log.log_end_offset();
+            return Ok((log, report));
         }
         // The segment holding the recovery point and all later ones are checked.
         let recover_from = bases
@@ -584,8 +600,11 @@ impl Log {
             .map_or(i64::MIN, |(b, _)| *b);
         for seg in self.segments.range(floor..).map(|(_, s)| s) {
             if let Some((position, len)) = seg.read(offset, max_bytes, min_one)? {
-                return Ok((len > 0).then(|| ReadSlice {
-                    file: seg.file().clone(),
+                if len == 0 {
+                    return Ok(None);
+                }
+                return Ok(Some(ReadSlice {
+                    file: seg.file()?,
                     position,
                     len,
                 }));
@@ -646,7 +665,12 @@ impl Log {
     /// The active segment's file and the log end offset it will be durable
     /// up to once synced; for [`super::GroupCommit`].
     pub fn sync_target(&self) -> (Arc<File>, i64) {
-        (self.active().file().clone(), self.log_end_offset())
+        let file = self
+            .active()
+            .active_file()
+            .expect("the active segment keeps its file open")
+            .clone();
+        (file, self.log_end_offset())
     }
 
     /// Records that everything below `offset` is on disk (advances the recovery point).
@@ -677,7 +701,7 @@ impl Log {
     pub fn start_writeback(&self) -> Result<()> {
         self.check_writable()?;
         let seg = self.active();
-        let (file, path) = (seg.file(), seg.log_path());
+        let (file, path) = (seg.file()?, seg.log_path());
         // SAFETY: sync_file_range on a valid descriptor; 0, 0 means the whole file.
         let rc =
             unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };

@@ -7,11 +7,18 @@
 //! read alike, and kept as stored. Recovery ([`LogSegment::recover`]) only
 //! reports where valid entries end; cutting the rest is the caller's choice
 //! ([`LogSegment::cut_invalid_tail`]), made only for the active segment.
+//!
+//! Descriptors: an active segment keeps its three files open. Once inactive
+//! ([`LogSegment::finish`]) it keeps none: the indexes stay mapped (a
+//! mapping needs no descriptor) and the `.log` file is opened on demand
+//! through the process-wide [`super::fd_cache`], so a broker's open files
+//! grow with its partitions, not with its segments.
 
 use super::config::LogConfig;
 use super::entry::{self, EntryHeader, MAX_HEADER_SIZE, PREFIX_SIZE};
 use super::error::{LogError, Result};
 use super::offset_index::OffsetIndex;
+use super::fd_cache;
 use super::time_index::TimeIndex;
 use crate::record::BatchError;
 use std::fs::{File, OpenOptions};
@@ -116,7 +123,11 @@ pub struct SegmentCheck {
 pub struct LogSegment {
     base_offset: i64,
     log_path: PathBuf,
-    file: Arc<File>,
+    /// Key of the `.log` file in the [`fd_cache`] while inactive.
+    id: u64,
+    /// The `.log` file while the segment is active (or read-only); `None`
+    /// once inactive, when reads go through the [`fd_cache`].
+    file: Option<Arc<File>>,
     size: u64,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
@@ -181,7 +192,8 @@ impl LogSegment {
         Ok(LogSegment {
             base_offset,
             log_path,
-            file: Arc::new(file),
+            id: fd_cache::next_id(),
+            file: Some(Arc::new(file)),
             size: 0,
             offset_index,
             time_index,
@@ -214,7 +226,8 @@ impl LogSegment {
         Ok(LogSegment {
             indexes_missing,
             base_offset,
-            file: Arc::new(file),
+            id: fd_cache::next_id(),
+            file: Some(Arc::new(file)),
             size: meta.len(),
             offset_index: OffsetIndex::open(&index_path, base_offset, ibytes, active)?,
             time_index: TimeIndex::open(&time_path, base_offset, ibytes, active)?,
@@ -241,7 +254,8 @@ impl LogSegment {
         let time_index = TimeIndex::open_read_only(&time_path, base_offset)?;
         Ok(LogSegment {
             base_offset,
-            file: Arc::new(file),
+            id: fd_cache::next_id(),
+            file: Some(Arc::new(file)),
             size: meta.len(),
             offset_index,
             time_index,
@@ -272,9 +286,19 @@ impl LogSegment {
         self.size
     }
 
-    /// The `.log` file.
-    pub fn file(&self) -> &Arc<File> {
-        &self.file
+    /// The `.log` file, for reads and zero-copy sends: the segment's own
+    /// descriptor while active, else one from the [`fd_cache`] (opened
+    /// read-only if needed).
+    pub fn file(&self) -> Result<Arc<File>> {
+        match &self.file {
+            Some(f) => Ok(f.clone()),
+            None => fd_cache::get(self.id, &self.log_path).map_err(io_err(&self.log_path)),
+        }
+    }
+
+    /// The `.log` file's own descriptor, held while the segment is active.
+    pub fn active_file(&self) -> Option<&Arc<File>> {
+        self.file.as_ref()
     }
 
     /// Path of the `.log` file.
@@ -303,9 +327,7 @@ impl LogSegment {
         if self.max_timestamp >= 0 {
             self.max_timestamp
         } else {
-            self.file
-                .metadata()
-                .map_or(self.created_ms, |m| modified_ms(&m))
+            std::fs::metadata(&self.log_path).map_or(self.created_ms, |m| modified_ms(&m))
         }
     }
 
@@ -347,10 +369,11 @@ impl LogSegment {
         config: &LogConfig,
     ) -> Result<()> {
         let len: usize = parts.iter().map(|p| p.len()).sum();
+        let file = self.file()?;
         let written = super::fail_points::inject("segment::write")
-            .and_then(|()| write_all_vectored_at(&self.file, parts, self.size));
+            .and_then(|()| write_all_vectored_at(&file, parts, self.size));
         if let Err(e) = written {
-            if let Err(cut) = self.file.set_len(self.size) {
+            if let Err(cut) = file.set_len(self.size) {
                 tracing::error!(
                     "{}: could not cut back a failed append: {cut}",
                     self.log_path.display()
@@ -407,7 +430,7 @@ impl LogSegment {
         }
         let len = MAX_HEADER_SIZE.min((self.size - position) as usize);
         let mut buf = [0u8; MAX_HEADER_SIZE];
-        self.file
+        self.file()?
             .read_exact_at(&mut buf[..len], position)
             .map_err(io_err(&self.log_path))?;
         Ok(EntryHeader::parse(&buf[..len]).ok())
@@ -488,7 +511,8 @@ impl LogSegment {
             .map_or(self.base_offset, |(_, off)| off + 1)
             .max(min_offset);
         let (_, start) = self.offset_index.lookup(from);
-        let mut reader = BatchReader::new(&self.file, start as u64, self.size);
+        let file = self.file()?;
+        let mut reader = BatchReader::new(&file, start as u64, self.size);
         loop {
             let bytes = match reader.next_batch().map_err(io_err(&self.log_path))? {
                 ReadOutcome::Batch(_, bytes) => bytes,
@@ -609,7 +633,7 @@ impl LogSegment {
     /// For a read-only view: takes in the complete batches a writer appended
     /// since the view was loaded.
     pub fn extend_read_only(&mut self) -> Result<()> {
-        let len = self.file.metadata().map_err(io_err(&self.log_path))?.len();
+        let len = self.file()?.metadata().map_err(io_err(&self.log_path))?.len();
         if len <= self.size {
             return Ok(());
         }
@@ -644,7 +668,8 @@ impl LogSegment {
         self.offset_of_max_timestamp = self.base_offset;
         self.first_batch_timestamp = None;
         self.next_offset = self.base_offset;
-        let mut reader = BatchReader::new(&self.file, 0, self.size);
+        let file = self.file()?;
+        let mut reader = BatchReader::new(&file, 0, self.size);
         let mut found = Vec::new();
         let error = loop {
             match reader.next_batch().map_err(io_err(&self.log_path))? {
@@ -693,7 +718,7 @@ impl LogSegment {
     /// truncation of a torn or corrupt tail of the active segment).
     pub fn cut_invalid_tail(&mut self, check: &SegmentCheck) -> Result<()> {
         if check.valid_bytes < self.size {
-            self.file
+            self.file()?
                 .set_len(check.valid_bytes)
                 .map_err(io_err(&self.log_path))?;
             self.size = check.valid_bytes;
@@ -702,7 +727,9 @@ impl LogSegment {
     }
 
     /// Marks the segment inactive (Kafka's `onBecomeInactiveSegment`): a
-    /// final time index entry, indexes trimmed to their entries.
+    /// final time index entry, indexes trimmed to their entries; then its
+    /// descriptors are closed (the indexes stay mapped, the `.log` file is
+    /// reopened through the [`fd_cache`] when read).
     pub fn finish(&mut self) -> Result<()> {
         if !self.writable {
             return Ok(());
@@ -712,19 +739,34 @@ impl LogSegment {
                 .maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
         }
         self.offset_index.trim()?;
-        self.time_index.trim()
+        self.time_index.trim()?;
+        self.offset_index.release_file();
+        self.time_index.release_file();
+        self.file = None;
+        Ok(())
     }
 
-    /// Makes the segment active again (its indexes preallocated).
+    /// Makes the segment active again: its files reopened for writing, its
+    /// indexes preallocated.
     pub fn reactivate(&mut self, config: &LogConfig) -> Result<()> {
+        if self.file.is_none() {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&self.log_path)
+                .map_err(io_err(&self.log_path))?;
+            self.file = Some(Arc::new(file));
+            fd_cache::forget(self.id);
+        }
         self.offset_index.preallocate(config.segment_index_bytes)?;
         self.time_index.preallocate(config.segment_index_bytes)
     }
 
     /// fdatasyncs the `.log` file and writes the index pages.
     pub fn flush(&self) -> Result<()> {
+        let file = self.file()?;
         super::fail_points::inject("segment::fdatasync")
-            .and_then(|()| self.file.sync_data())
+            .and_then(|()| file.sync_data())
             .map_err(io_err(&self.log_path))?;
         self.offset_index.flush()?;
         self.time_index.flush()
@@ -747,6 +789,12 @@ impl LogSegment {
     }
 }
 
+impl Drop for LogSegment {
+    fn drop(&mut self) {
+        fd_cache::forget(self.id);
+    }
+}
+
 fn modified_ms(meta: &std::fs::Metadata) -> i64 {
     meta.modified()
         .ok()
@@ -757,6 +805,8 @@ fn modified_ms(meta: &std::fs::Metadata) -> i64 {
 /// Scans entry headers (any magic) from a position, reading the file in small chunks.
 pub struct HeaderScanner<'a> {
     segment: &'a LogSegment,
+    /// The `.log` file, fetched at the first read.
+    file: Option<Arc<File>>,
     pos: u64,
     buf: Vec<u8>,
     buf_start: u64,
@@ -769,6 +819,7 @@ impl<'a> HeaderScanner<'a> {
     pub fn new(segment: &'a LogSegment, pos: u64) -> Self {
         HeaderScanner {
             segment,
+            file: None,
             pos,
             buf: Vec::new(),
             buf_start: 0,
@@ -787,8 +838,12 @@ impl<'a> HeaderScanner<'a> {
         if self.pos < self.buf_start || self.pos + want > buf_end {
             let len = SCAN_CHUNK.min((size - self.pos) as usize);
             self.buf.resize(len, 0);
-            self.segment
-                .file
+            if self.file.is_none() {
+                self.file = Some(self.segment.file()?);
+            }
+            self.file
+                .as_ref()
+                .expect("fetched above")
                 .read_exact_at(&mut self.buf, self.pos)
                 .map_err(io_err(&self.segment.log_path))?;
             self.buf_start = self.pos;

@@ -1,7 +1,9 @@
 //! Frames: an `int32` big-endian length followed by that many bytes.
 
 use bytes::{Buf, Bytes, BytesMut};
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Largest step by which the buffer grows for a frame being received.
 const READ_CHUNK: usize = 8 << 20;
@@ -24,6 +26,14 @@ pub enum FrameError {
         /// Limit.
         max: usize,
     },
+    /// The frame is larger than the whole `queued.max.request.bytes` budget.
+    #[error("frame of {size} bytes exceeds queued.max.request.bytes={budget}")]
+    OverBudget {
+        /// Declared size.
+        size: usize,
+        /// The budget.
+        budget: usize,
+    },
     /// The connection ended inside a frame.
     #[error("connection closed inside a frame ({got} of {want} bytes)")]
     Truncated {
@@ -44,11 +54,53 @@ pub enum FrameError {
 /// log as received. An emptied buffer is let go, so an idle connection holds
 /// no request memory. Cancel safe: a dropped [`FrameReader::next`] loses
 /// nothing.
+///
+/// With a [`RequestBudget`], a frame larger than the read-ahead is read only
+/// once its declared size has been taken from the budget, which is shared by
+/// all connections (Kafka's `queued.max.request.bytes`); the caller gets the
+/// permit with [`FrameReader::take_permit`] and keeps it until the request
+/// is handled. Smaller frames fit the read-ahead every connection has
+/// anyway and are not charged, so a budget taken by large frames never
+/// holds up small requests (a FIFO semaphore would queue them behind).
 #[derive(Debug)]
 pub struct FrameReader<R> {
     reader: R,
     buf: BytesMut,
     max_size: usize,
+    budget: Option<RequestBudget>,
+    /// Budget held for the frame being received.
+    permit: Option<OwnedSemaphorePermit>,
+    /// Budget held for the frame last returned, until taken.
+    returned: Option<OwnedSemaphorePermit>,
+}
+
+/// The broker-wide budget of request bytes in memory
+/// (`queued.max.request.bytes`), shared by every connection's reader.
+#[derive(Debug, Clone)]
+pub struct RequestBudget {
+    semaphore: Arc<Semaphore>,
+    bytes: usize,
+}
+
+impl RequestBudget {
+    /// A budget of `bytes`.
+    pub fn new(bytes: usize) -> Self {
+        let bytes = bytes.min(Semaphore::MAX_PERMITS);
+        RequestBudget {
+            semaphore: Arc::new(Semaphore::new(bytes)),
+            bytes,
+        }
+    }
+
+    /// Bytes not taken by frames in flight.
+    pub fn available(&self) -> usize {
+        self.semaphore.available_permits()
+    }
+
+    /// The whole budget.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -58,14 +110,60 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             reader,
             buf: BytesMut::new(),
             max_size,
+            budget: None,
+            permit: None,
+            returned: None,
         }
+    }
+
+    /// [`FrameReader::new`] drawing large frames from `budget`.
+    pub fn with_budget(reader: R, max_size: usize, budget: RequestBudget) -> Self {
+        FrameReader {
+            budget: Some(budget),
+            ..FrameReader::new(reader, max_size)
+        }
+    }
+
+    /// The budget held by the frame [`FrameReader::next`] returned last
+    /// (`None` if it was not charged); dropping it gives the bytes back.
+    pub fn take_permit(&mut self) -> Option<OwnedSemaphorePermit> {
+        self.returned.take()
+    }
+
+    /// Takes a frame of `size` bytes from the budget, waiting for other
+    /// connections' frames to be handled; refuses one larger than it all.
+    async fn charge(&mut self, size: usize) -> Result<(), FrameError> {
+        let Some(budget) = &self.budget else {
+            return Ok(());
+        };
+        if size <= READ_AHEAD || self.permit.is_some() {
+            return Ok(());
+        }
+        if size > budget.bytes {
+            return Err(FrameError::OverBudget {
+                size,
+                budget: budget.bytes,
+            });
+        }
+        let permit = budget
+            .semaphore
+            .clone()
+            .acquire_many_owned(size as u32)
+            .await
+            .expect("the request budget is never closed");
+        self.permit = Some(permit);
+        Ok(())
     }
 
     /// The next frame's body. `Ok(None)` when the peer closed the connection
     /// cleanly between frames.
     pub async fn next(&mut self) -> Result<Option<Bytes>, FrameError> {
+        self.returned = None;
         loop {
             let size = self.declared_size()?;
+            if let Some(size) = size {
+                self.charge(size).await?;
+            }
             let room = match size {
                 Some(size) if self.buf.len() >= 4 + size => {
                     self.buf.advance(4);
@@ -75,6 +173,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                         // not pinned by an idle connection.
                         self.buf = BytesMut::new();
                     }
+                    self.returned = self.permit.take();
                     return Ok(Some(frame));
                 }
                 // Room for the rest of this frame, grown with the data
@@ -165,6 +264,55 @@ mod tests {
         assert_eq!(&first[..], &big[..]);
         assert_eq!(&second[..], b"next");
         assert_eq!(&third[..], &big[..70_000]);
+    }
+
+    #[tokio::test]
+    async fn large_frames_wait_for_the_shared_budget_small_ones_do_not() {
+        use tokio::io::AsyncWriteExt;
+        use tokio::time::{Duration, timeout};
+        let budget = RequestBudget::new(300_000);
+        // A holds 200 kB of the budget for a frame it is still receiving.
+        let (mut a_tx, a_rx) = tokio::io::duplex(1 << 20);
+        let mut a = FrameReader::with_budget(a_rx, 1 << 20, budget.clone());
+        a_tx.write_all(&200_000i32.to_be_bytes()).await.unwrap();
+        a_tx.write_all(&[1; 1000]).await.unwrap();
+        assert!(timeout(Duration::from_millis(100), a.next()).await.is_err());
+        assert_eq!(budget.available(), 100_000);
+        // B's 150 kB frame does not fit what is left: B reads nothing of it.
+        let (mut b_tx, b_rx) = tokio::io::duplex(1 << 20);
+        let mut b = FrameReader::with_budget(b_rx, 1 << 20, budget.clone());
+        b_tx.write_all(&framed(&[2; 150_000])).await.unwrap();
+        assert!(timeout(Duration::from_millis(100), b.next()).await.is_err());
+        assert!(b.buf.len() <= READ_AHEAD + 4, "{} bytes read", b.buf.len());
+        assert_eq!(budget.available(), 100_000);
+        // A small request on a third connection is not held up.
+        let input = framed(b"small");
+        let mut c = FrameReader::with_budget(&input[..], 1 << 20, budget.clone());
+        assert_eq!(&c.next().await.unwrap().unwrap()[..], b"small");
+        assert!(c.take_permit().is_none());
+        // A frame larger than the whole budget is refused.
+        let huge = 400_000i32.to_be_bytes();
+        assert!(matches!(
+            FrameReader::with_budget(&huge[..], 1 << 20, budget.clone())
+                .next()
+                .await,
+            Err(FrameError::OverBudget {
+                size: 400_000,
+                budget: 300_000
+            })
+        ));
+        // A's frame completes; once its request is handled, B gets the budget.
+        a_tx.write_all(&[1; 199_000]).await.unwrap();
+        let frame = a.next().await.unwrap().unwrap();
+        assert_eq!(frame.len(), 200_000);
+        let permit = a.take_permit().expect("A's frame was charged");
+        assert!(timeout(Duration::from_millis(100), b.next()).await.is_err());
+        drop(permit);
+        let frame = timeout(Duration::from_secs(5), b.next()).await.unwrap();
+        assert_eq!(frame.unwrap().unwrap().len(), 150_000);
+        assert_eq!(budget.available(), 150_000);
+        drop(b.take_permit());
+        assert_eq!(budget.available(), 300_000);
     }
 
     #[tokio::test]

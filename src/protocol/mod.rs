@@ -12,7 +12,7 @@ pub mod response;
 pub mod versions;
 pub mod writer;
 
-pub use frame::{FrameError, FrameReader};
+pub use frame::{FrameError, FrameReader, RequestBudget};
 pub use header::{RequestPreamble, decode_request_header};
 pub use response::{Chunk, ResponseBody, encode_response, encode_response_with_files};
 pub use versions::SupportedApis;

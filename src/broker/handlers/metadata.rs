@@ -2,7 +2,7 @@
 //! topic with its id and partitions, auto-creating topics when allowed.
 
 use super::{str_bytes, topic_name};
-use crate::broker::state::{Broker, Topic, TopicError};
+use crate::broker::state::{Broker, INTERNAL_TOPICS, Topic, TopicError};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -79,7 +79,7 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
                 let name = name.0.as_str().to_string();
                 match broker.topic(&name) {
                     Some(t) => topic_entry(broker, &t),
-                    None if allow_create && !is_internal(&name) => {
+                    None if allow_create && !INTERNAL_TOPICS.contains(&name.as_str()) => {
                         match broker.create_topic(&name, -1, -1, BTreeMap::new(), false) {
                             Ok(_) => match broker.topic(&name) {
                                 Some(t) => topic_entry(broker, &t),

@@ -1,7 +1,7 @@
 //! CreateTopics, DeleteTopics and CreatePartitions.
 
 use super::{str_bytes, topic_name};
-use crate::broker::state::{Broker, TopicError};
+use crate::broker::state::{Broker, INTERNAL_TOPICS, TopicError};
 use crate::log::TopicMeta;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
@@ -39,6 +39,16 @@ pub fn create_topics(
             result.error_message = Some(str_bytes(format!(
                 "topic '{name}' appears twice in the request"
             )));
+            resp.topics.push(result);
+            continue;
+        }
+        if INTERNAL_TOPICS.contains(&name.as_str()) {
+            result.error_code = ResponseError::InvalidRequest.code();
+            result.error_message = Some(str_bytes(format!(
+                "Creation of internal topic {name} is prohibited."
+            )));
+            result.num_partitions = -1;
+            result.replication_factor = -1;
             resp.topics.push(result);
             continue;
         }
