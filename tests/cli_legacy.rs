@@ -71,7 +71,11 @@ fn legacy_dir() -> (tempfile::TempDir, PathBuf) {
     );
     let part = data.join("legacy-0");
     for entry in std::fs::read_dir(&part).expect("partition dir") {
-        std::fs::remove_file(entry.expect("entry").path()).expect("remove");
+        let path = entry.expect("entry").path();
+        // The topic's metadata stays; its segments make way for Kafka's.
+        if path.file_name() != Some(std::ffi::OsStr::new("topic.properties")) {
+            std::fs::remove_file(path).expect("remove");
+        }
     }
     for entry in std::fs::read_dir(fixture().join("legacy-0")).expect("fixture dir") {
         let entry = entry.expect("entry");
