@@ -394,7 +394,14 @@ fn swap_in(
     super::partition_log::sync_dir(&dir)?;
     let mut seg = LogSegment::open(&dir, base, config, false)?;
     if !seg.load()? {
-        seg.recover(config)?;
+        let check = seg.recover(config, false)?;
+        if let Some(reason) = check.error {
+            return Err(LogError::Corrupt {
+                path: seg.log_path().to_path_buf(),
+                position: check.valid_bytes,
+                reason,
+            });
+        }
     }
     log.insert_segment(seg);
     Ok(())
