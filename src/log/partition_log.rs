@@ -211,7 +211,7 @@ impl Log {
                         path: seg.log_path().to_path_buf(),
                         position: check.valid_bytes,
                         reason: format!(
-                            "{why} in an inactive segment ({} bytes after it left as they are)",
+                            "{why} (inactive segment: nothing cut, {} bytes left as they are)",
                             check.cut_bytes
                         ),
                     });

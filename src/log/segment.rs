@@ -700,12 +700,6 @@ impl LogSegment {
         self.time_index.trim()
     }
 
-    /// Makes the segment active again (its indexes preallocated).
-    pub fn reactivate(&mut self, config: &LogConfig) -> Result<()> {
-        self.offset_index.preallocate(config.segment_index_bytes)?;
-        self.time_index.preallocate(config.segment_index_bytes)
-    }
-
     /// fdatasyncs the `.log` file and writes the index pages.
     pub fn flush(&self) -> Result<()> {
         self.file.sync_data().map_err(io_err(&self.log_path))?;
