@@ -293,7 +293,7 @@ pub fn segment(data: &[u8]) -> bool {
     // As the log opens each segment: load, or recover when that fails.
     let loaded = matches!(seg.load(), Ok(true));
     if !loaded {
-        let Ok(check) = seg.recover(&config) else {
+        let Ok(check) = seg.recover(&config, active) else {
             return false;
         };
         assert_eq!(

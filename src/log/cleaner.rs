@@ -383,7 +383,14 @@ fn swap_in(
     super::partition_log::sync_dir(&dir)?;
     let mut seg = LogSegment::open(&dir, base, config, false)?;
     if !seg.load()? {
-        seg.recover(config)?;
+        let check = seg.recover(config, false)?;
+        if let Some(reason) = check.error {
+            return Err(LogError::Corrupt {
+                path: seg.log_path().to_path_buf(),
+                position: check.valid_bytes,
+                reason,
+            });
+        }
     }
     seg.finish()?;
     log.insert_segment(seg);
@@ -546,6 +553,50 @@ mod tests {
         .unwrap();
         let before = all_records(&log);
         (log, before)
+    }
+
+    #[test]
+    fn legacy_messages_are_kept_as_stored_beside_cleaned_v2_batches() {
+        let legacy_log =
+            include_bytes!("../../tests/fixtures/kafka/legacy-0/00000000000000000000.log");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(segment_file(dir.path(), 0, LOG_SUFFIX), legacy_log).unwrap();
+        let (mut log, _) = Log::open(dir.path(), compact_config(), true).unwrap();
+        // v2 batches after the legacy messages (one segment holds both), the
+        // first superseded by the second, then an active segment.
+        for v in ["old", "new"] {
+            let recs = [(1_000, Some(&b"k2"[..]), Some(v.as_bytes()))];
+            log.append(&batch_with(Compression::None, &recs, &[]))
+                .unwrap();
+        }
+        log.roll().unwrap();
+        log.append(&batch_with(
+            Compression::None,
+            &[(1, Some(b"x"), Some(b"y"))],
+            &[],
+        ))
+        .unwrap();
+        let opts = CleanOptions {
+            now_ms: 1 << 50,
+            dry_run: false,
+            force: true,
+        };
+        let stats = LogCleaner::clean(&mut log, &opts, &mut |_, _| {}).unwrap();
+        // Legacy records are all kept, even k2 (offset 2) and the keyless ones.
+        assert_eq!((stats.records_before, stats.records_after), (11, 10));
+        let path = segment_file(dir.path(), 0, LOG_SUFFIX);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..legacy_log.len()], &legacy_log[..]);
+        let offsets: Vec<i64> = crate::record::decode_all(&bytes)
+            .unwrap()
+            .iter()
+            .map(|r| r.offset)
+            .collect();
+        assert_eq!(offsets, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 10]);
+        drop(log);
+        let (log, report) = Log::open(dir.path(), compact_config(), true).unwrap();
+        assert_eq!(report.bytes_removed, 0);
+        assert_eq!(log.log_end_offset(), 12);
     }
 
     #[test]

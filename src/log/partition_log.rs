@@ -217,7 +217,7 @@ impl Log {
             let check = if needs_check || !seg.load()? {
                 report.indexes_rebuilt += 2;
                 recovered_any = true;
-                Some(seg.recover(&config)?)
+                Some(seg.recover(&config, active)?)
             } else {
                 None
             };
@@ -232,12 +232,11 @@ impl Log {
                         path: seg.log_path().to_path_buf(),
                         position: check.valid_bytes,
                         reason: format!(
-                            "{why} in an inactive segment ({} bytes after it left as they are)",
+                            "{why} (inactive segment: nothing cut, {} bytes left as they are)",
                             check.cut_bytes
                         ),
                     });
                 }
-                seg.cut_invalid_tail(&check)?;
                 report.truncated_file = Some(seg.log_path().to_path_buf());
                 report.position = check.valid_bytes;
                 report.bytes_removed += check.cut_bytes;
@@ -1098,7 +1097,7 @@ mod tests {
             let mut files: Vec<_> = std::fs::read_dir(d)
                 .unwrap()
                 .map(|e| e.unwrap().path())
-                .filter(|p| p.extension().is_some_and(|e| e == LOG_SUFFIX))
+                .filter(|p| p.extension().is_some_and(|e| e != "deleted"))
                 .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
                 .collect();
             files.sort();

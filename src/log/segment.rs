@@ -4,15 +4,15 @@
 //!
 //! Entries are read through [`EntryHeader`]: v2 record batches and the legacy
 //! v0/v1 message sets Apache Kafka wrote before 0.11 are loaded, recovered and
-//! read alike, and kept as stored. Recovery ([`LogSegment::recover`]) only
-//! reports where valid entries end; cutting the rest is the caller's choice
-//! ([`LogSegment::cut_invalid_tail`]), made only for the active segment.
+//! read alike, and kept as stored. Recovery ([`LogSegment::recover`]) cuts
+//! bytes that do not parse only when told to, which the log does for its
+//! active segment alone.
 //!
 //! Descriptors: an active segment keeps its three files open. Once inactive
-//! ([`LogSegment::finish`]) it keeps none: the indexes stay mapped (a
-//! mapping needs no descriptor) and the `.log` file is opened on demand
-//! through the process-wide [`super::fd_cache`], so a broker's open files
-//! grow with its partitions, not with its segments.
+//! ([`LogSegment::finish`]) it keeps none: the indexes are held in memory
+//! and the `.log` file is opened on demand through the process-wide
+//! [`super::fd_cache`], so a broker's open files grow with its partitions,
+//! not with its segments.
 
 use super::config::LogConfig;
 use super::entry::{self, EntryHeader, MAX_HEADER_SIZE, PREFIX_SIZE};
@@ -657,17 +657,14 @@ impl LogSegment {
 
     /// Checks every entry from the start (length, magic, CRC, offsets
     /// increasing within the segment; legacy v0/v1 messages as well as v2
-    /// batches) and rebuilds both indexes from the valid ones. Returns where
-    /// they end and why the check stopped there; nothing is cut here (see
-    /// [`Self::cut_invalid_tail`]).
-    pub fn recover(&mut self, config: &LogConfig) -> Result<SegmentCheck> {
-        self.offset_index.clear();
-        self.time_index.clear();
-        self.bytes_since_last_index_entry = 0;
-        self.max_timestamp = -1;
-        self.offset_of_max_timestamp = self.base_offset;
-        self.first_batch_timestamp = None;
-        self.next_offset = self.base_offset;
+    /// batches), then rebuilds both indexes from the valid ones. Returns
+    /// where they end and why the check stopped there.
+    ///
+    /// With `cut_tail` (the active segment, Kafka's torn tail), the bytes
+    /// after the valid entries are cut. Without it, a segment whose bytes do
+    /// not all parse is left exactly as it was, indexes included: the caller
+    /// reports the check's error instead.
+    pub fn recover(&mut self, config: &LogConfig, cut_tail: bool) -> Result<SegmentCheck> {
         let file = self.file()?;
         let mut reader = BatchReader::new(&file, 0, self.size);
         let mut found = Vec::new();
@@ -698,6 +695,21 @@ impl LogSegment {
         };
         let valid_bytes = found.last().map_or(0, |(p, h)| p + h.total_size() as u64);
         let cut_bytes = self.size - valid_bytes;
+        let check = SegmentCheck {
+            valid_bytes,
+            cut_bytes,
+            error,
+        };
+        if check.error.is_some() && !cut_tail {
+            return Ok(check);
+        }
+        self.offset_index.clear();
+        self.time_index.clear();
+        self.bytes_since_last_index_entry = 0;
+        self.max_timestamp = -1;
+        self.offset_of_max_timestamp = self.base_offset;
+        self.first_batch_timestamp = None;
+        self.next_offset = self.base_offset;
         for (pos, h) in found {
             self.index_batch(
                 pos,
@@ -707,23 +719,12 @@ impl LogSegment {
                 config.index_interval_bytes,
             );
         }
-        Ok(SegmentCheck {
-            valid_bytes,
-            cut_bytes,
-            error,
-        })
-    }
-
-    /// Cuts the file after the valid entries [`Self::recover`] found (Kafka's
-    /// truncation of a torn or corrupt tail of the active segment).
-    pub fn cut_invalid_tail(&mut self, check: &SegmentCheck) -> Result<()> {
-        if check.valid_bytes < self.size {
-            self.file()?
-                .set_len(check.valid_bytes)
+        if valid_bytes < self.size {
+            file.set_len(valid_bytes)
                 .map_err(io_err(&self.log_path))?;
-            self.size = check.valid_bytes;
+            self.size = valid_bytes;
         }
-        Ok(())
+        Ok(check)
     }
 
     /// Marks the segment inactive (Kafka's `onBecomeInactiveSegment`): a
@@ -744,22 +745,6 @@ impl LogSegment {
         self.time_index.release_file();
         self.file = None;
         Ok(())
-    }
-
-    /// Makes the segment active again: its files reopened for writing, its
-    /// indexes preallocated.
-    pub fn reactivate(&mut self, config: &LogConfig) -> Result<()> {
-        if self.file.is_none() {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&self.log_path)
-                .map_err(io_err(&self.log_path))?;
-            self.file = Some(Arc::new(file));
-            fd_cache::forget(self.id);
-        }
-        self.offset_index.preallocate(config.segment_index_bytes)?;
-        self.time_index.preallocate(config.segment_index_bytes)
     }
 
     /// fdatasyncs the `.log` file and writes the index pages.
