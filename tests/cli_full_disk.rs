@@ -205,6 +205,29 @@ fn broker_on_a_full_disk_answers_storage_errors_and_keeps_serving() {
         Some("first")
     );
 
+    // Creating topics until not even their metadata fits: a clean
+    // KAFKA_STORAGE_ERROR, nothing half-created left behind.
+    let mut failed = None;
+    for i in 0..200 {
+        let name = format!("late{i}");
+        let out = broker.run(&["topics", "create", &name], "");
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(err.contains("KAFKA_STORAGE_ERROR"), "{err}");
+            failed = Some(name);
+            break;
+        }
+    }
+    let failed = failed.expect("the disk never filled up");
+    assert!(alive(&mut broker));
+    let leftovers: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&format!("{failed}-")) || n.starts_with(&format!("{failed}.")))
+        .collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+    assert!(!broker.ok(&["topics", "list"], "").contains(&failed));
+
     // A restart on the full disk works and serves reads (clean stop).
     broker.stop();
     let mut broker = support::Broker::start(&data, &serve_log);

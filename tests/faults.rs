@@ -114,6 +114,10 @@ async fn failed_fdatasync_is_fail_stop_nothing_more_acked_or_served() {
     let mut s = connect(&broker).await;
     create_topic(&mut s, "t").await;
     assert_eq!(produce(&mut s, "t", batch(3, "acked"), -1).await, (0, 0));
+    let mut idempotent = BatchBuilder::new(Compression::None, 1).producer(7, 0, 0);
+    idempotent.push(1, None, Some(b"idempotent"), &[]);
+    let idempotent = idempotent.finish();
+    assert_eq!(produce(&mut s, "t", idempotent.clone(), 1).await, (0, 3));
 
     // One fdatasync fails; every later one "succeeds" (as after fsyncgate).
     fail::cfg("group_commit::fdatasync", "1*return(EIO)").unwrap();
@@ -124,9 +128,12 @@ async fn failed_fdatasync_is_fail_stop_nothing_more_acked_or_served() {
         let (code, _) = produce(&mut s, "t", batch(1, "later"), acks).await;
         assert_eq!(code, STORAGE_ERROR, "acks={acks} after the failed sync");
     }
+    // Not even a retry of a batch appended before (acks=1 would answer a
+    // duplicate without writing).
+    assert_eq!(produce(&mut s, "t", idempotent, 1).await.0, STORAGE_ERROR);
     // The failed request's records are not served (nor anything else of
     // the offline directory).
-    for offset in [0, 3, 5] {
+    for offset in [0, 4, 6] {
         let (code, values) = fetch(&mut s, "t", offset).await;
         assert_eq!(code, STORAGE_ERROR, "fetch at {offset}");
         assert!(values.is_empty(), "served {values:?}");
@@ -150,10 +157,13 @@ async fn failed_fdatasync_is_fail_stop_nothing_more_acked_or_served() {
     let mut s = connect(&broker).await;
     let (code, values) = fetch(&mut s, "t", 0).await;
     assert_eq!(code, 0);
-    assert_eq!(&values[..3], ["acked-0", "acked-1", "acked-2"]);
+    assert_eq!(
+        &values[..4],
+        ["acked-0", "acked-1", "acked-2", "idempotent"]
+    );
     let (code, base) = produce(&mut s, "t", batch(1, "after restart"), -1).await;
     assert_eq!(code, 0);
-    assert!(base >= 3);
+    assert!(base >= 4);
     broker.stop().await.unwrap();
     scenario.teardown();
 }

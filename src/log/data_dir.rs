@@ -191,12 +191,18 @@ fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
         Some(e) => format!("{}.tmp", e.to_string_lossy()),
         None => "tmp".to_string(),
     });
-    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(contents).map_err(io_err(&tmp))?;
-    f.sync_all().map_err(io_err(&tmp))?;
-    super::fail_points::inject("checkpoint::rename")
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(io_err(&tmp))?;
+    let written = File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(contents)?;
+            f.sync_all()
+        })
+        .and_then(|()| super::fail_points::inject("checkpoint::rename"))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        // No `.tmp` left behind (a full disk fails here).
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io_err(&tmp)(e));
+    }
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 

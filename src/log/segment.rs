@@ -17,8 +17,8 @@
 use super::config::LogConfig;
 use super::entry::{self, EntryHeader, MAX_HEADER_SIZE, PREFIX_SIZE};
 use super::error::{LogError, Result};
-use super::offset_index::OffsetIndex;
 use super::fd_cache;
+use super::offset_index::OffsetIndex;
 use super::time_index::TimeIndex;
 use crate::record::BatchError;
 use std::fs::{File, OpenOptions};
@@ -633,7 +633,11 @@ impl LogSegment {
     /// For a read-only view: takes in the complete batches a writer appended
     /// since the view was loaded.
     pub fn extend_read_only(&mut self) -> Result<()> {
-        let len = self.file()?.metadata().map_err(io_err(&self.log_path))?.len();
+        let len = self
+            .file()?
+            .metadata()
+            .map_err(io_err(&self.log_path))?
+            .len();
         if len <= self.size {
             return Ok(());
         }
@@ -720,8 +724,7 @@ impl LogSegment {
             );
         }
         if valid_bytes < self.size {
-            file.set_len(valid_bytes)
-                .map_err(io_err(&self.log_path))?;
+            file.set_len(valid_bytes).map_err(io_err(&self.log_path))?;
             self.size = valid_bytes;
         }
         Ok(check)

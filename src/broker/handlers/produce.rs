@@ -70,6 +70,9 @@ fn append(
             Vec::new(),
         ));
     }
+    // An offline data directory acknowledges nothing, a retried batch included.
+    log.check_online()
+        .map_err(|e| (log_error_code(&e), e.to_string(), Vec::new()))?;
     if let Some(h) = &single
         && let Some((base_offset, last_offset)) = lock(&partition.producers).duplicate_of(h)
     {
