@@ -71,7 +71,11 @@ fn batch_bytes(
     put(batch::RECORDS_COUNT_OFFSET, &count.to_be_bytes());
     batch::update_crc(&mut b);
     let stored = runnel::record::BatchHeader::parse(&b).unwrap().crc;
-    assert_eq!(batch::compute_crc(&b), stored, "hand-built batch, valid CRC");
+    assert_eq!(
+        batch::compute_crc(&b),
+        stored,
+        "hand-built batch, valid CRC"
+    );
     b
 }
 
@@ -128,13 +132,7 @@ fn poisons() -> Vec<(&'static str, Vec<u8>, i16)> {
         ),
         (
             "control bit set by a client",
-            batch_bytes(
-                &records(1),
-                Compression::None,
-                batch::ATTR_CONTROL,
-                1,
-                0,
-            ),
+            batch_bytes(&records(1), Compression::None, batch::ATTR_CONTROL, 1, 0),
             INVALID_RECORD,
         ),
         (
