@@ -1144,6 +1144,21 @@ mod tests {
     }
 
     #[test]
+    fn append_corrects_a_max_timestamp_that_disagrees_with_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        let mut lying = batch(&[(10, None, Some(b"a")), (30, None, Some(b"b"))]);
+        lying[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
+            .copy_from_slice(&i64::MAX.to_be_bytes());
+        batch::update_crc(&mut lying);
+        log.append(&lying).unwrap();
+        let bytes = slice_bytes(&log.read(0, 1000, true).unwrap().unwrap());
+        let h = batch::validate(&bytes).unwrap();
+        assert_eq!(h.max_timestamp, 30, "maxTimestamp recomputed, CRC valid");
+        assert_eq!(log.offset_for_timestamp(31).unwrap(), None);
+    }
+
+    #[test]
     fn one_append_of_more_batches_than_one_pwritev_takes() {
         // 1,500 batches are 3,000 buffers: three pwritev calls.
         let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,6 @@
 """confluent-kafka (librdkafka) against runnel: create a multi-partition topic with the admin
-client, produce keyed records with headers and explicit timestamps (acks=all with zstd, acks=1
-with lz4, partitioner murmur2_random as Java's), check the partition of every key, then consume
+client, produce keyed records with headers and explicit timestamps (acks=all with zstd and gzip,
+acks=1 with lz4 and snappy, partitioner murmur2_random as Java's), check the partition of every key, then consume
 every partition back by offset with assign() (no subscription) and check every key, value,
 header and timestamp, plus watermarks and offsets_for_times.
 
@@ -35,11 +35,13 @@ check(topic in metadata.topics and len(metadata.topics[topic].partitions) == par
 delivered = []
 errors = []
 base_ts = now_ms() - 7_200_000
-for mode, acks, codec in [("all", "all", "zstd"), ("one", "1", "lz4")]:
+MODES = [("all", "all", "zstd"), ("one", "1", "lz4"), ("gzip", "all", "gzip"),
+         ("snappy", "1", "snappy")]
+for index, (mode, acks, codec) in enumerate(MODES):
     producer = Producer({"bootstrap.servers": bootstrap, "acks": acks,
                          "compression.type": codec, "linger.ms": 5,
                          "partitioner": "murmur2_random", "enable.idempotence": False})
-    records = make_records(f"ck-{mode}", count, base_ts + (0 if mode == "all" else count * 10))
+    records = make_records(f"ck-{mode}", count, base_ts + index * count * 10)
 
     def on_delivery(err, msg, rec=None):
         if err is not None:
