@@ -62,7 +62,11 @@ pub(crate) fn get(id: u64, path: &Path) -> std::io::Result<Arc<File>> {
         c.tick += 1;
         let mut evicted = None;
         if c.files.len() >= CAPACITY && !c.files.contains_key(&id) {
-            let oldest = c.files.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| *k);
+            let oldest = c
+                .files
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| *k);
             evicted = oldest.and_then(|k| c.files.remove(&k));
         }
         let tick = c.tick;

@@ -10,8 +10,8 @@
 
 use super::config::LogConfig;
 use super::error::{LogError, Result};
-use super::offset_index::OffsetIndex;
 use super::fd_cache;
+use super::offset_index::OffsetIndex;
 use super::time_index::TimeIndex;
 use crate::record::BatchError;
 use crate::record::batch::{self, BatchHeader, HEADER_SIZE};
@@ -609,7 +609,11 @@ impl LogSegment {
     /// For a read-only view: takes in the complete batches a writer appended
     /// since the view was loaded.
     pub fn extend_read_only(&mut self) -> Result<()> {
-        let len = self.file()?.metadata().map_err(io_err(&self.log_path))?.len();
+        let len = self
+            .file()?
+            .metadata()
+            .map_err(io_err(&self.log_path))?
+            .len();
         if len <= self.size {
             return Ok(());
         }
@@ -682,8 +686,7 @@ impl LogSegment {
             );
         }
         if valid_bytes < self.size {
-            file.set_len(valid_bytes)
-                .map_err(io_err(&self.log_path))?;
+            file.set_len(valid_bytes).map_err(io_err(&self.log_path))?;
             self.size = valid_bytes;
         }
         Ok(SegmentCheck {
