@@ -231,6 +231,8 @@ fn inactive_segments_hold_no_file_descriptors() {
     assert!(segments >= 400, "{segments} segments");
     let broker = Broker::start(&data, &dir.path().join("serve.log"));
     let pid = broker.child.id();
+    // Answered once the logs are open (the port accepts before that).
+    assert!(broker.ok(&["topics", "list"], "").contains("many"));
     let at_start = open_fds(pid);
     // The active segment's three files and the process's own: far fewer
     // than three per segment.
