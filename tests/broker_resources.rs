@@ -244,6 +244,7 @@ fn inactive_segments_hold_no_file_descriptors() {
     let out = broker.ok(&["consume", "many", "-o", "beginning"], "");
     assert_eq!(out.lines().count(), 400);
     let after_reads = open_fds(pid);
+    eprintln!("{segments} segments: {at_start} descriptors at start, {after_reads} after reading all");
     assert!(
         after_reads <= at_start + runnel::log::fd_cache::CAPACITY + 10,
         "{after_reads} descriptors after reading, {at_start} before"
@@ -283,6 +284,7 @@ async fn connections_sending_large_frames_share_one_memory_budget() {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let grown_mb = rss_kb(pid).saturating_sub(before) / 1024;
+    eprintln!("broker memory grew by {grown_mb} MB with 20 x 5 MB of 100 MB frames sent");
     // One connection holds the budget; the others are not read. Without a
     // budget all 100 MB sent are in the broker's memory.
     assert!(grown_mb < 40, "broker memory grew by {grown_mb} MB");
