@@ -106,6 +106,11 @@ async fn colliding_reserved_and_internal_names_are_refused_with_kafkas_codes() {
     assert_eq!(code, INVALID_TOPIC_EXCEPTION, "{msg}");
     assert!(msg.contains("collides with existing topic 'a.b'"), "{msg}");
     assert_eq!(create(&mut c, "a.b", 1).await.0, TOPIC_ALREADY_EXISTS);
+    let mut validate = create_req(&[("a_b", 1)], &[]);
+    validate.validate_only = true;
+    let resp: CreateTopicsResponse =
+        round_trip(&mut c, ApiKey::CreateTopics, 7, 9, &validate).await;
+    assert_eq!(resp.topics[0].error_code, INVALID_TOPIC_EXCEPTION);
     for bad in [".", "..", "a/b", "", &"x".repeat(250)] {
         assert_eq!(
             create(&mut c, bad, 1).await.0,
@@ -244,7 +249,9 @@ fn inactive_segments_hold_no_file_descriptors() {
     let out = broker.ok(&["consume", "many", "-o", "beginning"], "");
     assert_eq!(out.lines().count(), 400);
     let after_reads = open_fds(pid);
-    eprintln!("{segments} segments: {at_start} descriptors at start, {after_reads} after reading all");
+    eprintln!(
+        "{segments} segments: {at_start} descriptors at start, {after_reads} after reading all"
+    );
     assert!(
         after_reads <= at_start + runnel::log::fd_cache::CAPACITY + 10,
         "{after_reads} descriptors after reading, {at_start} before"

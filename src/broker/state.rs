@@ -457,6 +457,21 @@ impl Broker {
         if self.topic(name).is_some() {
             return Err(TopicError::Exists(name.to_string()));
         }
+        // Checked here too so that validate_only answers as creation would.
+        let metric_name = |n: &str| n.replace('.', "_");
+        if let Some(other) = self
+            .topics()
+            .into_iter()
+            .find(|t| metric_name(&t.meta.name) == metric_name(name))
+        {
+            return Err(TopicError::InvalidName(
+                name.to_string(),
+                format!(
+                    "collides with existing topic '{}' ('.' and '_' are equivalent in metric names)",
+                    other.meta.name
+                ),
+            ));
+        }
         self.partition_cap
             .check(self.partition_count(), partitions as usize)?;
         if validate_only {
