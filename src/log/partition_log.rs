@@ -881,6 +881,37 @@ mod tests {
         check_reads(&log, &batches);
     }
 
+    /// Whether the segments before the active one hold no descriptors of
+    /// their own, and the active one holds its `.log`.
+    fn only_active_holds_its_file(log: &Log) -> bool {
+        let n = log.segment_count();
+        log.segments()
+            .enumerate()
+            .all(|(i, s)| s.active_file().is_some() == (i + 1 == n))
+    }
+
+    #[test]
+    fn inactive_segments_hold_no_descriptors_and_still_serve_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        let batches = fill(&mut log, 60, 1000);
+        assert!(log.segment_count() > 3);
+        assert!(only_active_holds_its_file(&log));
+        check_reads(&log, &batches);
+        assert_eq!(
+            log.offset_for_timestamp(1030).unwrap().map(|(_, t)| t),
+            Some(1030)
+        );
+        log.close().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        assert!(only_active_holds_its_file(&log));
+        check_reads(&log, &batches);
+        // Appends go on to roll new segments.
+        let more = fill(&mut log, 20, 2000);
+        assert!(only_active_holds_its_file(&log));
+        check_reads(&log, &more);
+    }
+
     #[test]
     fn roll_by_segment_ms_from_first_batch_timestamp() {
         let dir = tempfile::tempdir().unwrap();
@@ -966,7 +997,7 @@ mod tests {
         let second = b0.len();
         bytes[second + 66] ^= 0x55;
         std::fs::write(&path, &bytes).unwrap();
-        let (log, report) = Log::open(dir.path(), small_config(), true).unwrap();
+        let (mut log, report) = Log::open(dir.path(), small_config(), true).unwrap();
         assert_eq!(report.truncated_file.as_deref(), Some(path.as_path()));
         assert_eq!(report.position, second as u64);
         assert_eq!(log.log_end_offset(), h1.base_offset);
@@ -978,6 +1009,11 @@ mod tests {
             .filter(|b| b.1 < h1.base_offset)
             .collect();
         check_reads(&log, &kept);
+        // The cut segment is active again: appends go on from it.
+        assert!(only_active_holds_its_file(&log));
+        let more = fill(&mut log, 10, 100);
+        assert_eq!(more[0].0, h1.base_offset);
+        check_reads(&log, &more);
     }
 
     #[test]
