@@ -313,6 +313,15 @@ impl Broker {
                 broker.insert(Topic { meta, partitions });
             }
         }
+        let (count, cap) = (broker.partition_count(), broker.partition_cap);
+        if count > cap.partitions {
+            tracing::warn!(
+                "{count} partitions exceed the cap of {} (max.broker.partitions={}, open file limit {}); no more can be created",
+                cap.partitions,
+                cap.configured,
+                cap.open_files
+            );
+        }
         Ok(broker)
     }
 
@@ -456,6 +465,21 @@ impl Broker {
         let dir = Self::dir(&guard, &self.config)?;
         if self.topic(name).is_some() {
             return Err(TopicError::Exists(name.to_string()));
+        }
+        // Checked here too so that validate_only answers as creation would.
+        let metric_name = |n: &str| n.replace('.', "_");
+        if let Some(other) = self
+            .topics()
+            .into_iter()
+            .find(|t| metric_name(&t.meta.name) == metric_name(name))
+        {
+            return Err(TopicError::InvalidName(
+                name.to_string(),
+                format!(
+                    "collides with existing topic '{}' ('.' and '_' are equivalent in metric names)",
+                    other.meta.name
+                ),
+            ));
         }
         self.partition_cap
             .check(self.partition_count(), partitions as usize)?;
@@ -623,6 +647,20 @@ fn initial_producer_id() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partition_cap_fits_the_open_file_limit() {
+        let cap = PartitionCap::new(10_000, 20_000);
+        assert_eq!(cap.partitions, (20_000 - 1024) / 3);
+        let msg = cap.check(6000, 1000).unwrap_err().to_string();
+        assert!(msg.contains("open file limit of 20000"), "{msg}");
+        assert!(cap.check(6000, 325).is_ok());
+        let cap = PartitionCap::new(100, 1 << 20);
+        assert_eq!(cap.partitions, 100);
+        let err = cap.check(100, 1).unwrap_err();
+        assert_eq!(err.code(), ResponseError::PolicyViolation.code());
+        assert!(err.to_string().contains("max.broker.partitions=100"));
+    }
 
     #[test]
     fn topic_names_follow_kafka_rules() {

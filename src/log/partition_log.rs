@@ -961,6 +961,37 @@ mod tests {
         check_reads(&log, &batches);
     }
 
+    /// Whether the segments before the active one hold no descriptors of
+    /// their own, and the active one holds its `.log`.
+    fn only_active_holds_its_file(log: &Log) -> bool {
+        let n = log.segment_count();
+        log.segments()
+            .enumerate()
+            .all(|(i, s)| s.active_file().is_some() == (i + 1 == n))
+    }
+
+    #[test]
+    fn inactive_segments_hold_no_descriptors_and_still_serve_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        let batches = fill(&mut log, 60, 1000);
+        assert!(log.segment_count() > 3);
+        assert!(only_active_holds_its_file(&log));
+        check_reads(&log, &batches);
+        assert_eq!(
+            log.offset_for_timestamp(1030).unwrap().map(|(_, t)| t),
+            Some(1030)
+        );
+        log.close().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        assert!(only_active_holds_its_file(&log));
+        check_reads(&log, &batches);
+        // Appends go on to roll new segments.
+        let more = fill(&mut log, 20, 2000);
+        assert!(only_active_holds_its_file(&log));
+        check_reads(&log, &more);
+    }
+
     #[test]
     fn roll_by_segment_ms_from_first_batch_timestamp() {
         let dir = tempfile::tempdir().unwrap();
