@@ -1,5 +1,7 @@
 //! Routing requests to their handlers, with the table of implemented API
-//! versions that ApiVersions advertises.
+//! versions that ApiVersions advertises. [`decode_request`] is the wire
+//! half (header and body bytes to a [`Request`]), kept apart from the
+//! handling so that the fuzz targets (`crate::fuzzing`) call exactly it.
 
 use super::group_seam::{BoxFuture, GroupApis, RequestContext};
 use super::handlers;
@@ -236,8 +238,8 @@ pub fn route(apis: &SupportedApis, pre: &RequestPreamble) -> Route {
     }
 }
 
-/// A request body decoded for one of the APIs the broker handles.
-#[allow(missing_docs)]
+/// A request body decoded for one of the APIs the broker handles: one
+/// variant per API, named after its [`ApiKey`], holding its request message.
 #[derive(Debug)]
 pub enum Request {
     ApiVersions(ApiVersionsRequest),
