@@ -163,7 +163,15 @@ async fn a_corrupt_inactive_segment_takes_only_its_partition_offline() {
     std::fs::remove_file(data.join(".kafka_cleanshutdown")).unwrap();
     std::fs::remove_file(data.join("recovery-point-offset-checkpoint")).unwrap();
 
-    let broker = support::Broker::start(&data, &serve_log);
+    let mut broker = support::Broker::start(&data, &serve_log);
+    // The port is bound before the logs are opened: a first answer means
+    // they are, and the broker kept running.
+    let mut s = TcpStream::connect(broker.addr.as_str()).await.unwrap();
+    let meta = metadata(&mut s, "bad").await;
+    assert!(
+        broker.child.try_wait().unwrap().is_none(),
+        "runnel serve exited"
+    );
     // Logged once, naming the file and the byte position.
     let log = std::fs::read_to_string(&serve_log).unwrap();
     let reports: Vec<&str> = log
@@ -200,7 +208,6 @@ async fn a_corrupt_inactive_segment_takes_only_its_partition_offline() {
     assert_eq!(consumed, lines(0, 60));
 
     // The corrupt partition answers KAFKA_STORAGE_ERROR...
-    let mut s = TcpStream::connect(bootstrap).await.unwrap();
     assert_eq!(produce_code(&mut s, "bad").await, KAFKA_STORAGE_ERROR);
     assert_eq!(fetch_code(&mut s, "bad").await, KAFKA_STORAGE_ERROR);
     for ts in [-1, -2, 0] {
@@ -212,7 +219,6 @@ async fn a_corrupt_inactive_segment_takes_only_its_partition_offline() {
     assert_eq!(fetch_code(&mut s, "good").await, 0);
     assert_eq!(list_offsets_code(&mut s, "good", -1).await, 0);
     // ...and is offline in Metadata as Kafka shows an offline replica.
-    let meta = metadata(&mut s, "bad").await;
     let p = &meta.topics[0].partitions[0];
     assert_eq!(meta.topics[0].error_code, 0);
     assert_eq!(p.error_code, LEADER_NOT_AVAILABLE);
