@@ -189,6 +189,7 @@ async fn topic_admin_configs_and_cluster() {
             .partition("cfg", 1)
             .unwrap()
             .log()
+            .unwrap()
             .config()
             .compact
     );
@@ -399,8 +400,8 @@ async fn retention_and_compaction_run_in_the_background() {
     let keys = broker.broker.partition("keys", 0).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let retained = old.log().log_start_offset() > 0 && old.log().segment_count() == 1;
-        let compacted = keys.log().size_bytes() < keys_size_before;
+        let retained = old.log().unwrap().log_start_offset() > 0 && old.log().unwrap().segment_count() == 1;
+        let compacted = keys.log().unwrap().size_bytes() < keys_size_before;
         if retained && compacted {
             break;
         }
@@ -410,7 +411,7 @@ async fn retention_and_compaction_run_in_the_background() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(old.log().log_end_offset(), 50);
-    assert_eq!(keys.log().log_end_offset(), 60);
+    assert_eq!(old.log().unwrap().log_end_offset(), 50);
+    assert_eq!(keys.log().unwrap().log_end_offset(), 60);
     broker.stop().await.unwrap();
 }

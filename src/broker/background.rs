@@ -22,10 +22,13 @@ pub fn retention_pass(broker: &Broker) -> usize {
     let mut deleted = 0;
     for topic in broker.topics() {
         for p in &topic.partitions {
+            // An offline partition was reported once, at start.
+            let Ok(mut log) = p.log() else { continue };
             if p.is_deleted() {
                 continue;
             }
-            let result = p.log().apply_retention(now);
+            let result = log.apply_retention(now);
+            drop(log);
             match result {
                 Ok(n) => {
                     if n > 0 {
@@ -56,10 +59,12 @@ pub fn cleaner_pass(broker: &Broker) -> usize {
     let mut cleaned = 0;
     for topic in broker.topics() {
         for p in &topic.partitions {
-            if p.is_deleted() || !p.log().config().compact {
+            let Ok(mut log) = p.log() else { continue };
+            if p.is_deleted() || !log.config().compact {
                 continue;
             }
-            let result = LogCleaner::clean(&mut p.log(), &opts, &mut |_, _| {});
+            let result = LogCleaner::clean(&mut log, &opts, &mut |_, _| {});
+            drop(log);
             match result {
                 Ok(stats) if stats.skipped.is_none() => {
                     cleaned += 1;

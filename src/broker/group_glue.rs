@@ -17,7 +17,10 @@ use tokio::task::JoinHandle;
 
 impl LogHandle for Partition {
     fn lock_log(&self) -> MutexGuard<'_, Log> {
+        // A partition is offline only from the start, and
+        // `open_coordinator` refuses offline offsets partitions.
         self.log()
+            .expect("open_coordinator refuses offline __consumer_offsets partitions")
     }
 }
 
@@ -54,6 +57,9 @@ pub fn open_coordinator(broker: &Arc<Broker>) -> anyhow::Result<GroupCoordinator
     let topic = broker
         .topic(OFFSETS_TOPIC)
         .ok_or_else(|| anyhow::anyhow!("{OFFSETS_TOPIC} is missing"))?;
+    if let Some(why) = topic.partitions.iter().find_map(|p| p.offline_reason()) {
+        anyhow::bail!("{OFFSETS_TOPIC} cannot be loaded: {}", why.reason);
+    }
     let logs: Vec<Arc<dyn LogHandle>> = topic
         .partitions
         .iter()

@@ -1,6 +1,15 @@
 //! The broker's shared state: topics and their partitions' logs, each log
 //! behind its own mutex (never held across an await), with a wake-up list
 //! for fetches waiting on new data.
+//!
+//! A partition whose log cannot be opened at start because an inactive
+//! segment holds bytes that do not parse ([`LogError::Corrupt`]: nothing is
+//! cut) is *offline*: Kafka takes the whole log directory offline, and
+//! runnel, with a single data directory, does it per partition. The broker
+//! starts, logs the error once (file and byte position), and that partition
+//! answers KAFKA_STORAGE_ERROR to produce, fetch and list-offsets and shows
+//! in Metadata as Kafka shows an offline replica (no leader); every other
+//! partition serves normally. Its files are left untouched for an operator.
 
 use super::config::BrokerConfig;
 use super::producer_state::ProducerState;
@@ -23,19 +32,39 @@ pub struct Partition {
     pub topic: String,
     /// Partition index.
     pub index: i32,
-    log: Mutex<Log>,
+    /// The log, or why it could not be opened (the partition is offline).
+    log: Result<Mutex<Log>, OfflineLog>,
     waiters: Mutex<Vec<Arc<Notify>>>,
     deleted: AtomicBool,
     /// Recent batches of idempotent producers; only touched with the log locked.
     pub producers: Mutex<ProducerState>,
 }
 
+/// Why an offline partition's log could not be opened.
+#[derive(Debug, Clone)]
+pub struct OfflineLog {
+    /// The partition's directory.
+    pub dir: std::path::PathBuf,
+    /// The error, with the file and byte position at fault.
+    pub reason: String,
+}
+
 impl Partition {
     fn new(topic: &str, index: i32, log: Log) -> Partition {
+        Partition::with_log(topic, index, Ok(Mutex::new(log)))
+    }
+
+    /// A partition whose log could not be opened: every use of its log
+    /// fails with [`LogError::Offline`] (KAFKA_STORAGE_ERROR).
+    fn offline(topic: &str, index: i32, why: OfflineLog) -> Partition {
+        Partition::with_log(topic, index, Err(why))
+    }
+
+    fn with_log(topic: &str, index: i32, log: Result<Mutex<Log>, OfflineLog>) -> Partition {
         Partition {
             topic: topic.to_string(),
             index,
-            log: Mutex::new(log),
+            log,
             waiters: Mutex::new(Vec::new()),
             deleted: AtomicBool::new(false),
             producers: Mutex::new(ProducerState::default()),
@@ -43,8 +72,23 @@ impl Partition {
     }
 
     /// Locks the log. Keep the guard short and never across an await.
-    pub fn log(&self) -> MutexGuard<'_, Log> {
-        lock(&self.log)
+    ///
+    /// # Errors
+    /// [`LogError::Offline`] (KAFKA_STORAGE_ERROR) if the partition is
+    /// offline: its log could not be opened at start.
+    pub fn log(&self) -> Result<MutexGuard<'_, Log>, LogError> {
+        match &self.log {
+            Ok(log) => Ok(lock(log)),
+            Err(why) => Err(LogError::Offline {
+                path: why.dir.clone(),
+                reason: why.reason.clone(),
+            }),
+        }
+    }
+
+    /// Why the partition is offline, if it is.
+    pub fn offline_reason(&self) -> Option<&OfflineLog> {
+        self.log.as_ref().err()
     }
 
     /// Whether the topic was deleted (the handle outlived it).
@@ -309,7 +353,7 @@ impl Broker {
             let guard = lock(&broker.data_dir);
             let dir = Self::dir(&guard, &broker.config)?;
             for meta in dir.topics()? {
-                let partitions = Self::open_partitions(dir, &meta, 0)?;
+                let partitions = Self::open_partitions(dir, &meta, 0, true)?;
                 broker.insert(Topic { meta, partitions });
             }
         }
@@ -345,14 +389,33 @@ impl Broker {
     }
 
     /// Opens the logs of partitions `from..meta.partitions`.
+    /// Opens the logs of partitions `from..` of a topic. At start
+    /// (`at_start`), a log that fails with [`LogError::Corrupt`] makes its
+    /// partition offline instead of failing the broker (module doc).
     fn open_partitions(
         dir: &DataDir,
         meta: &TopicMeta,
         from: i32,
+        at_start: bool,
     ) -> Result<Vec<Arc<Partition>>, LogError> {
         (from..meta.partitions)
             .map(|p| {
-                let (log, report) = dir.open_log_with_report(&meta.name, p)?;
+                let (log, report) = match dir.open_log_with_report(&meta.name, p) {
+                    Ok(opened) => opened,
+                    Err(e @ LogError::Corrupt { .. }) if at_start => {
+                        tracing::error!(
+                            "partition {}-{p} is offline: {e}; it answers KAFKA_STORAGE_ERROR \
+                             until the file is repaired and the broker restarted",
+                            meta.name
+                        );
+                        let why = OfflineLog {
+                            dir: dir.partition_dir(&meta.name, p),
+                            reason: e.to_string(),
+                        };
+                        return Ok(Arc::new(Partition::offline(&meta.name, p, why)));
+                    }
+                    Err(e) => return Err(e),
+                };
                 if let Some(file) = &report.truncated_file {
                     tracing::warn!(
                         "recovered {}-{p}: cut {} bytes at {}:{}",
@@ -492,7 +555,7 @@ impl Broker {
             });
         }
         let meta = dir.create_topic(name, partitions, &configs)?;
-        let partitions_opened = match Self::open_partitions(dir, &meta, 0) {
+        let partitions_opened = match Self::open_partitions(dir, &meta, 0, false) {
             Ok(p) => p,
             Err(e) => {
                 let _ = dir.delete_topic(name);
@@ -521,12 +584,14 @@ impl Broker {
             .remove(name)
             .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         for p in &topic.partitions {
-            let mut log = p.log();
+            // Marked deleted with the log locked (an offline one has none).
+            let log = p.log();
             p.deleted.store(true, Ordering::Release);
-            if let Err(e) = log.close_in_place() {
+            if let Ok(mut log) = log
+                && let Err(e) = log.close_in_place()
+            {
                 tracing::warn!("closing {}-{} before deletion: {e}", p.topic, p.index);
             }
-            drop(log);
             p.notify_appended();
         }
         dir.delete_topic(name)?;
@@ -559,7 +624,7 @@ impl Broker {
         }
         let meta = dir.create_partitions(name, count)?;
         let mut partitions = topic.partitions.clone();
-        partitions.extend(Self::open_partitions(dir, &meta, current)?);
+        partitions.extend(Self::open_partitions(dir, &meta, current, false)?);
         self.insert(Topic { meta, partitions });
         tracing::info!("topic {name} now has {count} partitions");
         Ok(())
@@ -591,7 +656,9 @@ impl Broker {
         let meta = dir.alter_topic_config(name, &configs, &removed)?;
         let log_cfg = self.log_config(&meta)?;
         for p in &topic.partitions {
-            p.log().set_config(log_cfg.clone());
+            if let Ok(mut log) = p.log() {
+                log.set_config(log_cfg.clone());
+            }
         }
         self.insert(Topic {
             meta,
@@ -613,10 +680,14 @@ impl Broker {
         let mut first_err = None;
         for t in self.topics() {
             for p in &t.partitions {
-                if p.is_deleted() {
+                // An offline partition has no log to close (and its files
+                // are left as they are).
+                if p.is_deleted() || p.offline_reason().is_some() {
                     continue;
                 }
-                if let Err(e) = p.log().close_in_place() {
+                if let Ok(mut log) = p.log()
+                    && let Err(e) = log.close_in_place()
+                {
                     tracing::error!("closing {}-{}: {e}", p.topic, p.index);
                     first_err.get_or_insert(e);
                 }

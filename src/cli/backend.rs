@@ -31,6 +31,10 @@ pub struct PartitionState {
     pub size_bytes: Option<u64>,
     /// Number of segments, if known.
     pub segments: Option<u64>,
+    /// Whether the partition is offline on the broker (its log could not
+    /// be opened; offsets are then -1). Listed in JSON only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub offline: bool,
 }
 
 /// A topic as `topics describe` shows it.

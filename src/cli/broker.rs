@@ -99,6 +99,7 @@ impl TopicStore for BrokerBackend {
                 log_end_offset: p.log_end_offset,
                 size_bytes: None,
                 segments: None,
+                offline: p.offline,
             })
             .collect();
         partitions.sort_by_key(|p| p.partition);

@@ -240,6 +240,7 @@ impl TopicStore for DirectBackend {
                     log_end_offset: log.log_end_offset(),
                     size_bytes: Some(log.size_bytes()),
                     segments: Some(log.segment_count() as u64),
+                    offline: false,
                 },
                 None => PartitionState {
                     partition,
@@ -247,6 +248,7 @@ impl TopicStore for DirectBackend {
                     log_end_offset: 0,
                     size_bytes: Some(0),
                     segments: Some(0),
+                    offline: false,
                 },
             });
         }

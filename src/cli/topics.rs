@@ -187,10 +187,17 @@ fn print_description(topic: &TopicDescription) -> anyhow::Result<()> {
         &[0, 1, 2, 3, 4],
     );
     for p in &topic.partitions {
+        let offset = |o: i64| {
+            if p.offline {
+                "offline".to_string()
+            } else {
+                o.to_string()
+            }
+        };
         t.add_row(vec![
             p.partition.to_string(),
-            p.log_start_offset.to_string(),
-            p.log_end_offset.to_string(),
+            offset(p.log_start_offset),
+            offset(p.log_end_offset),
             or_dash(p.size_bytes.map(human_bytes)),
             or_dash(p.segments),
         ]);

@@ -15,7 +15,7 @@ use kafka_protocol::protocol::{Request, StrBytes};
 
 use super::cluster::{BrokerInfo, Cluster};
 use super::error::ClientError;
-use super::offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, list_offsets};
+use super::offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, list_offsets, list_offsets_once};
 
 /// Config resource type of topics.
 const TOPIC_RESOURCE: i8 = 2;
@@ -60,6 +60,9 @@ pub struct PartitionDescription {
     pub partition: i32,
     /// Leader broker id (-1: none).
     pub leader: i32,
+    /// Whether the partition is offline (no leader, its replica offline:
+    /// its log could not be opened); its offsets are then -1.
+    pub offline: bool,
     /// Replica broker ids.
     pub replicas: Vec<i32>,
     /// In-sync replica broker ids.
@@ -216,15 +219,44 @@ impl Admin {
     /// Describes a topic: partitions with leader, replicas, ISR, log start
     /// and end offsets; and its configs.
     pub async fn describe_topic(&self, name: &str) -> Result<TopicDescription, ClientError> {
-        let info = self.cluster.refresh_topic(name, false).await?;
-        let partitions: Vec<i32> = info.partitions.iter().map(|p| p.partition).collect();
-        let earliest: Vec<(i32, i64)> = partitions
-            .iter()
-            .map(|&p| (p, EARLIEST_TIMESTAMP))
-            .collect();
-        let latest: Vec<(i32, i64)> = partitions.iter().map(|&p| (p, LATEST_TIMESTAMP)).collect();
-        let starts = list_offsets(&self.cluster, name, &earliest).await?;
-        let ends = list_offsets(&self.cluster, name, &latest).await?;
+        // A partition whose only replica is offline has no leader and lists
+        // the replica as offline (Kafka's LEADER_NOT_AVAILABLE): it is
+        // described without offsets, the others' offsets asked for directly.
+        let names = [name.to_string()];
+        let answered = self.cluster.fetch_metadata(Some(&names), false).await?;
+        let with_offline = answered
+            .into_iter()
+            .find(|(n, _, _)| n == name)
+            .and_then(|(_, _, info)| info)
+            .filter(|info| info.partitions.iter().any(|p| p.is_offline()));
+        let (info, starts, ends) = match with_offline {
+            Some(info) => {
+                let online = |ts| -> Vec<(i32, i32, i64)> {
+                    info.partitions
+                        .iter()
+                        .filter(|p| p.leader >= 0)
+                        .map(|p| (p.leader, p.partition, ts))
+                        .collect()
+                };
+                let (earliest, latest) = (online(EARLIEST_TIMESTAMP), online(LATEST_TIMESTAMP));
+                let starts = list_offsets_once(&self.cluster, name, &earliest).await?;
+                let ends = list_offsets_once(&self.cluster, name, &latest).await?;
+                (info, starts, ends)
+            }
+            None => {
+                let info = self.cluster.refresh_topic(name, false).await?;
+                let partitions: Vec<i32> = info.partitions.iter().map(|p| p.partition).collect();
+                let earliest: Vec<(i32, i64)> = partitions
+                    .iter()
+                    .map(|&p| (p, EARLIEST_TIMESTAMP))
+                    .collect();
+                let latest: Vec<(i32, i64)> =
+                    partitions.iter().map(|&p| (p, LATEST_TIMESTAMP)).collect();
+                let starts = list_offsets(&self.cluster, name, &earliest).await?;
+                let ends = list_offsets(&self.cluster, name, &latest).await?;
+                (info, starts, ends)
+            }
+        };
         let offset_of = |list: &[super::offsets::ListedOffset], p: i32| {
             list.iter()
                 .find(|o| o.partition == p)
@@ -236,6 +268,7 @@ impl Admin {
             .map(|p| PartitionDescription {
                 partition: p.partition,
                 leader: p.leader,
+                offline: p.is_offline(),
                 replicas: p.replicas.clone(),
                 isr: p.isr.clone(),
                 log_start_offset: offset_of(&starts, p.partition),

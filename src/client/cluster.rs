@@ -64,6 +64,14 @@ pub struct PartitionInfo {
     pub error_code: i16,
 }
 
+impl PartitionInfo {
+    /// Whether the partition is offline: no leader, and a replica listed
+    /// as offline (its log could not be opened), as Kafka reports it.
+    pub fn is_offline(&self) -> bool {
+        self.leader < 0 && !self.offline_replicas.is_empty()
+    }
+}
+
 /// A topic as Metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicInfo {

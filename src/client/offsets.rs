@@ -86,6 +86,30 @@ pub async fn list_offsets(
     Ok(answers)
 }
 
+/// [`list_offsets`] for partitions whose leaders are given, in one try
+/// without the metadata cache (which waits for every partition of a topic
+/// to have a leader): partitions that answer an error are left out.
+pub async fn list_offsets_once(
+    cluster: &Cluster,
+    topic: &str,
+    queries: &[(i32, i32, i64)],
+) -> Result<Vec<ListedOffset>, ClientError> {
+    let mut by_leader: BTreeMap<i32, Vec<(i32, i64)>> = BTreeMap::new();
+    for &(leader, partition, timestamp) in queries {
+        by_leader
+            .entry(leader)
+            .or_default()
+            .push((partition, timestamp));
+    }
+    let mut answers = Vec::new();
+    for (leader, parts) in by_leader {
+        let results = list_from_leader(cluster, leader, topic, &parts).await?;
+        answers.extend(results.into_iter().filter_map(Result::ok));
+    }
+    answers.sort_by_key(|a| a.partition);
+    Ok(answers)
+}
+
 type PartitionResult = Result<ListedOffset, ((i32, i64), ClientError)>;
 
 async fn list_from_leader(

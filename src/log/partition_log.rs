@@ -214,7 +214,15 @@ impl Log {
             let active = i + 1 == count;
             let mut seg = LogSegment::open(dir, base, &config, active)?;
             let needs_check = opts.recover && base >= recover_from;
-            let check = if needs_check || !seg.load()? {
+            // An inactive segment's indexes are not read (only stat'ed):
+            // they are mapped at their first lookup.
+            let loaded = !needs_check
+                && if active {
+                    seg.load()?
+                } else {
+                    seg.load_inactive(bases[i + 1])
+                };
+            let check = if !loaded {
                 report.indexes_rebuilt += 2;
                 recovered_any = true;
                 Some(seg.recover(&config, active)?)
@@ -1011,11 +1019,21 @@ mod tests {
     fn stale_and_missing_indexes_are_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
         let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
-        let batches = fill(&mut log, 40, 0);
+        let batches = fill(&mut log, 80, 0);
         log.close().unwrap();
+        let bases = list_segments(dir.path()).unwrap();
+        assert!(bases.len() >= 4, "{} segments", bases.len());
+        // A missing index is rebuilt (both of its segment's indexes).
         std::fs::remove_file(dir.path().join("00000000000000000000.index")).unwrap();
-        let seg2 = list_segments(dir.path()).unwrap()[1];
-        let idx2 = segment::segment_file(dir.path(), seg2, INDEX_SUFFIX);
+        // So is one whose length is not whole entries (Kafka's sanity check).
+        let idx1 = segment::segment_file(dir.path(), bases[1], INDEX_SUFFIX);
+        let mut torn = std::fs::read(&idx1).unwrap();
+        torn.extend_from_slice(&[1, 2, 3]);
+        std::fs::write(&idx1, &torn).unwrap();
+        // Garbage of the right length in an inactive index is not read at
+        // open (as in Kafka, entries below the recovery point are trusted):
+        // a lookup whose entry does not match the log scans instead.
+        let idx2 = segment::segment_file(dir.path(), bases[2], INDEX_SUFFIX);
         let mut garbage = std::fs::read(&idx2).unwrap();
         assert!(garbage.len() >= 16);
         garbage[4..8].copy_from_slice(&7u32.to_be_bytes());
@@ -1024,6 +1042,91 @@ mod tests {
         assert_eq!(report.indexes_rebuilt, 4);
         assert_eq!(report.bytes_removed, 0);
         check_reads(&log, &batches);
+    }
+
+    /// Where `path` is mapped into this process (`/proc/self/maps`).
+    fn mapped(path: &Path) -> bool {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let name = path.to_str().unwrap();
+        maps.lines().any(|l| l.contains(name))
+    }
+
+    #[test]
+    fn inactive_indexes_are_mapped_only_at_first_lookup_and_unmapped_at_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        let batches = fill(&mut log, 120, 1_000);
+        assert!(log.segment_count() >= 5);
+        let times: Vec<_> = (990..1_130)
+            .map(|t| log.offset_for_timestamp(t).unwrap())
+            .collect();
+        let entries: Vec<_> = log
+            .segments()
+            .map(|s| (s.offset_index().entries(), s.time_index().entries()))
+            .collect();
+        let lazy = |log: &Log| {
+            let active = log.active_base();
+            for s in log.segments().filter(|s| s.base_offset() != active) {
+                for (mapped, in_memory) in [
+                    (
+                        s.offset_index().is_mapped(),
+                        s.offset_index().is_in_memory(),
+                    ),
+                    (s.time_index().is_mapped(), s.time_index().is_in_memory()),
+                ] {
+                    assert!(!mapped && !in_memory, "segment {}", s.base_offset());
+                }
+            }
+            assert!(log.active().offset_index().is_in_memory());
+        };
+        // Segments rolled in this process drop their entries from memory.
+        drop(log);
+        for reopen in 0..2 {
+            use crate::log::index_file::BYTES_READ;
+            BYTES_READ.with(|c| c.set(0));
+            let (mut log, report) = Log::open(dir.path(), small_config(), false).unwrap();
+            assert_eq!(report, RecoveryReport::default());
+            // Opening read no inactive index, only the active segment's
+            // (trimmed at close: its entries exactly); none is mapped or in
+            // memory.
+            let active = log.active();
+            let active_bytes = active.offset_index().entries()
+                * crate::log::offset_index::ENTRY_SIZE
+                + active.time_index().entries() * crate::log::time_index::ENTRY_SIZE;
+            assert_eq!(BYTES_READ.with(|c| c.get()), active_bytes);
+            lazy(&log);
+            // Lookups map them and find what they found before.
+            check_reads(&log, &batches);
+            let again: Vec<_> = (990..1_130)
+                .map(|t| log.offset_for_timestamp(t).unwrap())
+                .collect();
+            assert_eq!(again, times);
+            let active = log.active_base();
+            for (s, &(e, t)) in log.segments().zip(&entries) {
+                assert_eq!(
+                    (s.offset_index().entries(), s.time_index().entries()),
+                    (e, t)
+                );
+                if s.base_offset() != active && e > 0 {
+                    assert!(s.offset_index().is_mapped(), "segment {}", s.base_offset());
+                    assert!(mapped(s.offset_index().path()));
+                }
+            }
+            if reopen == 0 {
+                continue;
+            }
+            // A deleted segment's mappings go with it.
+            let first = log.segments().next().unwrap();
+            let (index, time_index) = (
+                first.offset_index().path().to_path_buf(),
+                first.time_index().path().to_path_buf(),
+            );
+            assert!(mapped(&index) && mapped(&time_index));
+            let second = log.segments().nth(1).unwrap().base_offset();
+            log.advance_log_start_offset(second).unwrap();
+            assert!(!index.exists());
+            assert!(!mapped(&index) && !mapped(&time_index));
+        }
     }
 
     #[test]

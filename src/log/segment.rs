@@ -8,11 +8,16 @@
 //! bytes that do not parse only when told to, which the log does for its
 //! active segment alone.
 //!
-//! Descriptors: an active segment keeps its three files open. Once inactive
-//! ([`LogSegment::finish`]) it keeps none: the indexes are held in memory
-//! and the `.log` file is opened on demand through the process-wide
-//! [`super::fd_cache`], so a broker's open files grow with its partitions,
-//! not with its segments.
+//! Descriptors and memory: an active segment keeps its three files open and
+//! its index entries in memory. Once inactive ([`LogSegment::finish`]) it
+//! keeps neither: its indexes are mapped read-only at their first lookup
+//! (Kafka's LazyIndex, see [`super::index_file`]) and the `.log` file is
+//! opened on demand through the process-wide [`super::fd_cache`], so a
+//! broker's open files and resident memory grow with its partitions, not
+//! with its segments. Opening a log reads no index of an inactive segment
+//! ([`LogSegment::load_inactive`] only checks the files' lengths), and its
+//! largest timestamp is read from the time index's last entry when first
+//! asked for, as Kafka does.
 
 use super::config::LogConfig;
 use super::entry::{self, EntryHeader, MAX_HEADER_SIZE, PREFIX_SIZE};
@@ -139,6 +144,9 @@ pub struct LogSegment {
     next_offset: i64,
     writable: bool,
     indexes_missing: bool,
+    /// Loaded by [`Self::load_inactive`]: the largest timestamp is the time
+    /// index's last entry, read when asked for (`max_timestamp` unused).
+    max_timestamp_in_index: bool,
 }
 
 impl LogSegment {
@@ -205,12 +213,14 @@ impl LogSegment {
             next_offset: base_offset,
             writable: true,
             indexes_missing: false,
+            max_timestamp_in_index: false,
         })
     }
 
-    /// Opens an existing segment for writing (indexes preallocated when
-    /// `active`). Its batches are not looked at: call [`Self::load`] or
-    /// [`Self::recover`] next.
+    /// Opens an existing segment for writing: indexes read and preallocated
+    /// when `active`, else only stat'ed (mapped at the first lookup). Its
+    /// batches are not looked at: call [`Self::load`],
+    /// [`Self::load_inactive`] or [`Self::recover`] next.
     pub fn open(dir: &Path, base_offset: i64, config: &LogConfig, active: bool) -> Result<Self> {
         let log_path = segment_file(dir, base_offset, LOG_SUFFIX);
         let file = OpenOptions::new()
@@ -238,6 +248,7 @@ impl LogSegment {
             created_ms: modified_ms(&meta),
             next_offset: base_offset,
             writable: true,
+            max_timestamp_in_index: false,
             log_path,
         })
     }
@@ -267,6 +278,7 @@ impl LogSegment {
             next_offset: base_offset,
             writable: false,
             indexes_missing: false,
+            max_timestamp_in_index: false,
             log_path,
         })
     }
@@ -316,16 +328,22 @@ impl LogSegment {
         &self.time_index
     }
 
-    /// Largest record timestamp, or -1 if none (or unknown).
+    /// Largest record timestamp, or -1 if none (or unknown). For a segment
+    /// loaded by [`Self::load_inactive`], the time index's last entry (which
+    /// [`Self::finish`] wrote), mapping the index.
     pub fn max_timestamp(&self) -> i64 {
+        if self.max_timestamp_in_index {
+            return self.time_index.last_entry().map_or(-1, |(ts, _)| ts);
+        }
         self.max_timestamp
     }
 
     /// The timestamp retention goes by: the largest record timestamp, or the
     /// file's modification time when no record has one (as Kafka).
     pub fn largest_timestamp(&self) -> i64 {
-        if self.max_timestamp >= 0 {
-            self.max_timestamp
+        let max_timestamp = self.max_timestamp();
+        if max_timestamp >= 0 {
+            max_timestamp
         } else {
             std::fs::metadata(&self.log_path).map_or(self.created_ms, |m| modified_ms(&m))
         }
@@ -536,6 +554,9 @@ impl LogSegment {
     /// end exactly at the end of the file: then [`Self::recover`] is needed.
     /// Harmless zero padding of a preallocated index is dropped.
     pub fn load(&mut self) -> Result<bool> {
+        self.offset_index.load()?;
+        self.time_index.load()?;
+        self.max_timestamp_in_index = false;
         if self.indexes_missing && self.size > 0 {
             return Ok(false);
         }
@@ -596,6 +617,25 @@ impl LogSegment {
         self.bytes_since_last_index_entry = (self.size - scan_from) as usize;
         self.first_batch_timestamp = self.header_at(0)?.map(|h| h.max_timestamp);
         Ok(true)
+    }
+
+    /// Loads an inactive segment (below the recovery point, so its bytes
+    /// are trusted, as Kafka trusts them) without reading its indexes or its
+    /// batches: the indexes are only checked to exist and hold whole entries
+    /// (Kafka's sanity check), and are mapped at the first lookup. Its next
+    /// offset is `next_base`, the next segment's base offset. Returns false
+    /// if an index is missing or of a wrong length: then
+    /// [`Self::recover`] rebuilds them.
+    pub fn load_inactive(&mut self, next_base: i64) -> bool {
+        let sane = !self.indexes_missing
+            && self.offset_index.has_whole_entries()
+            && self.time_index.has_whole_entries();
+        if !sane && self.size > 0 {
+            return false;
+        }
+        self.next_offset = next_base;
+        self.max_timestamp_in_index = true;
+        true
     }
 
     /// For a read-only view: loads what it can without writing. Stops at the
@@ -707,6 +747,9 @@ impl LogSegment {
         if check.error.is_some() && !cut_tail {
             return Ok(check);
         }
+        self.offset_index.load()?;
+        self.time_index.load()?;
+        self.max_timestamp_in_index = false;
         self.offset_index.clear();
         self.time_index.clear();
         self.bytes_since_last_index_entry = 0;
@@ -732,7 +775,8 @@ impl LogSegment {
 
     /// Marks the segment inactive (Kafka's `onBecomeInactiveSegment`): a
     /// final time index entry, indexes trimmed to their entries; then its
-    /// descriptors are closed (the indexes stay mapped, the `.log` file is
+    /// descriptors are closed and the index entries dropped from memory
+    /// (the indexes are mapped at their next lookup, the `.log` file is
     /// reopened through the [`fd_cache`] when read).
     pub fn finish(&mut self) -> Result<()> {
         if !self.writable {

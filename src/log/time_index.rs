@@ -17,8 +17,10 @@ pub struct TimeIndex {
 }
 
 impl TimeIndex {
-    /// Opens (creating if missing) the time index of the segment at
-    /// `base_offset`, preallocated to `max_bytes` when `active`.
+    /// Opens the time index of the segment at `base_offset`: for an
+    /// `active` segment read into memory (created if missing) and
+    /// preallocated to `max_bytes`; for an inactive one only stat'ed,
+    /// mapped at the first lookup.
     pub fn open(path: &Path, base_offset: i64, max_bytes: usize, active: bool) -> Result<Self> {
         Ok(TimeIndex {
             file: IndexFile::open(path, ENTRY_SIZE, max_bytes, active)?,
@@ -34,9 +36,32 @@ impl TimeIndex {
         })
     }
 
-    /// Closes the file's descriptor (inactive segment); the mapping stays.
+    /// Makes the index lazy (its segment became inactive): descriptor
+    /// closed, entries dropped from memory, the file mapped at the next lookup.
     pub fn release_file(&mut self) {
         self.file.release_file();
+    }
+
+    /// Reads a lazy index back into memory, its file open for writing (to
+    /// rebuild or check it); the mapping, if any, is dropped first.
+    pub fn load(&mut self) -> Result<()> {
+        self.file.load()
+    }
+
+    /// Whether the file is mapped: a lazy (inactive) index that was looked up.
+    pub fn is_mapped(&self) -> bool {
+        self.file.is_mapped()
+    }
+
+    /// Whether the entries are in memory (active segment or read-only copy).
+    pub fn is_in_memory(&self) -> bool {
+        self.file.is_in_memory()
+    }
+
+    /// Kafka's sanity check on the length alone: whether the file (as
+    /// stat'ed when opened lazily) holds whole entries.
+    pub fn has_whole_entries(&self) -> bool {
+        self.file.has_whole_entries()
     }
 
     /// The file's path.

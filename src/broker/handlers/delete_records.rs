@@ -20,22 +20,24 @@ pub fn handle(broker: &Broker, req: DeleteRecordsRequest, _version: i16) -> Dele
             r.low_watermark = -1;
             match broker.partition(t.name.0.as_str(), p.partition_index) {
                 None => r.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                Some(part) => {
-                    let mut log = part.log();
-                    let target = if p.offset == -1 {
-                        log.log_end_offset()
-                    } else {
-                        p.offset
-                    };
-                    if target < 0 {
-                        r.error_code = ResponseError::OffsetOutOfRange.code();
-                    } else {
-                        match log.advance_log_start_offset(target) {
-                            Ok(()) => r.low_watermark = log.log_start_offset(),
-                            Err(e) => r.error_code = super::log_error_code(&e),
+                Some(part) => match part.log() {
+                    Err(offline) => r.error_code = super::log_error_code(&offline),
+                    Ok(mut log) => {
+                        let target = if p.offset == -1 {
+                            log.log_end_offset()
+                        } else {
+                            p.offset
+                        };
+                        if target < 0 {
+                            r.error_code = ResponseError::OffsetOutOfRange.code();
+                        } else {
+                            match log.advance_log_start_offset(target) {
+                                Ok(()) => r.low_watermark = log.log_start_offset(),
+                                Err(e) => r.error_code = super::log_error_code(&e),
+                            }
                         }
                     }
-                }
+                },
             }
             tr.partitions.push(r);
         }

@@ -47,7 +47,17 @@ fn read_partition(w: &Wanted, budget: usize, min_one: bool) -> ReadResult {
             };
         }
     };
-    let log = p.log();
+    let log = match p.log() {
+        Ok(log) => log,
+        Err(offline) => {
+            return ReadResult {
+                error_code: super::log_error_code(&offline),
+                high_watermark: -1,
+                log_start_offset: -1,
+                slice: None,
+            };
+        }
+    };
     let (start, end) = (log.log_start_offset(), log.log_end_offset());
     let mut result = ReadResult {
         error_code: 0,

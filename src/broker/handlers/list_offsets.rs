@@ -64,7 +64,13 @@ fn lookup(p: &Partition, timestamp: i64, version: i16) -> ListOffsetsPartitionRe
     if version >= 4 {
         r.leader_epoch = 0;
     }
-    let log = p.log();
+    let log = match p.log() {
+        Ok(log) => log,
+        Err(offline) => {
+            r.error_code = super::log_error_code(&offline);
+            return r;
+        }
+    };
     if let Err(e) = log.check_online() {
         r.error_code = super::log_error_code(&e);
         return r;

@@ -29,6 +29,18 @@ fn topic_entry(broker: &Broker, topic: &Topic) -> MetadataResponseTopic {
             p.leader_epoch = 0;
             p.replica_nodes = vec![node];
             p.isr_nodes = vec![node];
+            let offline = usize::try_from(i)
+                .ok()
+                .and_then(|i| topic.partitions.get(i))
+                .is_some_and(|part| part.offline_reason().is_some());
+            if offline {
+                // As Kafka's metadata cache shows a partition whose only
+                // replica is offline: no leader, LEADER_NOT_AVAILABLE, the
+                // replica listed as offline.
+                p.error_code = ResponseError::LeaderNotAvailable.code();
+                p.leader_id = BrokerId(-1);
+                p.offline_replicas = vec![node];
+            }
             p
         })
         .collect();

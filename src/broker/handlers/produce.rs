@@ -62,7 +62,10 @@ fn append(
     let single = BatchHeader::parse(&records)
         .ok()
         .filter(|h| h.total_size() == records.len());
-    let mut log = partition.log();
+    // An offline partition (its log could not be opened) takes nothing.
+    let mut log = partition
+        .log()
+        .map_err(|e| (log_error_code(&e), e.to_string(), Vec::new()))?;
     if partition.is_deleted() {
         return Err((
             ResponseError::UnknownTopicOrPartition.code(),
@@ -218,7 +221,9 @@ pub fn handle(broker: Arc<Broker>, req: ProduceRequest, version: i16, corr: i32)
         match outcome {
             Ok(()) => {
                 for d in &durable {
-                    d.partition.log().mark_flushed(d.end);
+                    if let Ok(mut log) = d.partition.log() {
+                        log.mark_flushed(d.end);
+                    }
                 }
             }
             Err(e) => {
