@@ -19,7 +19,6 @@ pub mod group_glue;
 pub mod group_seam;
 pub mod handlers;
 pub mod legacy_produce;
-pub mod producer_state;
 pub mod server;
 pub mod state;
 pub mod topic_config;

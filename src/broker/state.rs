@@ -3,7 +3,6 @@
 //! for fetches waiting on new data.
 
 use super::config::BrokerConfig;
-use super::producer_state::ProducerState;
 use crate::log::{DataDir, GroupCommit, Log, LogConfig, LogError, TopicMeta};
 use kafka_protocol::error::ResponseError;
 use std::collections::BTreeMap;
@@ -26,8 +25,6 @@ pub struct Partition {
     log: Mutex<Log>,
     waiters: Mutex<Vec<Arc<Notify>>>,
     deleted: AtomicBool,
-    /// Recent batches of idempotent producers; only touched with the log locked.
-    pub producers: Mutex<ProducerState>,
 }
 
 impl Partition {
@@ -38,7 +35,6 @@ impl Partition {
             log: Mutex::new(log),
             waiters: Mutex::new(Vec::new()),
             deleted: AtomicBool::new(false),
-            producers: Mutex::new(ProducerState::default()),
         }
     }
 
