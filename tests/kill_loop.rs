@@ -2,10 +2,12 @@
 //! while librdkafka (confluent-kafka from the venv) produces with acks=all,
 //! and restarted on the same address and data directory each time. At the
 //! end every record the producer got a delivery acknowledgement for must be
-//! in the log: an acknowledged record is never lost. Retries after a kill
-//! may append a record twice (the producer is not idempotent: the broker's
-//! producer state does not survive a restart); duplicates are counted and
-//! reported, not failed.
+//! in the log: an acknowledged record is never lost. With a plain producer,
+//! retries after a kill may append a record twice; duplicates are counted
+//! and reported, not failed. With an idempotent producer
+//! (enable.idempotence=true) the broker's producer state, rebuilt after each
+//! kill from its snapshots and the log, must answer every retried batch:
+//! 0 duplicates, and each partition's records in the order produced.
 //!
 //! Needs `bin/setup-test-deps` once (the venv); without it this test fails
 //! and says so.
@@ -31,8 +33,96 @@ const UP_MS: std::ops::Range<u64> = 300..1500;
 const LOOP_LIMIT: Duration = Duration::from_secs(120);
 const TOPIC: &str = "kill-loop";
 
+/// The two loops share the machine's cores: one at a time.
+static ONE_LOOP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// What one kill loop left: acknowledged keys, and the log's records.
+struct Outcome {
+    acked: Vec<String>,
+    in_log: Vec<Record>,
+}
+
+/// One record read back: partition, offset, key.
+struct Record {
+    partition: i64,
+    offset: i64,
+    key: String,
+}
+
+impl Outcome {
+    /// How often each key is in the log.
+    fn counts(&self) -> HashMap<&str, usize> {
+        let mut counts = HashMap::new();
+        for r in &self.in_log {
+            *counts.entry(r.key.as_str()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Acknowledged keys not in the log.
+    fn lost(&self) -> Vec<&str> {
+        let counts = self.counts();
+        let acked: HashSet<&str> = self.acked.iter().map(String::as_str).collect();
+        acked
+            .into_iter()
+            .filter(|k| !counts.contains_key(*k))
+            .collect()
+    }
+}
+
 #[test]
 fn no_acknowledged_record_is_lost_across_kill_9_restarts() {
+    let outcome = kill_loop("plain");
+    let lost = outcome.lost();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged records lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+}
+
+#[test]
+fn idempotent_producer_writes_each_record_once_in_order_across_kill_9_restarts() {
+    let outcome = kill_loop("idempotent");
+    let lost = outcome.lost();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged records lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+    let duplicated: Vec<(&str, usize)> = outcome
+        .counts()
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    assert!(
+        duplicated.is_empty(),
+        "{} records written more than once, e.g. {:?}",
+        duplicated.len(),
+        &duplicated[..duplicated.len().min(10)]
+    );
+    // Keys are k-<n> in production order: n rises within each partition.
+    let mut last: HashMap<i64, (i64, u64)> = HashMap::new();
+    for r in &outcome.in_log {
+        let n: u64 = r.key.trim_start_matches("k-").parse().expect("k-<n> key");
+        if let Some((offset, before)) = last.insert(r.partition, (r.offset, n)) {
+            assert!(
+                n > before,
+                "partition {}: k-{n} at offset {} follows k-{before} at offset {offset}",
+                r.partition,
+                r.offset
+            );
+        }
+    }
+}
+
+/// Runs the kill -9 loop with the producer in `mode` (`plain` or
+/// `idempotent`); checks the producer's own success and returns what it
+/// acknowledged and what the log holds.
+fn kill_loop(mode: &str) -> Outcome {
+    let _one = ONE_LOOP.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let addr = format!("127.0.0.1:{}", free_port());
@@ -47,6 +137,7 @@ fn no_acknowledged_record_is_lost_across_kill_9_restarts() {
         .args([&addr, TOPIC])
         .arg(&acked_path)
         .arg(&stop_path)
+        .arg(mode)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -94,20 +185,19 @@ fn no_acknowledged_record_is_lost_across_kill_9_restarts() {
         .lines()
         .map(str::to_string)
         .collect();
-    let acked_set: HashSet<&str> = acked.iter().map(String::as_str).collect();
-    let in_log = keys_in_log(&data);
-    let lost: Vec<&str> = acked_set
-        .iter()
-        .copied()
-        .filter(|k| !in_log.contains_key(*k))
-        .collect();
-    let duplicates: usize = in_log.values().map(|n| n - 1).sum();
+    let outcome = Outcome {
+        in_log: records_in_log(&data),
+        acked,
+    };
+    let acked_set: HashSet<&str> = outcome.acked.iter().map(String::as_str).collect();
+    let counts = outcome.counts();
+    let duplicates: usize = counts.values().map(|n| n - 1).sum();
     eprintln!(
-        "kill loop: cycles={CYCLES} loop={loop_time:.1?} acked={} (acked before each kill: \
+        "kill loop ({mode}): cycles={CYCLES} loop={loop_time:.1?} acked={} (acked before each kill: \
          {acked_before_kill:?}) in_log={} lost={} duplicates={duplicates} producer={}",
         acked_set.len(),
-        in_log.len(),
-        lost.len(),
+        counts.len(),
+        outcome.lost().len(),
         summary.trim()
     );
     assert!(
@@ -115,12 +205,7 @@ fn no_acknowledged_record_is_lost_across_kill_9_restarts() {
         "too few acknowledged records ({}) for the loop to mean anything",
         acked_set.len()
     );
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged records lost, e.g. {:?}",
-        lost.len(),
-        &lost[..lost.len().min(10)]
-    );
+    outcome
 }
 
 /// Lines in `path` so far (0 if it does not exist yet).
@@ -128,9 +213,9 @@ fn count_lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |s| s.lines().count())
 }
 
-/// Every key in the topic, with how many times it occurs, read straight
-/// from the (stopped) broker's data directory.
-fn keys_in_log(data: &Path) -> HashMap<String, usize> {
+/// Every record of the topic (partition, offset, key), read straight from
+/// the (stopped) broker's data directory.
+fn records_in_log(data: &Path) -> Vec<Record> {
     let out = runnel()
         .args(["consume", TOPIC, "-o", "beginning", "--json", "-d"])
         .arg(data)
@@ -141,11 +226,14 @@ fn keys_in_log(data: &Path) -> HashMap<String, usize> {
         "runnel consume failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut keys = HashMap::new();
+    let mut records = Vec::new();
     for line in String::from_utf8(out.stdout).unwrap().lines() {
         let record: serde_json::Value = serde_json::from_str(line).expect("JSON record line");
-        let key = record["key"].as_str().expect("key").to_string();
-        *keys.entry(key).or_insert(0) += 1;
+        records.push(Record {
+            partition: record["partition"].as_i64().expect("partition"),
+            offset: record["offset"].as_i64().expect("offset"),
+            key: record["key"].as_str().expect("key").to_string(),
+        });
     }
-    keys
+    records
 }

@@ -76,6 +76,7 @@ const BROKER_CONFIGS: &[(&str, &str, ConfigType)] = &[
         ConfigType::Long(-1),
     ),
     ("connections.max.idle.ms", "600000", ConfigType::Long(1)),
+    ("producer.id.expiration.ms", "86400000", ConfigType::Int(1)),
     ("socket.send.buffer.bytes", "102400", ConfigType::Int(-1)),
     ("socket.receive.buffer.bytes", "102400", ConfigType::Int(-1)),
     (

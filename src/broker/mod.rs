@@ -8,7 +8,8 @@
 //! [`group_seam::GroupApis`] implementation — by default
 //! [`group_glue::BrokerGroups`], the coordinator of [`group`] over the
 //! broker's `__consumer_offsets`. [`background`] runs retention and the log
-//! cleaner; [`config`] reads Kafka's broker configs.
+//! cleaner; [`config`] reads Kafka's broker configs;
+//! [`producer_id_manager`] hands out producer ids durably.
 
 pub mod background;
 pub mod config;
@@ -19,7 +20,7 @@ pub mod group_glue;
 pub mod group_seam;
 pub mod handlers;
 pub mod legacy_produce;
-pub mod producer_state;
+pub mod producer_id_manager;
 pub mod server;
 pub mod state;
 pub mod topic_config;

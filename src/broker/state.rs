@@ -12,11 +12,10 @@
 //! partition serves normally. Its files are left untouched for an operator.
 
 use super::config::BrokerConfig;
-use super::producer_state::ProducerState;
 use crate::log::{DataDir, GroupCommit, Log, LogConfig, LogError, TopicMeta};
 use kafka_protocol::error::ResponseError;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use tokio::sync::Notify;
 
@@ -36,8 +35,6 @@ pub struct Partition {
     log: Result<Mutex<Log>, OfflineLog>,
     waiters: Mutex<Vec<Arc<Notify>>>,
     deleted: AtomicBool,
-    /// Recent batches of idempotent producers; only touched with the log locked.
-    pub producers: Mutex<ProducerState>,
 }
 
 /// Why an offline partition's log could not be opened.
@@ -67,7 +64,6 @@ impl Partition {
             log,
             waiters: Mutex::new(Vec::new()),
             deleted: AtomicBool::new(false),
-            producers: Mutex::new(ProducerState::default()),
         }
     }
 
@@ -218,7 +214,7 @@ pub struct Broker {
     data_dir: Mutex<Option<DataDir>>,
     defaults: LogConfig,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
-    next_producer_id: AtomicI64,
+    producer_ids: super::producer_id_manager::ProducerIdManager,
     partition_cap: PartitionCap,
 }
 
@@ -337,7 +333,7 @@ impl Broker {
             defaults: data_dir.default_config().clone(),
             data_dir: Mutex::new(Some(data_dir)),
             topics: RwLock::new(BTreeMap::new()),
-            next_producer_id: AtomicI64::new(initial_producer_id()),
+            producer_ids: super::producer_id_manager::ProducerIdManager::open(&config.data_dir)?,
             partition_cap: PartitionCap::new(config.max_broker_partitions, raise_open_file_limit()),
             config,
         };
@@ -667,9 +663,13 @@ impl Broker {
         Ok(())
     }
 
-    /// A fresh producer id for InitProducerId.
-    pub fn next_producer_id(&self) -> i64 {
-        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+    /// A fresh producer id for InitProducerId, never handed out before in
+    /// this data directory.
+    ///
+    /// # Errors
+    /// An I/O error persisting a new block of ids.
+    pub fn next_producer_id(&self) -> Result<i64, LogError> {
+        self.producer_ids.generate()
     }
 
     /// Closes every log cleanly (flush, trim indexes), writes the
@@ -706,15 +706,6 @@ impl Broker {
 
 /// Producer ids start from the clock so ids handed out before a restart are
 /// not handed out again.
-fn initial_producer_id() -> i64 {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    // Leave room below i64::MAX; one id per millisecond of uptime is plenty.
-    ms & 0x0000_7fff_ffff_ffff
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

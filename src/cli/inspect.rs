@@ -20,17 +20,18 @@ pub(crate) const LONG_ABOUT: &str = "\
 Show the record batches of segment files and check them. Works on files written by runnel
 and by Apache Kafka (record batches v2, compressed or not, and legacy v0/v1 message sets).
 
-Each PATH is a .log, .index or .timeindex file, a partition directory (topic-N) or a whole
-data directory. For every batch of a .log file, one line: position, base and last offset,
+Each PATH is a .log, .index, .timeindex or .snapshot file, a partition directory (topic-N)
+or a whole data directory. For every batch of a .log file, one line: position, base and last offset,
 record count, first and max timestamp, size, magic, compression codec, CRC and whether it
 is valid. --records adds every record (offset, timestamp, key, value, headers). For .index
-and .timeindex files, one line per entry. At the end, a summary table per partition:
+and .timeindex files, one line per entry; for .snapshot files (producer state), one line
+per producer (id, epoch, last sequence and offset). At the end, a summary table per partition:
 segments, batches, records, bytes, first and last offset, corrupt batches.
 
---verify checks every batch's CRC and every index and time index entry against the log
-(each offset index entry must point at the start of a batch that holds that offset; each
-time index entry must name an offset whose batch has that timestamp) and prints only the
-problems and the summary. Any problem (a bad CRC, a torn or unreadable batch, offsets going
+--verify checks every batch's CRC, every producer snapshot's CRC, and every index and time
+index entry against the log (each offset index entry must point at the start of a batch that
+holds that offset; each time index entry must name an offset whose batch has that timestamp)
+and prints only the problems and the summary. Any problem (a bad CRC, a torn or unreadable batch, offsets going
 backwards, a wrong index entry) makes the exit code 1, with or without --verify; the
 message names the file and the byte position.
 
@@ -45,7 +46,8 @@ of a partition (a batch not yet complete, index entries for batches appended aft
 \"base_offset\", \"last_offset\", \"count\", \"first_timestamp\", \"max_timestamp\", \"size\",
 \"magic\", \"compression\", \"crc\", \"crc_valid\"}), per record ({\"type\": \"record\", \"file\",
 \"offset\", \"timestamp\", \"key\", \"value\", \"headers\"}, same encoding as consume --json),
-per index entry ({\"type\": \"index_entry\", ...}), per problem ({\"type\": \"error\", \"file\",
+per index entry ({\"type\": \"index_entry\", ...}), per producer snapshot entry
+({\"type\": \"producer_snapshot_entry\", \"producer_id\", \"epoch\", \"last_sequence\", ...}), per problem ({\"type\": \"error\", \"file\",
 \"position\", \"message\"}) and per partition summary ({\"type\": \"summary\", ...}).";
 
 /// Examples shown after the long help.
@@ -150,6 +152,8 @@ enum FileKind {
     Log,
     Index,
     TimeIndex,
+    /// A producer state snapshot (`<offset>.snapshot`).
+    Snapshot,
 }
 
 fn file_kind(path: &Path) -> Option<FileKind> {
@@ -157,6 +161,7 @@ fn file_kind(path: &Path) -> Option<FileKind> {
         "log" => Some(FileKind::Log),
         "index" => Some(FileKind::Index),
         "timeindex" => Some(FileKind::TimeIndex),
+        "snapshot" => Some(FileKind::Snapshot),
         _ => None,
     }
 }
@@ -231,7 +236,7 @@ impl<W: Write> Inspector<W> {
         }
         let Some(kind) = file_kind(path) else {
             anyhow::bail!(
-                "{}: not a segment file (.log, .index or .timeindex) or directory",
+                "{}: not a segment file (.log, .index, .timeindex or .snapshot) or directory",
                 path.display()
             );
         };
@@ -253,6 +258,7 @@ impl<W: Write> Inspector<W> {
                 };
                 self.inspect_index(path, kind, batches.as_deref(), live)?;
             }
+            FileKind::Snapshot => self.inspect_snapshot(path)?,
         }
         if kind == FileKind::Log {
             self.summaries.push(summary);
@@ -299,6 +305,7 @@ impl<W: Write> Inspector<W> {
                     }
                     self.inspect_index(path, *kind, spans, writing)?;
                 }
+                FileKind::Snapshot => self.inspect_snapshot(path)?,
             }
         }
         self.summaries.push(summary);
@@ -669,6 +676,48 @@ impl<W: Write> Inspector<W> {
             }
             if let Some(problem) = check_entry(batches, offset, position, timestamp) {
                 self.problem(path, at, &format!("entry {i}: {problem}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Prints (or with --verify only checks: version, CRC, length) a
+    /// producer state snapshot, one line per producer.
+    fn inspect_snapshot(&mut self, path: &Path) -> anyhow::Result<()> {
+        let data = read_file(path)?;
+        let entries = match crate::log::producer_state::decode_snapshot(&data) {
+            Ok(entries) => entries,
+            Err(why) => return self.problem(path, 0, &format!("producer snapshot: {why}")),
+        };
+        if self.verify {
+            return Ok(());
+        }
+        if !self.json {
+            writeln!(self.out, "{}", path.display())?;
+        }
+        for e in entries {
+            let last = e.batches.back();
+            let (last_sequence, last_offset, offset_delta, timestamp) = last
+                .map_or((-1, -1, 0, e.last_timestamp), |b| {
+                    (b.last_seq, b.last_offset, b.offset_delta, b.timestamp)
+                });
+            let txn = e.current_txn_first_offset.unwrap_or(-1);
+            if self.json {
+                let value = json!({"type": "producer_snapshot_entry",
+                    "file": path.display().to_string(), "producer_id": e.producer_id,
+                    "epoch": e.producer_epoch, "last_sequence": last_sequence,
+                    "last_offset": last_offset, "offset_delta": offset_delta,
+                    "timestamp": timestamp, "coordinator_epoch": e.coordinator_epoch,
+                    "current_txn_first_offset": txn});
+                writeln!(self.out, "{value}")?;
+            } else {
+                writeln!(
+                    self.out,
+                    "producer_id: {} epoch: {} last_sequence: {last_sequence} last_offset: \
+                     {last_offset} offset_delta: {offset_delta} timestamp: {timestamp} \
+                     coordinator_epoch: {} current_txn_first_offset: {txn}",
+                    e.producer_id, e.producer_epoch, e.coordinator_epoch
+                )?;
             }
         }
         Ok(())

@@ -77,6 +77,9 @@ pub struct LogConfig {
     pub min_cleanable_dirty_ratio: f64,
     /// `min.compaction.lag.ms` (default 0).
     pub min_compaction_lag_ms: i64,
+    /// `producer.id.expiration.ms` (default 1 day): a broker config in
+    /// Kafka, not a topic one; idle producer ids are forgotten after it.
+    pub producer_id_expiration_ms: i64,
     /// Values set explicitly, with their source.
     values: BTreeMap<&'static str, (String, ConfigSource)>,
 }
@@ -390,6 +393,7 @@ impl Default for LogConfig {
             log_append_time: false,
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag_ms: 0,
+            producer_id_expiration_ms: 86_400_000,
             values: BTreeMap::new(),
         }
     }
@@ -406,6 +410,16 @@ impl LogConfig {
     /// `message.max.bytes`, ...); other broker settings are ignored.
     pub fn from_broker_configs(broker: &BTreeMap<String, String>) -> Result<LogConfig> {
         let mut config = LogConfig::default();
+        if let Some(v) = broker.get("producer.id.expiration.ms") {
+            config.producer_id_expiration_ms = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|ms: &i64| *ms >= 1)
+                .ok_or_else(|| {
+                    invalid("producer.id.expiration.ms", v, "not a LONG of at least 1")
+                })?;
+        }
         for (name, topic_name, factor) in BROKER_UNITS.iter().rev() {
             let ms_name = find(topic_name).map_or("", |d| d.broker);
             if let Some(v) = broker.get(*name)

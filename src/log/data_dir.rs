@@ -3,7 +3,10 @@
 //! Layout, as Kafka's log directory: `<topic>-<partition>/` folders of
 //! segments, `recovery-point-offset-checkpoint` and
 //! `log-start-offset-checkpoint` (Kafka's checkpoint format), the
-//! `.kafka_cleanshutdown` marker after a clean stop, plus runnel's
+//! `.kafka_cleanshutdown` marker after a clean stop, producer state
+//! snapshots `<offset>.snapshot` beside the segments
+//! ([`super::producer_state`]), the broker's `producer-id-block`
+//! ([`crate::broker::producer_id_manager`]), plus runnel's
 //! `<topic>-0/topic.properties` (partitions, topic.id, then the topic's
 //! configs) and the `.lock` file naming the process that writes to the
 //! directory.
@@ -186,7 +189,7 @@ fn read_checkpoint(path: &Path) -> Result<BTreeMap<Key, i64>> {
 }
 
 /// Writes `contents` to `path` atomically: temp file, fsync, rename, fsync dir.
-fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let tmp = path.with_extension(match path.extension() {
         Some(e) => format!("{}.tmp", e.to_string_lossy()),
         None => "tmp".to_string(),

@@ -113,6 +113,14 @@ pub enum LogError {
         /// The error that took it offline.
         reason: String,
     },
+    /// An idempotent batch whose sequence does not follow its producer's
+    /// last one (OUT_OF_ORDER_SEQUENCE_NUMBER); nothing is appended.
+    #[error("{0}")]
+    OutOfOrderSequence(String),
+    /// An idempotent batch with an epoch older than its producer's last one
+    /// (INVALID_PRODUCER_EPOCH); nothing is appended.
+    #[error("{0}")]
+    InvalidProducerEpoch(String),
     /// A corrupt file found by a check (file, byte position, what).
     #[error("{path} at byte {position}: {reason}")]
     Corrupt {

@@ -11,7 +11,8 @@
 //! [`offset_index::OffsetIndex`], [`time_index::TimeIndex`],
 //! [`partition_log::Log`], [`cleaner::LogCleaner`], [`config::LogConfig`],
 //! [`data_dir::DataDir`], [`group_commit::GroupCommit`],
-//! [`dir_failure::LogDirFailureChannel`], [`validator`] (LogValidator), and
+//! [`dir_failure::LogDirFailureChannel`], [`producer_state::ProducerStateManager`],
+//! [`validator`] (LogValidator), and
 //! [`fd_cache`] for the descriptors of inactive segments.
 
 pub mod cleaner;
@@ -26,6 +27,7 @@ pub mod group_commit;
 mod index_file;
 pub mod offset_index;
 pub mod partition_log;
+pub mod producer_state;
 pub mod segment;
 pub mod time_index;
 pub mod validator;

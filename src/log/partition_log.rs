@@ -6,6 +6,7 @@ use super::config::LogConfig;
 use super::data_dir::CheckpointHandle;
 use super::dir_failure::LogDirFailureChannel;
 use super::error::{LogError, Result};
+use super::producer_state::{PendingBatch, Prepared, ProducerStateManager};
 use super::segment::{
     self, BatchInfo, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, TIME_INDEX_SUFFIX, io_err, now_ms,
 };
@@ -33,6 +34,9 @@ pub struct AppendInfo {
     pub bytes: usize,
     /// Records appended.
     pub records: usize,
+    /// The batch was a retry of one of its producer's last five batches:
+    /// nothing was appended and the offsets are the original ones.
+    pub duplicate: bool,
 }
 
 /// A contiguous byte range of one segment file holding whole batches, ready
@@ -95,6 +99,14 @@ pub struct Log {
     /// The data directory's offline state: checked before every append and
     /// read, set by an I/O error other than a full disk.
     failures: Option<Arc<LogDirFailureChannel>>,
+    /// Idempotent producers' state, checked and updated by every append and
+    /// snapshotted at roll and clean close (owns the `.snapshot` files).
+    producer_state: ProducerStateManager,
+}
+
+/// `producer.id.expiration.ms` of a log config.
+fn config_expiration(config: &LogConfig) -> i64 {
+    config.producer_id_expiration_ms
 }
 
 /// Leader epoch written into appended batches (a single broker's first epoch).
@@ -185,6 +197,7 @@ impl Log {
             let seg = LogSegment::create(dir, opts.log_start_offset.max(0), &config)?;
             sync_dir(dir)?;
             let start = seg.base_offset();
+            let ttl = config_expiration(&config);
             let mut log = Log {
                 dir: dir.to_path_buf(),
                 config,
@@ -196,8 +209,10 @@ impl Log {
                 checkpoint: None,
                 cleaned_up_to: 0,
                 failures: None,
+                producer_state: ProducerStateManager::new(dir, ttl),
             };
             log.recovery_point = log.log_end_offset();
+            log.producer_state.set_map_end_offset(log.log_end_offset());
             return Ok((log, report));
         }
         // The segment holding the recovery point and all later ones are checked.
@@ -272,6 +287,7 @@ impl Log {
                 report.indexes_rebuilt
             );
         }
+        let ttl = config_expiration(&config);
         let mut log = Log {
             dir: dir.to_path_buf(),
             config,
@@ -283,6 +299,7 @@ impl Log {
             checkpoint: None,
             cleaned_up_to: 0,
             failures: None,
+            producer_state: ProducerStateManager::new(dir, ttl),
         };
         let first = log.first_segment().base_offset();
         log.log_start_offset = opts.log_start_offset.max(first).min(log.log_end_offset());
@@ -293,12 +310,62 @@ impl Log {
             }
         }
         log.recovery_point = log.log_end_offset();
+        log.rebuild_producer_state()?;
         Ok((log, report))
+    }
+
+    /// Loads the newest valid producer snapshot and replays the batch
+    /// headers after it (Kafka's `rebuildProducerState`).
+    fn rebuild_producer_state(&mut self) -> Result<()> {
+        let end = self.log_end_offset();
+        let from = self
+            .producer_state
+            .load(self.log_start_offset, end, now_ms())?;
+        let floor = self
+            .segments
+            .range(..=from)
+            .next_back()
+            .map_or(i64::MIN, |(b, _)| *b);
+        let mut replayed = 0usize;
+        for seg in self.segments.range(floor..).map(|(_, s)| s) {
+            let pos = if seg.base_offset() < from {
+                match seg.find(from)? {
+                    Some((pos, _)) => pos,
+                    None => continue,
+                }
+            } else {
+                0
+            };
+            let mut scan = segment::HeaderScanner::new(seg, pos);
+            while let Some((_, h)) = scan.next_header()? {
+                if h.last_offset < from {
+                    continue;
+                }
+                if let Some(b) = scan.batch_header() {
+                    self.producer_state.replay(&b);
+                    replayed += 1;
+                }
+            }
+        }
+        self.producer_state.set_map_end_offset(end);
+        if replayed > 0 {
+            tracing::debug!(
+                "{}: producer state from offset {from}, {replayed} batches replayed",
+                self.dir.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The partition's producer state.
+    pub fn producer_state(&self) -> &ProducerStateManager {
+        &self.producer_state
     }
 
     /// Opens an existing log for reading only (no lock, no recovery, no
     /// writes); reads stop at the last complete batch.
     pub fn open_read_only(dir: &Path, config: LogConfig) -> Result<Log> {
+        let ttl = config_expiration(&config);
         let mut log = Log {
             dir: dir.to_path_buf(),
             config,
@@ -310,6 +377,7 @@ impl Log {
             checkpoint: None,
             cleaned_up_to: 0,
             failures: None,
+            producer_state: ProducerStateManager::new(dir, ttl),
         };
         log.refresh()?;
         if log.segments.is_empty() {
@@ -484,6 +552,7 @@ impl Log {
                 log_append_time: -1,
                 bytes: 0,
                 records: 0,
+                duplicate: false,
             });
         }
         let now = now_ms();
@@ -532,6 +601,31 @@ impl Log {
             ));
         }
         let last_offset = next - 1;
+        // Producer state is checked before the write and applied after it.
+        let parsed: Vec<_> = valid.iter().map(|v| v.header).collect();
+        let pending: Vec<PendingBatch<'_>> = parsed
+            .iter()
+            .zip(&infos)
+            .map(|(header, info)| PendingBatch {
+                header,
+                first_offset: info.last_offset - header.last_offset_delta as i64,
+                last_offset: info.last_offset,
+                max_timestamp: info.max_timestamp,
+            })
+            .collect();
+        let staged = match self.producer_state.prepare(&pending)? {
+            Prepared::Duplicate(first, last) => {
+                return Ok(AppendInfo {
+                    base_offset: first,
+                    last_offset: last,
+                    log_append_time: -1,
+                    bytes: 0,
+                    records: 0,
+                    duplicate: true,
+                });
+            }
+            Prepared::Append(staged) => staged,
+        };
         if self
             .active()
             .should_roll(&self.config, batches.len(), max_timestamp, last_offset, now)
@@ -545,12 +639,14 @@ impl Log {
             .next_back()
             .expect("a log has a segment");
         active.append(&mut parts, &infos, config)?;
+        self.producer_state.commit(staged, next);
         Ok(AppendInfo {
             base_offset,
             last_offset,
             log_append_time,
             bytes: batches.len(),
             records,
+            duplicate: false,
         })
     }
 
@@ -573,7 +669,30 @@ impl Log {
         self.fail_stop_sync(flushed)?;
         let seg = LogSegment::create(&self.dir, next, &self.config)?;
         self.segments.insert(next, seg);
-        sync_dir(&self.dir)
+        sync_dir(&self.dir)?;
+        // The old segment is on disk: the state of everything below `next`
+        // can be snapshotted.
+        self.producer_state.set_map_end_offset(next);
+        self.producer_state.take_snapshot()?;
+        self.delete_old_snapshots()
+    }
+
+    /// Keeps the snapshots of the last two segments and of the segment
+    /// holding the recovery point (Kafka's
+    /// `deleteSnapshotsAfterRecoveryPointCheckpoint`), deletes older ones.
+    fn delete_old_snapshots(&self) -> Result<()> {
+        let second_last = self.segments.keys().rev().nth(1).copied();
+        let holding_recovery = self
+            .segments
+            .range(..=self.recovery_point)
+            .next_back()
+            .map(|(b, _)| *b);
+        let keep_from = match (second_last, holding_recovery) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => return Ok(()),
+        };
+        self.producer_state.delete_snapshots_before(keep_from)
     }
 
     fn check_range(&self, offset: i64) -> Result<()> {
@@ -666,6 +785,8 @@ impl Log {
 
     /// Replaces the config (after `topics alter`).
     pub fn set_config(&mut self, config: LogConfig) {
+        self.producer_state
+            .set_producer_id_expiration_ms(config.producer_id_expiration_ms);
         self.config = config;
     }
 
@@ -739,6 +860,10 @@ impl Log {
     }
 
     fn delete_expired(&mut self, now_ms: i64) -> Result<usize> {
+        let expired = self.producer_state.remove_expired_producers(now_ms);
+        if expired > 0 {
+            tracing::debug!("{}: {expired} producer ids expired", self.dir.display());
+        }
         let mut deleted = 0;
         while self
             .second_base()
@@ -769,6 +894,8 @@ impl Log {
                 self.log_start_offset = first;
             }
             self.publish_checkpoint();
+            self.producer_state
+                .on_log_start_offset_incremented(self.log_start_offset)?;
             sync_dir(&self.dir)?;
         }
         Ok(deleted)
@@ -789,6 +916,8 @@ impl Log {
         }
         self.log_start_offset = offset;
         self.apply_retention_below_start()?;
+        self.producer_state
+            .on_log_start_offset_incremented(offset)?;
         self.publish_checkpoint();
         Ok(())
     }
@@ -853,6 +982,14 @@ impl Log {
         }
         self.active_mut().finish()?;
         self.flush()?;
+        // A clean close leaves the whole state in a snapshot at the log end,
+        // so the next open replays nothing. Without it (a full disk) the
+        // next open replays from an older one: slower, as correct.
+        self.producer_state
+            .set_map_end_offset(self.log_end_offset());
+        if let Err(e) = self.producer_state.take_snapshot() {
+            tracing::warn!("{}: producer snapshot not written: {e}", self.dir.display());
+        }
         self.closed = true;
         if let Some(c) = &self.checkpoint {
             c.release(true);
@@ -1576,6 +1713,148 @@ mod tests {
         assert!(log.append(&simple(3, 1, &value)).is_err());
         assert_eq!(log.size_bytes(), size);
         check_reads(&log, &appended);
+    }
+
+    /// A batch of `n` records from producer `pid` at `epoch`, first sequence `seq`.
+    fn idempotent(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {
+        let mut b = crate::record::BatchBuilder::new(crate::record::Compression::None, now_ms())
+            .producer(pid, epoch, seq);
+        for _ in 0..n {
+            b.push(now_ms(), None, Some(b"v"), &[]);
+        }
+        b.finish()
+    }
+
+    /// Appends producer 7's batches of 2 records, sequences 0, 2, 4, ...
+    fn produce(log: &mut Log, batches: i32) {
+        for i in 0..batches {
+            let info = log.append(&idempotent(7, 0, 2 * i, 2)).unwrap();
+            assert!(!info.duplicate);
+        }
+    }
+
+    fn snapshot_names(dir: &Path) -> Vec<i64> {
+        crate::log::producer_state::list_snapshots(dir).unwrap()
+    }
+
+    #[test]
+    fn duplicate_batch_is_answered_with_its_offsets_and_appends_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        log.append(&simple(3, 0, b"plain")).unwrap();
+        let first = log.append(&idempotent(7, 0, 0, 2)).unwrap();
+        log.append(&idempotent(7, 0, 2, 1)).unwrap();
+        let (end, size) = (log.log_end_offset(), log.size_bytes());
+        let retry = log.append(&idempotent(7, 0, 0, 2)).unwrap();
+        assert!(retry.duplicate);
+        assert_eq!((retry.base_offset, retry.last_offset), (3, 4));
+        assert_eq!((first.base_offset, first.last_offset), (3, 4));
+        assert_eq!((log.log_end_offset(), log.size_bytes()), (end, size));
+        let gap = log.append(&idempotent(7, 0, 9, 1)).unwrap_err();
+        assert!(matches!(gap, LogError::OutOfOrderSequence(_)), "{gap}");
+        let fenced = log.append(&idempotent(7, -1, 3, 1));
+        assert!(fenced.is_err());
+        assert_eq!((log.log_end_offset(), log.size_bytes()), (end, size));
+    }
+
+    #[test]
+    fn producer_state_survives_clean_close_through_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        produce(&mut log, 100);
+        assert!(
+            log.segment_count() > 2,
+            "rolled: {} segments, {} bytes",
+            log.segment_count(),
+            log.size_bytes()
+        );
+        let rolls = snapshot_names(dir.path());
+        assert!(!rolls.is_empty(), "a snapshot at each roll");
+        assert!(rolls.len() <= 3, "old snapshots deleted: {rolls:?}");
+        let end = log.log_end_offset();
+        log.close().unwrap();
+        assert_eq!(snapshot_names(dir.path()).last(), Some(&end));
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        let e = log.producer_state().last_entry(7).unwrap();
+        assert_eq!(e.last_seq(), 199);
+        assert_eq!(
+            e.batches.len(),
+            1,
+            "a snapshot keeps the last batch, as Kafka's"
+        );
+        let retry = log.append(&idempotent(7, 0, 198, 2)).unwrap();
+        assert!(retry.duplicate);
+        assert_eq!(retry.last_offset, end - 1);
+        log.append(&idempotent(7, 0, 200, 1)).unwrap();
+    }
+
+    #[test]
+    fn producer_state_is_rebuilt_after_an_unclean_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        produce(&mut log, 100);
+        let end = log.log_end_offset();
+        drop(log); // no close: only the roll snapshots exist
+        let snaps = snapshot_names(dir.path());
+        assert!(!snaps.is_empty() && snaps.last() < Some(&end), "{snaps:?}");
+        let (mut log, _) = Log::open(dir.path(), small_config(), true).unwrap();
+        // Replay after the last snapshot rebuilt the last five batches.
+        for i in 95..100 {
+            let retry = log.append(&idempotent(7, 0, 2 * i, 2)).unwrap();
+            assert!(retry.duplicate, "batch {i}");
+        }
+        assert!(matches!(
+            log.append(&idempotent(7, 0, 201, 1)),
+            Err(LogError::OutOfOrderSequence(_))
+        ));
+        assert_eq!(log.log_end_offset(), end);
+    }
+
+    #[test]
+    fn missing_or_corrupt_snapshots_fall_back_to_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        produce(&mut log, 100);
+        let end = log.log_end_offset();
+        log.close().unwrap();
+        let snaps = snapshot_names(dir.path());
+        let newest = crate::log::producer_state::snapshot_file(dir.path(), end);
+        // Corrupt the newest: an older one plus replay is used.
+        let mut bytes = std::fs::read(&newest).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&newest, &bytes).unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        assert!(log.append(&idempotent(7, 0, 198, 2)).unwrap().duplicate);
+        assert!(!newest.exists(), "the corrupt snapshot is deleted");
+        drop(log);
+        // No snapshot at all: a full replay.
+        for o in snaps {
+            let _ = std::fs::remove_file(crate::log::producer_state::snapshot_file(dir.path(), o));
+        }
+        assert!(snapshot_names(dir.path()).is_empty());
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        assert!(log.append(&idempotent(7, 0, 196, 2)).unwrap().duplicate);
+        assert!(matches!(
+            log.append(&idempotent(7, 0, 0, 2)),
+            Err(LogError::OutOfOrderSequence(_))
+        ));
+        assert_eq!(log.log_end_offset(), end);
+    }
+
+    #[test]
+    fn producers_below_the_log_start_offset_are_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = Log::open(dir.path(), small_config(), false).unwrap();
+        log.append(&idempotent(8, 0, 0, 2)).unwrap();
+        produce(&mut log, 100);
+        let end = log.log_end_offset();
+        log.advance_log_start_offset(end - 1).unwrap();
+        assert!(log.producer_state().last_entry(8).is_none());
+        assert!(log.producer_state().last_entry(7).is_some());
+        assert!(snapshot_names(dir.path()).iter().all(|&o| o >= end - 1));
+        // Its state is gone: a later sequence is accepted (KIP-360).
+        assert!(!log.append(&idempotent(8, 0, 5, 1)).unwrap().duplicate);
     }
 
     /// Throughput of 1 MiB appends plus one final fdatasync, against a raw

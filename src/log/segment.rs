@@ -842,6 +842,8 @@ pub struct HeaderScanner<'a> {
     pos: u64,
     buf: Vec<u8>,
     buf_start: u64,
+    /// The v2 header of the entry last returned (producer fields included).
+    batch: Option<crate::record::BatchHeader>,
 }
 
 const SCAN_CHUNK: usize = 16 * 1024;
@@ -855,7 +857,14 @@ impl<'a> HeaderScanner<'a> {
             pos,
             buf: Vec::new(),
             buf_start: 0,
+            batch: None,
         }
+    }
+
+    /// The full v2 header of the entry [`Self::next_header`] last returned
+    /// (`None` for a legacy message): what producer state replay needs.
+    pub fn batch_header(&self) -> Option<crate::record::BatchHeader> {
+        self.batch
     }
 
     /// The next complete entry's position and header; `None` at the end of
@@ -888,6 +897,9 @@ impl<'a> HeaderScanner<'a> {
         if pos + h.total_size() as u64 > size {
             return Ok(None);
         }
+        self.batch = (h.magic == 2)
+            .then(|| crate::record::BatchHeader::parse(&self.buf[at..]).ok())
+            .flatten();
         self.pos += h.total_size() as u64;
         Ok(Some((pos, h)))
     }

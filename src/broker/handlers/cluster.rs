@@ -57,8 +57,18 @@ pub fn init_producer_id(
         resp.producer_id = req.producer_id;
         resp.producer_epoch = req.producer_epoch + 1;
     } else {
-        resp.producer_id = ProducerId(broker.next_producer_id());
-        resp.producer_epoch = 0;
+        match broker.next_producer_id() {
+            Ok(id) => {
+                resp.producer_id = ProducerId(id);
+                resp.producer_epoch = 0;
+            }
+            Err(e) => {
+                tracing::error!("no producer id: {e}");
+                resp.error_code = super::log_error_code(&e);
+                resp.producer_id = ProducerId(-1);
+                resp.producer_epoch = -1;
+            }
+        }
     }
     resp
 }

@@ -41,6 +41,8 @@ pub fn log_error_code(e: &LogError) -> i16 {
         LogError::MissingKey { .. } | LogError::InvalidRecord { .. } => {
             ResponseError::InvalidRecord.code()
         }
+        LogError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber.code(),
+        LogError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch.code(),
         LogError::Io { .. }
         | LogError::Corrupt { .. }
         | LogError::Locked { .. }

@@ -8,9 +8,8 @@
 use super::{log_error_code, now_ms, str_bytes};
 use crate::broker::dispatch::{PendingReply, reply};
 use crate::broker::legacy_produce::{self, LegacyProduceResponse};
-use crate::broker::state::{Broker, Partition, lock};
+use crate::broker::state::{Broker, Partition};
 use crate::log::validator::{RecordError, record_errors};
-use crate::record::BatchHeader;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
@@ -58,10 +57,6 @@ fn append(
             )
         })?;
     }
-    // A single batch from an idempotent producer may be a retry.
-    let single = BatchHeader::parse(&records)
-        .ok()
-        .filter(|h| h.total_size() == records.len());
     // An offline partition (its log could not be opened) takes nothing.
     let mut log = partition
         .log()
@@ -76,33 +71,19 @@ fn append(
     // An offline data directory acknowledges nothing, a retried batch included.
     log.check_online()
         .map_err(|e| (log_error_code(&e), e.to_string(), Vec::new()))?;
-    if let Some(h) = &single
-        && let Some((base_offset, last_offset)) = lock(&partition.producers).duplicate_of(h)
-    {
-        tracing::debug!(
-            "duplicate batch of producer {} on {}-{} (offsets {base_offset}..={last_offset})",
-            h.producer_id,
-            partition.topic,
-            partition.index
-        );
-        let info = crate::log::AppendInfo {
-            base_offset,
-            last_offset,
-            log_append_time: -1,
-            bytes: 0,
-            records: 0,
-        };
-        return Ok((
-            info,
-            log.log_start_offset(),
-            durable.then(|| log.sync_target()),
-        ));
-    }
     let info = log
         .append(&records)
         .map_err(|e| (log_error_code(&e), e.to_string(), record_errors(&e)))?;
-    if let Some(h) = &single {
-        lock(&partition.producers).appended(h, info.base_offset);
+    if info.duplicate {
+        // A retry of one of the producer's last five batches (Kafka's
+        // DuplicateSequence): answered with its original offsets.
+        tracing::debug!(
+            "duplicate batch on {}-{} (offsets {}..={})",
+            partition.topic,
+            partition.index,
+            info.base_offset,
+            info.last_offset
+        );
     }
     Ok((
         info,

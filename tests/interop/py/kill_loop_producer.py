@@ -5,7 +5,10 @@ retries). Each record whose delivery report says success is appended to ACKED_FI
 `key` line, flushed at once, so the test knows exactly which records were acknowledged. Failed
 deliveries are only counted: an unacknowledged record may or may not be in the log.
 
-Usage: kill_loop_producer.py BOOTSTRAP TOPIC ACKED_FILE STOP_FILE
+With MODE `idempotent` the producer has enable.idempotence=true (acks=all, at most 5 requests in
+flight, retries in order): the broker must then write every record once, in order per partition.
+
+Usage: kill_loop_producer.py BOOTSTRAP TOPIC ACKED_FILE STOP_FILE [plain|idempotent]
 Prints one JSON summary line at the end."""
 
 import os
@@ -17,6 +20,7 @@ from confluent_kafka import Producer
 from common import emit
 
 bootstrap, topic, acked_path, stop_path = sys.argv[1:5]
+idempotent = len(sys.argv) > 5 and sys.argv[5] == "idempotent"
 
 # Records queued in librdkafka but not yet acknowledged, at most: keeps each outage's
 # backlog (and so the final flush) small.
@@ -29,9 +33,9 @@ DEADLINE_S = 240.0
 producer = Producer({
     "bootstrap.servers": bootstrap,
     "acks": "all",
-    # A broker restarted after kill -9 forgets idempotent producer state; plain retries
-    # are what this test measures (duplicates are counted, not failed).
-    "enable.idempotence": False,
+    # Plain mode: retries may append a record twice (counted, not failed). Idempotent
+    # mode: the broker's producer state (snapshots plus replay) must answer every retry.
+    "enable.idempotence": idempotent,
     "linger.ms": 2,
     "retries": 1_000_000,
     "retry.backoff.ms": 50,
