@@ -20,7 +20,7 @@
 //! | 10 | each record's framing: length varint ≥ 0 and inside the batch, attributes byte, timestamp delta varlong, offset delta varint, key and value lengths ≥ −1 and inside the record, header count ≥ 0, header key length ≥ 0 and value length ≥ −1 and inside the record, the declared length consumed exactly | `CorruptBatch` (2) |
 //! | 11 | offset delta of record *i* == *i* | `InvalidRecord` (87), with record index |
 //! | 12 | a compacted topic's records have keys | `MissingKey` (87), with record index |
-//! | 13 | exactly `recordsCount` records: none missing, no bytes after the last | `CorruptBatch` (2) |
+//! | 13 | exactly `recordsCount` records: none missing, no bytes after the last | `InvalidRecord` (87) |
 //!
 //! The batch's `maxTimestamp` is recomputed from the records (CreateTime) and
 //! returned in [`ValidBatch::max_timestamp`]; [`Log::append`] rewrites the
@@ -242,8 +242,13 @@ trait Source {
     fn record_done(&mut self) {}
 }
 
+/// What a source reports when a record's field runs past its declared
+/// length: a record structure fault (INVALID_RECORD), unlike a failure to
+/// decompress (CORRUPT_MESSAGE).
+const PAST_RECORD: &str = "record field runs past the record's declared length";
+
 fn past_record() -> BatchError {
-    BatchError::Corrupt("record field runs past the record's declared length".into())
+    BatchError::Corrupt(PAST_RECORD.into())
 }
 
 /// The records section of an uncompressed batch, which also computes the
@@ -483,19 +488,17 @@ impl Walk<'_> {
         let mut max_timestamp = i64::MIN;
         for index in 0..count {
             if src.at_end()? {
-                return Err(BatchError::Corrupt(format!(
+                return Err(invalid(format!(
                     "batch ends after {index} of its {count} declared records"
-                ))
-                .into());
+                )));
             }
             let delta = self.record(src, index)?;
             max_timestamp = max_timestamp.max(self.header.base_timestamp.wrapping_add(delta));
         }
         if !src.at_end()? {
-            return Err(BatchError::Corrupt(format!(
+            return Err(invalid(format!(
                 "bytes after the last of the {count} declared records"
-            ))
-            .into());
+            )));
         }
         Ok(max_timestamp)
     }
@@ -503,12 +506,21 @@ impl Walk<'_> {
     /// One record at `index`; returns its timestamp delta.
     #[inline(always)]
     fn record<S: Source>(&self, src: &mut S, index: i32) -> Result<i64> {
+        // Kafka's DefaultRecord.readFrom: a record that does not parse is
+        // an InvalidRecordException (INVALID_RECORD), naming the record.
         let corrupt = |what: String| -> LogError {
-            BatchError::Corrupt(format!("record {index}: {what}")).into()
+            let message = format!("record {index}: {what}");
+            LogError::InvalidRecord {
+                message: message.clone(),
+                record_errors: vec![RecordError {
+                    batch_index: index,
+                    message,
+                }],
+            }
         };
         let at = |e: BatchError| -> LogError {
             match e {
-                BatchError::Corrupt(m) => corrupt(m),
+                BatchError::Corrupt(m) if m == PAST_RECORD => corrupt(m),
                 other => other.into(),
             }
         };
@@ -817,7 +829,11 @@ mod tests {
         // count 2^31-1 with lastOffsetDelta 2^31-2 and one record: header
         // consistent, records not (check 13).
         let b = batch_of(Compression::None, &records(1), i32::MAX);
-        assert!(corrupt_msg(check(&b)).contains("after 1 of its 2147483647"));
+        assert!(
+            invalid_msg(check(&b))
+                .0
+                .contains("after 1 of its 2147483647")
+        );
         let b = patch(
             good(Compression::None, 3),
             LAST_OFFSET_DELTA_OFFSET,
@@ -831,16 +847,20 @@ mod tests {
     fn record_count_must_match_the_records() {
         // Count 1, three records.
         let b = batch_of(Compression::None, &records(3), 1);
-        assert!(corrupt_msg(check(&b)).contains("bytes after the last of the 1"));
+        assert!(
+            invalid_msg(check(&b))
+                .0
+                .contains("bytes after the last of the 1")
+        );
         // Count 3, one record; and the same compressed.
         for codec in [Compression::None, Compression::Zstd] {
             let b = batch_of(codec, &records(1), 3);
             assert!(
-                corrupt_msg(check(&b)).contains("after 1 of its 3"),
+                invalid_msg(check(&b)).0.contains("after 1 of its 3"),
                 "{codec}"
             );
             let b = batch_of(codec, &records(3), 1);
-            assert!(corrupt_msg(check(&b)).contains("bytes after"), "{codec}");
+            assert!(invalid_msg(check(&b)).0.contains("bytes after"), "{codec}");
         }
     }
 
@@ -988,14 +1008,16 @@ mod tests {
     }
 
     #[test]
-    fn record_framing_faults_are_corrupt_in_every_codec() {
+    fn record_framing_faults_are_invalid_records_in_every_codec() {
         for codec in Compression::ALL {
             for (name, fault) in framing_faults() {
                 let mut recs = records(1);
                 recs.extend_from_slice(&fault);
                 let b = batch_of(codec, &recs, 2);
-                let m = corrupt_msg(check(&b));
+                let (m, errors) = invalid_msg(check(&b));
                 assert!(m.contains("record 1"), "{codec} {name}: {m}");
+                assert_eq!(errors.len(), 1, "{codec} {name}");
+                assert_eq!(errors[0].batch_index, 1, "{codec} {name}");
             }
         }
     }
