@@ -400,7 +400,8 @@ async fn retention_and_compaction_run_in_the_background() {
     let keys = broker.broker.partition("keys", 0).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let retained = old.log().unwrap().log_start_offset() > 0 && old.log().unwrap().segment_count() == 1;
+        let retained =
+            old.log().unwrap().log_start_offset() > 0 && old.log().unwrap().segment_count() == 1;
         let compacted = keys.log().unwrap().size_bytes() < keys_size_before;
         if retained && compacted {
             break;
