@@ -36,6 +36,11 @@
 //!   swap). Another process cutting the file is outside the contract, as in
 //!   Kafka; read-only users (the CLI while a broker writes) take copies.
 //!
+//! Each mapped index is one of the process's memory maps
+//! (`vm.max_map_count`, 65530 by default, as for Kafka); a map that fails
+//! is logged and the index used empty, so lookups in that segment scan it
+//! from its start instead of failing.
+//!
 //! Entries of an inactive index are trusted as Kafka trusts them (below the
 //! recovery point): opening checks only that the file holds whole entries,
 //! and a lookup whose entry does not match the log falls back to a scan
@@ -231,7 +236,7 @@ impl IndexFile {
     /// Kafka's cheap sanity check, from the length alone: whether the file
     /// (of a lazily opened index: as stat'ed) holds whole entries.
     pub(crate) fn has_whole_entries(&self) -> bool {
-        self.file_len % self.entry_size == 0
+        self.file_len.is_multiple_of(self.entry_size)
     }
 
     /// The entries' bytes, mapping a lazy index at the first call.
