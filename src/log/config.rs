@@ -622,4 +622,21 @@ mod tests {
         assert_eq!(src("segment.ms"), ConfigSource::Default);
         assert!(LogConfig::from_broker_configs(&map(&[("log.segment.bytes", "1")])).is_err());
     }
+
+    #[test]
+    fn producer_id_expiration_is_a_broker_config_only() {
+        assert_eq!(LogConfig::default().producer_id_expiration_ms, 86_400_000);
+        let broker =
+            LogConfig::from_broker_configs(&map(&[("producer.id.expiration.ms", "5000")])).unwrap();
+        assert_eq!(broker.producer_id_expiration_ms, 5000);
+        let topic = broker.with_topic_configs(&map(&[])).unwrap();
+        assert_eq!(topic.producer_id_expiration_ms, 5000, "topics inherit it");
+        assert!(
+            !LogConfig::is_known("producer.id.expiration.ms"),
+            "no topic config"
+        );
+        assert!(
+            LogConfig::from_broker_configs(&map(&[("producer.id.expiration.ms", "0")])).is_err()
+        );
+    }
 }

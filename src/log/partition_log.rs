@@ -1857,6 +1857,19 @@ mod tests {
         assert!(!log.append(&idempotent(8, 0, 5, 1)).unwrap().duplicate);
     }
 
+    #[test]
+    fn retention_pass_expires_idle_producers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = small_config();
+        c.producer_id_expiration_ms = 60_000;
+        let (mut log, _) = Log::open(dir.path(), c, false).unwrap();
+        produce(&mut log, 1);
+        log.apply_retention(now_ms()).unwrap();
+        assert!(log.producer_state().last_entry(7).is_some());
+        log.apply_retention(now_ms() + 61_000).unwrap();
+        assert!(log.producer_state().last_entry(7).is_none());
+    }
+
     /// Throughput of 1 MiB appends plus one final fdatasync, against a raw
     /// write + fdatasync of the same bytes (run with --ignored --nocapture).
     #[test]
