@@ -115,3 +115,44 @@ fn request_seeds_decode_as_the_broker_decodes_them() {
         }
     }
 }
+
+/// What the segment target found, in plain words: a batch header claiming
+/// offsets up to i64::MAX (or below the segment's base) cannot be in the
+/// segment, so a header scan ends before it; the read-only view and the
+/// writable load then agree with recovery, which cuts it off, instead of
+/// computing offsets past i64::MAX.
+#[test]
+fn a_batch_with_offsets_outside_the_segment_ends_the_header_scan() {
+    use runnel::log::LogConfig;
+    use runnel::log::segment::{LogSegment, segment_file};
+    use runnel::record::{BatchBuilder, Compression, batch};
+
+    let record = |ts| {
+        let mut b = BatchBuilder::new(Compression::None, ts);
+        b.push(ts, Some(b"k"), Some(b"v"), &[]);
+        b.finish()
+    };
+    let good = record(1);
+    for bad_base in [i64::MAX, i64::MAX - 10, -5] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bad = record(2);
+        batch::set_base_offset(&mut bad, bad_base);
+        batch::update_crc(&mut bad);
+        let mut log = good.clone();
+        log.extend_from_slice(&bad);
+        std::fs::write(segment_file(dir.path(), 0, "log"), &log).unwrap();
+
+        let mut view = LogSegment::open_read_only(dir.path(), 0).unwrap();
+        view.load_read_only().unwrap();
+        assert_eq!(view.next_offset(), 1, "base {bad_base}");
+        assert_eq!(view.size(), good.len() as u64);
+        assert!(view.find(i64::MAX - 1).unwrap().is_none());
+
+        let config = LogConfig::default();
+        let mut seg = LogSegment::open(dir.path(), 0, &config, true).unwrap();
+        assert!(!seg.load().unwrap(), "a load must leave this to recovery");
+        let check = seg.recover(&config).unwrap();
+        assert_eq!(check.valid_bytes, good.len() as u64);
+        assert_eq!(seg.next_offset(), 1);
+    }
+}

@@ -893,6 +893,18 @@ impl<'a> HeaderScanner<'a> {
         let Ok(h) = EntryHeader::parse(&self.buf[at..]) else {
             return Ok(None);
         };
+        // A batch whose offsets cannot be in this segment (below its base
+        // offset, or beyond what the indexes' 4-byte relative offsets reach)
+        // ends the valid batches, as it fails `recover`; reading on would
+        // compute offsets past i64::MAX.
+        let base = self.segment.base_offset;
+        if h.base_offset < base {
+            return Ok(None);
+        }
+        let relative_last = (h.base_offset - base).checked_add(h.last_offset_delta as i64);
+        if !relative_last.is_some_and(|r| (0..=i32::MAX as i64).contains(&r)) {
+            return Ok(None);
+        }
         let pos = self.pos;
         if pos + h.total_size() as u64 > size {
             return Ok(None);
