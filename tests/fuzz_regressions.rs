@@ -151,7 +151,7 @@ fn a_batch_with_offsets_outside_the_segment_ends_the_header_scan() {
         let config = LogConfig::default();
         let mut seg = LogSegment::open(dir.path(), 0, &config, true).unwrap();
         assert!(!seg.load().unwrap(), "a load must leave this to recovery");
-        let check = seg.recover(&config).unwrap();
+        let check = seg.recover(&config, true).unwrap();
         assert_eq!(check.valid_bytes, good.len() as u64);
         assert_eq!(seg.next_offset(), 1);
     }

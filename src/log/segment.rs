@@ -901,7 +901,12 @@ impl<'a> HeaderScanner<'a> {
         if h.base_offset < base {
             return Ok(None);
         }
-        let relative_last = (h.base_offset - base).checked_add(h.last_offset_delta as i64);
+        // (`last_offset` wraps for a v2 header near i64::MAX: a last offset
+        // below the base offset is refused with the rest.)
+        let relative_last = h
+            .last_offset
+            .checked_sub(base)
+            .filter(|_| h.last_offset >= h.base_offset);
         if !relative_last.is_some_and(|r| (0..=i32::MAX as i64).contains(&r)) {
             return Ok(None);
         }
