@@ -24,11 +24,9 @@
 //!   read-only view the command line uses.
 //! - [`offset_index`] / [`time_index`]: one index file opened writable and
 //!   read-only, sanity-checked and looked up.
-//!
-//! The batch validator (`log/validator.rs`, Kafka's LogValidator) gets its
-//! own target once it lands: a `pub fn batch_validator(data: &[u8])` here,
-//! named in [`TARGETS`] and [`run`], a `fuzz/src/bin/batch_validator.rs`
-//! and seeds under `fuzz/seeds/batch_validator/`.
+//! - [`batch_validator`]: a produce request's records for one partition
+//!   through [`validator::validate_records`], what `Log::append` runs; what
+//!   it accepts must then decode cleanly with every record decoder.
 
 use crate::broker::dispatch::{self, Request, Route, broker_apis};
 use crate::broker::group::GroupCoordinator;
@@ -39,6 +37,7 @@ use crate::log::segment::{
     BatchReader, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, ReadOutcome, TIME_INDEX_SUFFIX, segment_file,
 };
 use crate::log::time_index::TimeIndex;
+use crate::log::validator;
 use crate::protocol::{FrameReader, RequestPreamble, SupportedApis};
 use crate::record::legacy::{self, LegacyMessage};
 use crate::record::{batch, decode};
@@ -56,6 +55,7 @@ pub const TARGETS: &[&str] = &[
     "segment",
     "offset_index",
     "time_index",
+    "batch_validator",
 ];
 
 /// Runs the target named `target` on `data`; false if there is no such target.
@@ -74,6 +74,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "time_index" => {
             time_index(data);
         }
+        "batch_validator" => batch_validator(data),
         _ => return false,
     }
     true
@@ -173,6 +174,38 @@ pub fn record_batch(data: &[u8]) {
         if entry.is_err() {
             break;
         }
+    }
+}
+
+/// A produce request's records for one partition, validated as the log
+/// validates them before an append (plain and compacted topic, default and
+/// small `max.message.bytes`). The oracle: every batch the validator lets
+/// through is one that fetch, consume and inspect decode without an error,
+/// record by record, so nothing it accepts can poison a consumer.
+pub fn batch_validator(data: &[u8]) {
+    let mut configs = [LogConfig::default(), LogConfig::default()];
+    configs[1].compact = true;
+    configs[1].max_message_bytes = 4096;
+    for config in &configs {
+        let Ok(valid) = validator::validate_records(data, config) else {
+            continue;
+        };
+        let mut pos = 0;
+        for v in &valid {
+            assert_eq!(v.position, pos, "batches are contiguous");
+            let size = v.header.total_size();
+            let bytes = &data[pos..pos + size];
+            let records = decode::BatchRecords::new(bytes).expect("a valid batch decodes");
+            let mut count = 0;
+            for r in records.iter() {
+                let r = r.expect("a record of a valid batch decodes");
+                assert!(!config.compact || r.key.is_some(), "compacted: keyed");
+                count += 1;
+            }
+            assert_eq!(count, v.header.records_count, "records as declared");
+            pos += size;
+        }
+        assert_eq!(pos, data.len(), "every byte belongs to a valid batch");
     }
 }
 
