@@ -3,8 +3,10 @@
 //! runs on the bytes of a produce request's partition; a fuzz target calls
 //! it (or [`validate_batch`]) on the same bytes.
 //!
-//! Every batch is checked in this order; the first failure refuses the whole
-//! append (no batch of it is written):
+//! Every batch is checked in this order (for an uncompressed batch the CRC of
+//! check 1 is taken during check 10's pass, and any failure there is
+//! reported as a CRC mismatch when the CRC is wrong); the first failure
+//! refuses the whole append (no batch of it is written):
 //!
 //! | # | check | error (Kafka code) |
 //! | --- | --- | --- |
