@@ -87,7 +87,7 @@ pub struct AbortedTxn {
 /// A length that is no multiple of 34 bytes or an unknown version, with the
 /// byte position.
 pub fn decode_entries(bytes: &[u8]) -> std::result::Result<Vec<TxnIndexEntry>, (u64, String)> {
-    if bytes.len() % ENTRY_SIZE != 0 {
+    if !bytes.len().is_multiple_of(ENTRY_SIZE) {
         let at = (bytes.len() - bytes.len() % ENTRY_SIZE) as u64;
         return Err((
             at,
