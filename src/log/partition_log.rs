@@ -20,7 +20,7 @@ use super::producer_state::{CompletedTxn, PendingBatch, Prepared, ProducerStateM
 use super::segment::{
     self, BatchInfo, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, TIME_INDEX_SUFFIX, io_err, now_ms,
 };
-use super::txn_index::{AbortedTxn, TxnIndexEntry};
+use super::txn_index::{AbortedTxn, TXN_INDEX_SUFFIX, TxnIndexEntry};
 use super::validator;
 use crate::record::batch::{
     self, ATTR_TIMESTAMP_TYPE, ATTRIBUTES_OFFSET, CRC_OFFSET, HEADER_SIZE, MAX_TIMESTAMP_OFFSET,
@@ -177,10 +177,12 @@ fn remove_orphans(dir: &Path) -> Result<()> {
         let entry = entry.map_err(io_err(dir))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let orphan_index = [INDEX_SUFFIX, TIME_INDEX_SUFFIX].iter().any(|ext| {
-            parse_segment_name(name, ext)
-                .is_some_and(|b| !segment::segment_file(dir, b, LOG_SUFFIX).exists())
-        });
+        let orphan_index = [INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX]
+            .iter()
+            .any(|ext| {
+                parse_segment_name(name, ext)
+                    .is_some_and(|b| !segment::segment_file(dir, b, LOG_SUFFIX).exists())
+            });
         if orphan_index || name.ends_with(".deleted") || name.ends_with(".tmp") {
             let path = entry.path();
             std::fs::remove_file(&path).map_err(io_err(&path))?;
