@@ -539,3 +539,40 @@ fn orphan_txnindex_is_removed_at_open() {
     let _log = open(dir.path());
     assert!(!orphan.exists());
 }
+
+#[test]
+fn leader_epoch_checkpoint_follows_the_log_start_and_answers_offset_for_leader_epoch() {
+    use super::leader_epoch::LEADER_EPOCH_CHECKPOINT;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(LEADER_EPOCH_CHECKPOINT);
+    let mut log = open(dir.path());
+    assert!(
+        !path.exists(),
+        "written at the first append, not at creation"
+    );
+    assert_eq!(log.leader_epoch(), 0);
+    for _ in 0..40 {
+        log.append(&plain(3)).unwrap();
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "0\n1\n0 0\n");
+    let end = log.log_end_offset();
+    assert_eq!(log.end_offset_for_epoch(0), (0, end));
+    assert_eq!(log.end_offset_for_epoch(1), (-1, -1));
+    assert_eq!(log.end_offset_for_epoch(-1), (-1, -1));
+    let s = log.read(0, 1000, true).unwrap().unwrap();
+    let bytes = s.read_to_vec().unwrap();
+    assert!(BatchIter::new(&bytes).all(|(h, _)| h.partition_leader_epoch == 0));
+    log.advance_log_start_offset(50).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "0\n1\n0 50\n");
+    log.close().unwrap();
+    // A checkpoint that does not parse is rewritten from the log start.
+    std::fs::write(&path, "0\n5\n").unwrap();
+    let opts = super::LogOpenOptions {
+        recover: false,
+        recovery_point: end,
+        log_start_offset: 50,
+    };
+    let (log, _) = Log::open_with(dir.path(), small_config(), opts).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "0\n1\n0 50\n");
+    assert_eq!(log.end_offset_for_epoch(0), (0, end));
+}
