@@ -91,7 +91,8 @@ pub fn broker_apis() -> SupportedApis {
         .with(ApiKey::CreatePartitions, 0, 3)
         .with(ApiKey::IncrementalAlterConfigs, 0, 1)
         .with(ApiKey::DescribeCluster, 0, 2)
-        .with(ApiKey::TxnOffsetCommit, 0, 4);
+        .with(ApiKey::TxnOffsetCommit, 0, 4)
+        .with(ApiKey::DescribeProducers, 0, 0);
     for (key, min, max) in GroupCoordinator::api_versions() {
         apis = apis.with(key, min, max);
     }
@@ -218,6 +219,7 @@ impl Dispatcher {
             }
             Request::DescribeCluster(req) => simple!(req, handlers::cluster::describe_cluster),
             Request::InitProducerId(req) => simple!(req, handlers::cluster::init_producer_id),
+            Request::DescribeProducers(req) => simple!(req, handlers::producers::handle),
             Request::FindCoordinator(req) => group!(req, handlers::group::find_coordinator),
             Request::JoinGroup(req) => {
                 let coordinators = self.coordinators.clone();
@@ -288,6 +290,7 @@ pub enum Request {
     DeleteGroups(DeleteGroupsRequest),
     OffsetDelete(OffsetDeleteRequest),
     TxnOffsetCommit(TxnOffsetCommitRequest),
+    DescribeProducers(DescribeProducersRequest),
 }
 
 /// Decodes a routed request frame: the header in the version `api` and
@@ -343,6 +346,7 @@ pub fn decode_request(
         ApiKey::DeleteGroups => decode!(DeleteGroups, DeleteGroupsRequest),
         ApiKey::OffsetDelete => decode!(OffsetDelete, OffsetDeleteRequest),
         ApiKey::TxnOffsetCommit => decode!(TxnOffsetCommit, TxnOffsetCommitRequest),
+        ApiKey::DescribeProducers => decode!(DescribeProducers, DescribeProducersRequest),
         other => anyhow::bail!("no handler for {other:?}"),
     };
     Ok((header, request))

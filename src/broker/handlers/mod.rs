@@ -9,6 +9,7 @@ pub mod group;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod producers;
 pub mod topics;
 
 use crate::log::LogError;
