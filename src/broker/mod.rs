@@ -22,6 +22,7 @@ pub mod producer_id_manager;
 pub mod server;
 pub mod state;
 pub mod topic_config;
+pub mod txn;
 
 pub use config::BrokerConfig;
 pub use dispatch::RequestContext;
