@@ -5,9 +5,11 @@ pub mod cluster;
 pub mod configs;
 pub mod delete_records;
 pub mod fetch;
+pub mod group;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod producers;
 pub mod topics;
 
 use crate::log::LogError;
