@@ -224,7 +224,7 @@ fn confluent_kafka_second_producer_with_the_same_transactional_id_fences_the_fir
 }
 
 /// transaction.timeout.ms of the producer that leaves its transaction open.
-const TXN_TIMEOUT_MS: u64 = 3_000;
+const TXN_TIMEOUT_MS: u64 = 5_000;
 /// The broker's transaction.abort.timed.out.transaction.cleanup.interval.ms in that test.
 const ABORT_INTERVAL_MS: u64 = 500;
 

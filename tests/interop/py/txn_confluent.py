@@ -18,7 +18,8 @@ Modes:
       transaction-less records `after` to the same partitions. A read_committed consumer must not
       see `after` while `open` is pending (the last stable offset holds it back); once the
       coordinator aborts `open` on its timeout it sees all of `after` and nothing of `open`.
-      The idle producer's commit must then fail. Reports how long the abort took.
+      The idle producer's commit must then fail. Reports how long after begin_transaction
+      read_committed got past `open` (aborted_after_ms).
 
 Prints JSON events (txn_common) and one summary line; exits non-zero with a reason on failure."""
 
@@ -141,6 +142,15 @@ def fence():
     except KafkaException as e:
         fenced = e.args[0]
     check(fenced is not None, "the fenced producer's commit succeeded")
+    if not fenced.fatal() and fenced.txn_requires_abort():
+        # An abortable error first (the late record refused): the abort must then be fenced.
+        emit(step="zombie-commit-abortable", error=fenced.name(), message=fenced.str())
+        try:
+            a.abort_transaction(DEADLINE_S)
+            fenced = None
+        except KafkaException as e:
+            fenced = e.args[0]
+        check(fenced is not None, "the fenced producer's abort succeeded")
     check(is_fenced(fenced),
           f"the fenced producer's commit failed with {fenced.name()} ({fenced.code()}, "
           f"fatal={fenced.fatal()}), not a fatal PRODUCER_FENCED: {fenced}")
@@ -158,12 +168,13 @@ def timeout():
     idle = transactional_producer({"transaction.timeout.ms": txn_timeout_ms,
                                    "message.timeout.ms": txn_timeout_ms})
     idle.init_transactions(DEADLINE_S)
+    # The coordinator starts the transaction's clock at its first AddPartitionsToTxn, after this.
+    begun = time.monotonic()
     idle.begin_transaction()
     errors = []
     send(idle, "open", errors)
     check(idle.flush(DEADLINE_S) == 0, "open transaction's records undelivered")
     check(not errors, "open: " + "; ".join(errors[:5]))
-    opened = time.monotonic()
     emit(step="open-sent")
 
     plain = Producer({"bootstrap.servers": bootstrap, "acks": "all",
@@ -175,7 +186,7 @@ def timeout():
     # While `open` is pending, read_committed stops at its first offset: nothing of `after`.
     # (Only meaningful if the coordinator has not aborted it yet: checked by the elapsed time.)
     early = read_all("read_committed", 0, deadline_s=10)
-    still_open = (time.monotonic() - opened) * 1000 < txn_timeout_ms
+    still_open = (time.monotonic() - begun) * 1000 < txn_timeout_ms
     emit(step="read-while-open", still_open=still_open, read=len(early))
     if still_open:
         check(not early, f"read_committed read {len(early)} records behind an open "
@@ -191,7 +202,7 @@ def timeout():
               f"read_committed still reads {len(got)} records {DEADLINE_S} s after the open "
               f"transaction (transaction.timeout.ms={txn_timeout_ms}) began: not aborted")
         time.sleep(0.2)
-    aborted_after_ms = (time.monotonic() - opened) * 1000
+    aborted_after_ms = (time.monotonic() - begun) * 1000
     emit_read("read_committed", got)
     emit_read("read_uncommitted", read_all("read_uncommitted", 2 * count))
 
