@@ -120,7 +120,12 @@ async def ctp():
     async def transform(round_label, commit):
         """Reads every input record from the group's committed position (the beginning:
         nothing is committed yet) and writes its transformation in one transaction."""
-        await consumer.seek_to_committed(*in_tps)  # falls back to earliest (none committed)
+        # Where the group has committed nothing, start over from the beginning (what
+        # auto_offset_reset=earliest does for a restarted application).
+        found = await consumer.seek_to_committed(*in_tps)
+        uncommitted = [tp for tp, offset in found.items() if offset is None]
+        if uncommitted:
+            await consumer.seek_to_beginning(*uncommitted)
         end = await consumer.end_offsets(in_tps)
         inputs = []
         deadline = time.time() + DEADLINE_S
