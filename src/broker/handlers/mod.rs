@@ -45,6 +45,10 @@ pub fn log_error_code(e: &LogError) -> i16 {
         }
         LogError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber.code(),
         LogError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch.code(),
+        LogError::TransactionCoordinatorFenced(_) => {
+            ResponseError::TransactionCoordinatorFenced.code()
+        }
+        LogError::InvalidTxnState(_) => ResponseError::InvalidTxnState.code(),
         LogError::Io { .. }
         | LogError::Corrupt { .. }
         | LogError::Locked { .. }
