@@ -40,6 +40,7 @@ pub mod error;
 pub mod group;
 pub mod offsets;
 pub mod producer;
+pub mod transaction;
 pub mod versions;
 
 use std::sync::Arc;
@@ -52,6 +53,7 @@ pub use error::{ClientError, KafkaCode};
 pub use producer::{
     Acks, DeliveryHandle, Producer, ProducerConfig, ProducerRecord, RecordMetadata, RecordRef,
 };
+pub use transaction::{TransactionManager, TransactionState};
 
 /// A connection to a Kafka cluster; cheap to clone.
 #[derive(Debug, Clone)]
