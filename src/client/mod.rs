@@ -34,6 +34,7 @@
 pub mod accumulator;
 pub mod admin;
 pub mod cluster;
+pub mod completed_fetch;
 pub mod connection;
 pub mod consumer;
 pub mod error;
