@@ -1,7 +1,7 @@
 //! Consuming from a data directory: batches read straight from the segment
 //! files, records printed from the read buffer without copying them.
 
-use super::{Cursor, Cursors, Printer, Round, Source, StartOffset};
+use super::{Cursor, Cursors, Isolation, Printer, Round, Source, StartOffset};
 use crate::cli::direct::{DirectBackend, Fetched};
 use crate::cli::format::RecordView;
 use crate::record::BatchError;
@@ -32,6 +32,7 @@ impl<'a> DirectSource<'a> {
         partitions: &[i32],
         start: StartOffset,
         follow: bool,
+        _isolation: Isolation,
     ) -> anyhow::Result<Self> {
         Self::resuming(dir, topic, partitions, &BTreeMap::new(), start, follow)
     }
