@@ -894,3 +894,98 @@ async fn the_log_cleaner_compacts_consumer_offsets_and_they_still_load() {
     assert_eq!(fetch_all(&c, "g").await[&("t1".to_string(), 0)].0, 49);
     assert!(fetch_all(&c, "gone").await.is_empty());
 }
+
+fn txn_commit_req(
+    group: &str,
+    producer_id: i64,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> TxnOffsetCommitRequest {
+    TxnOffsetCommitRequest::default()
+        .with_transactional_id(TransactionalId(s("tx")))
+        .with_group_id(gid(group))
+        .with_producer_id(ProducerId(producer_id))
+        .with_producer_epoch(0)
+        .with_generation_id(-1)
+        .with_topics(vec![
+            txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                .with_name(tname(topic))
+                .with_partitions(vec![
+                    txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                        .with_partition_index(partition)
+                        .with_committed_offset(offset)
+                        .with_committed_leader_epoch(-1),
+                ]),
+        ])
+}
+
+/// OffsetFetch v8 of one partition with `require_stable`: (error, offset).
+async fn fetch_stable(
+    c: &GroupCoordinator,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> (i16, i64) {
+    let resp = c
+        .offset_fetch(
+            OffsetFetchRequest::default()
+                .with_require_stable(true)
+                .with_groups(vec![
+                    OffsetFetchRequestGroup::default()
+                        .with_group_id(gid(group))
+                        .with_topics(Some(vec![
+                            OffsetFetchRequestTopics::default()
+                                .with_name(tname(topic))
+                                .with_partition_indexes(vec![partition]),
+                        ])),
+                ]),
+            8,
+        )
+        .await;
+    let p = &resp.groups[0].topics[0].partitions[0];
+    (p.error_code, p.committed_offset)
+}
+
+#[tokio::test]
+async fn transactional_offsets_count_only_when_their_transaction_commits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partition = {
+        let c = open(open_store(dir.path()), config());
+        let resp = c
+            .txn_offset_commit(txn_commit_req("tg", 1000, "t1", 0, 10), 3)
+            .await;
+        encodes(&resp, 3);
+        assert_eq!(resp.topics[0].partitions[0].error_code, 0);
+        let resp = c
+            .txn_offset_commit(txn_commit_req("tg", 1001, "t1", 1, 20), 3)
+            .await;
+        assert_eq!(resp.topics[0].partitions[0].error_code, 0);
+        // Unknown partitions are refused as for OffsetCommit.
+        let resp = c
+            .txn_offset_commit(txn_commit_req("tg", 1000, "nope", 0, 1), 3)
+            .await;
+        assert_eq!(
+            resp.topics[0].partitions[0].error_code,
+            ResponseError::UnknownTopicOrPartition.code()
+        );
+        // Pending: invisible, and a stable fetch is told to retry.
+        assert!(fetch_all(&c, "tg").await.is_empty());
+        assert_eq!(
+            fetch_stable(&c, "tg", "t1", 0).await.0,
+            ResponseError::UnstableOffsetCommit.code()
+        );
+        c.offsets_partition_for("tg")
+    };
+    // Still pending after a restart (the records are in the log, no marker yet).
+    let c = open(open_store(dir.path()), config());
+    assert_eq!(
+        fetch_stable(&c, "tg", "t1", 1).await.0,
+        ResponseError::UnstableOffsetCommit.code()
+    );
+    c.complete_transaction(partition, 1000, true);
+    c.complete_transaction(partition, 1001, false);
+    assert_eq!(fetch_stable(&c, "tg", "t1", 0).await, (0, 10));
+    assert_eq!(fetch_stable(&c, "tg", "t1", 1).await, (0, -1));
+    assert_eq!(fetch_all(&c, "tg").await.len(), 1);
+}

@@ -3,7 +3,8 @@
 //! half (header and body bytes to a [`Request`]), kept apart from the
 //! handling so that the fuzz targets (`crate::fuzzing`) call exactly it.
 
-use super::group_seam::{BoxFuture, GroupApis, RequestContext};
+use super::coordinators::Coordinators;
+use super::group::GroupCoordinator;
 use super::handlers;
 use super::legacy_produce;
 use super::state::Broker;
@@ -15,6 +16,21 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable};
 use std::sync::Arc;
 use tokio::sync::watch;
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Who sent a request: what JoinGroup/DescribeGroups report as client id
+/// and host.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// `client.id` from the request header (empty if none).
+    pub client_id: String,
+    /// The peer's address.
+    pub peer: std::net::SocketAddr,
+    /// Correlation id of the request.
+    pub correlation_id: i32,
+}
 
 /// A response still being produced; resolves to the frame to send, or
 /// `None` when the request gets no response (produce with acks=0).
@@ -55,9 +71,10 @@ pub fn reply<M: Encodable>(
     }))
 }
 
-/// The broker's APIs and their implemented versions, without group APIs.
+/// The broker's APIs and their implemented versions (what ApiVersions
+/// advertises).
 pub fn broker_apis() -> SupportedApis {
-    SupportedApis::new()
+    let mut apis = SupportedApis::new()
         // v0-v2 are decoded in `legacy_produce` (librdkafka only compresses
         // for a broker that advertises Produce v0).
         .with_unclamped(ApiKey::Produce, 0, 13)
@@ -74,34 +91,33 @@ pub fn broker_apis() -> SupportedApis {
         .with(ApiKey::CreatePartitions, 0, 3)
         .with(ApiKey::IncrementalAlterConfigs, 0, 1)
         .with(ApiKey::DescribeCluster, 0, 2)
+        .with(ApiKey::TxnOffsetCommit, 0, 4)
+        .with(ApiKey::DescribeProducers, 0, 0);
+    for (key, min, max) in GroupCoordinator::api_versions() {
+        apis = apis.with(key, min, max);
+    }
+    apis
 }
 
-/// Routes decoded requests to the broker's handlers and to the group coordinator.
+/// Routes decoded requests to the broker's handlers and coordinators.
 pub struct Dispatcher {
     broker: Arc<Broker>,
-    groups: Option<Arc<dyn GroupApis>>,
+    coordinators: Arc<Coordinators>,
     apis: SupportedApis,
     shutdown: watch::Receiver<bool>,
 }
 
 impl Dispatcher {
-    /// A dispatcher over `broker`; `groups`, when given, serves the group
-    /// APIs and they are advertised with the versions it reports.
+    /// A dispatcher over `broker` and its `coordinators`.
     pub fn new(
         broker: Arc<Broker>,
-        groups: Option<Arc<dyn GroupApis>>,
+        coordinators: Arc<Coordinators>,
         shutdown: watch::Receiver<bool>,
     ) -> Dispatcher {
-        let mut apis = broker_apis();
-        if let Some(g) = &groups {
-            for (key, min, max) in g.versions() {
-                apis = apis.with(key, min, max);
-            }
-        }
         Dispatcher {
             broker,
-            groups,
-            apis,
+            coordinators,
+            apis: broker_apis(),
             shutdown,
         }
     }
@@ -161,14 +177,11 @@ impl Dispatcher {
             }};
         }
         macro_rules! group {
-            ($req:expr, $method:ident) => {{
+            ($req:expr, $handler:path) => {{
                 let req = $req;
-                let groups = self
-                    .groups
-                    .clone()
-                    .ok_or_else(|| anyhow::anyhow!("group APIs are not available"))?;
+                let coordinators = self.coordinators.clone();
                 lazy(Box::pin(async move {
-                    let resp = groups.$method(ctx, req, version).await?;
+                    let resp = $handler(&coordinators, req, version).await?;
                     reply(api, version, corr, &resp)
                 }))
             }};
@@ -206,17 +219,26 @@ impl Dispatcher {
             }
             Request::DescribeCluster(req) => simple!(req, handlers::cluster::describe_cluster),
             Request::InitProducerId(req) => simple!(req, handlers::cluster::init_producer_id),
-            Request::FindCoordinator(req) => group!(req, find_coordinator),
-            Request::JoinGroup(req) => group!(req, join_group),
-            Request::SyncGroup(req) => group!(req, sync_group),
-            Request::Heartbeat(req) => group!(req, heartbeat),
-            Request::LeaveGroup(req) => group!(req, leave_group),
-            Request::OffsetCommit(req) => group!(req, offset_commit),
-            Request::OffsetFetch(req) => group!(req, offset_fetch),
-            Request::ListGroups(req) => group!(req, list_groups),
-            Request::DescribeGroups(req) => group!(req, describe_groups),
-            Request::DeleteGroups(req) => group!(req, delete_groups),
-            Request::OffsetDelete(req) => group!(req, offset_delete),
+            Request::DescribeProducers(req) => simple!(req, handlers::producers::handle),
+            Request::FindCoordinator(req) => group!(req, handlers::group::find_coordinator),
+            Request::JoinGroup(req) => {
+                let coordinators = self.coordinators.clone();
+                lazy(Box::pin(async move {
+                    let resp =
+                        handlers::group::join_group(&coordinators, &ctx, req, version).await?;
+                    reply(api, version, corr, &resp)
+                }))
+            }
+            Request::SyncGroup(req) => group!(req, handlers::group::sync_group),
+            Request::Heartbeat(req) => group!(req, handlers::group::heartbeat),
+            Request::LeaveGroup(req) => group!(req, handlers::group::leave_group),
+            Request::OffsetCommit(req) => group!(req, handlers::group::offset_commit),
+            Request::OffsetFetch(req) => group!(req, handlers::group::offset_fetch),
+            Request::ListGroups(req) => group!(req, handlers::group::list_groups),
+            Request::DescribeGroups(req) => group!(req, handlers::group::describe_groups),
+            Request::DeleteGroups(req) => group!(req, handlers::group::delete_groups),
+            Request::OffsetDelete(req) => group!(req, handlers::group::offset_delete),
+            Request::TxnOffsetCommit(req) => group!(req, handlers::group::txn_offset_commit),
         }
     }
 }
@@ -267,6 +289,8 @@ pub enum Request {
     DescribeGroups(DescribeGroupsRequest),
     DeleteGroups(DeleteGroupsRequest),
     OffsetDelete(OffsetDeleteRequest),
+    TxnOffsetCommit(TxnOffsetCommitRequest),
+    DescribeProducers(DescribeProducersRequest),
 }
 
 /// Decodes a routed request frame: the header in the version `api` and
@@ -321,6 +345,8 @@ pub fn decode_request(
         ApiKey::DescribeGroups => decode!(DescribeGroups, DescribeGroupsRequest),
         ApiKey::DeleteGroups => decode!(DeleteGroups, DeleteGroupsRequest),
         ApiKey::OffsetDelete => decode!(OffsetDelete, OffsetDeleteRequest),
+        ApiKey::TxnOffsetCommit => decode!(TxnOffsetCommit, TxnOffsetCommitRequest),
+        ApiKey::DescribeProducers => decode!(DescribeProducers, DescribeProducersRequest),
         other => anyhow::bail!("no handler for {other:?}"),
     };
     Ok((header, request))

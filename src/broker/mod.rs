@@ -4,28 +4,27 @@
 //! [`server::Server`] binds and serves; [`state::Broker`] holds the topics
 //! and their logs; [`connection`] runs one client connection (pipelined
 //! requests answered in order); [`dispatch::Dispatcher`] routes each request
-//! to its handler in [`handlers`], and the group APIs to a
-//! [`group_seam::GroupApis`] implementation — by default
-//! [`group_glue::BrokerGroups`], the coordinator of [`group`] over the
-//! broker's `__consumer_offsets`. [`background`] runs retention and the log
+//! to its handler in [`handlers`], which call the coordinators of
+//! [`coordinators`] directly (the group coordinator of [`group`] over the
+//! broker's `__consumer_offsets`). [`background`] runs retention and the log
 //! cleaner; [`config`] reads Kafka's broker configs;
 //! [`producer_id_manager`] hands out producer ids durably.
 
 pub mod background;
 pub mod config;
 pub mod connection;
+pub mod coordinators;
 pub mod dispatch;
 pub mod group;
-pub mod group_glue;
-pub mod group_seam;
 pub mod handlers;
 pub mod legacy_produce;
 pub mod producer_id_manager;
 pub mod server;
 pub mod state;
 pub mod topic_config;
+pub mod txn;
 
 pub use config::BrokerConfig;
-pub use group_seam::{GroupApis, RequestContext};
+pub use dispatch::RequestContext;
 pub use server::Server;
 pub use state::Broker;

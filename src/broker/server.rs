@@ -4,9 +4,8 @@
 use super::background;
 use super::config::BrokerConfig;
 use super::connection::{Limits, serve_connection};
+use super::coordinators::Coordinators;
 use super::dispatch::Dispatcher;
-use super::group_glue::BrokerGroups;
-use super::group_seam::GroupApis;
 use super::state::Broker;
 use crate::protocol::RequestBudget;
 use std::future::Future;
@@ -25,8 +24,7 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     broker: Arc<Broker>,
-    groups: Option<Arc<dyn GroupApis>>,
-    builtin_groups: Option<Arc<BrokerGroups>>,
+    coordinators: Arc<Coordinators>,
 }
 
 impl Server {
@@ -41,14 +39,13 @@ impl Server {
         let port = config.advertised_port.unwrap_or(local_addr.port());
         let broker = tokio::task::spawn_blocking(move || Broker::open(config, port)).await??;
         let broker = Arc::new(broker);
-        let groups = Arc::new(BrokerGroups::new(broker.clone()));
-        groups.open_if_present().await?;
+        let coordinators = Arc::new(Coordinators::new(broker.clone()));
+        coordinators.open_if_present().await?;
         Ok(Server {
             listener,
             local_addr,
             broker,
-            groups: Some(groups.clone()),
-            builtin_groups: Some(groups),
+            coordinators,
         })
     }
 
@@ -62,25 +59,21 @@ impl Server {
         &self.broker
     }
 
-    /// Serves the group APIs with `groups` instead of the built-in
-    /// coordinator (`None`: no group APIs, none advertised).
-    pub fn set_group_apis(&mut self, groups: Option<Arc<dyn GroupApis>>) {
-        self.groups = groups;
-        self.builtin_groups = None;
-    }
-
     /// Serves until `shutdown` completes; then stops accepting, lets
     /// in-flight requests finish (bounded), flushes and closes every log.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Server {
             listener,
             broker,
-            groups,
-            builtin_groups,
+            coordinators,
             ..
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let dispatcher = Arc::new(Dispatcher::new(broker.clone(), groups, stop_rx.clone()));
+        let dispatcher = Arc::new(Dispatcher::new(
+            broker.clone(),
+            coordinators.clone(),
+            stop_rx.clone(),
+        ));
         let budget = broker
             .config
             .queued_max_request_bytes
@@ -144,9 +137,7 @@ impl Server {
         }
         drop(dispatcher);
         tokio::task::spawn_blocking(move || {
-            if let Some(groups) = builtin_groups {
-                groups.shutdown();
-            }
+            coordinators.shutdown();
             broker.close()
         })
         .await??;

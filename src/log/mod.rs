@@ -30,10 +30,13 @@ pub mod partition_log;
 pub mod producer_state;
 pub mod segment;
 pub mod time_index;
+pub mod txn_index;
 pub mod validator;
 
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod txn_tests;
 
 pub use cleaner::{CleanOptions, CleanStats, LogCleaner};
 pub use config::{ConfigEntry, ConfigSource, LogConfig};

@@ -45,6 +45,29 @@ impl OffsetsStore for KeepOpen {
     ) -> Result<runnel::broker::group::store::Durable, runnel::broker::group::StoreError> {
         self.store.append(partition, records, timestamp_ms)
     }
+    fn load_entries(
+        &self,
+        partition: i32,
+    ) -> Result<Vec<runnel::broker::group::store::LoadedEntry>, runnel::broker::group::StoreError>
+    {
+        self.store.load_entries(partition)
+    }
+    fn append_transactional(
+        &self,
+        partition: i32,
+        records: &[runnel::broker::group::StoredRecord],
+        producer_id: i64,
+        producer_epoch: i16,
+        timestamp_ms: i64,
+    ) -> Result<runnel::broker::group::store::Durable, runnel::broker::group::StoreError> {
+        self.store.append_transactional(
+            partition,
+            records,
+            producer_id,
+            producer_epoch,
+            timestamp_ms,
+        )
+    }
     fn close(&self) -> Result<(), runnel::broker::group::StoreError> {
         self.store.close()
     }

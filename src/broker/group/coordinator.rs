@@ -5,7 +5,7 @@
 use super::config::GroupConfig;
 use super::schema::{GroupValue, OffsetValue, RecordKey};
 use super::state::{Group, GroupState, JoinOutcome, Member};
-use super::store::{Durable, OffsetsStore, StoreError, StoredRecord, partition_for};
+use super::store::{Durable, LoadedEntry, OffsetsStore, StoreError, StoredRecord, partition_for};
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ApiKey;
@@ -100,7 +100,7 @@ impl GroupCoordinator {
     ) -> Result<GroupCoordinator, StoreError> {
         let mut groups = HashMap::new();
         for partition in 0..store.partitions() {
-            load_partition(&mut groups, store.load(partition)?, partition);
+            load_partition(&mut groups, store.load_entries(partition)?, partition);
         }
         let coordinator = GroupCoordinator {
             inner: Arc::new(Inner {
@@ -195,15 +195,38 @@ impl GroupCoordinator {
     }
 }
 
-/// Applies one partition's records to `groups`.
+/// Applies one partition's records to `groups`. Offsets written by a
+/// transaction (TxnOffsetCommit) count once its COMMIT marker follows, are
+/// dropped at its ABORT, and stay pending in their group while the
+/// transaction has no marker yet.
 pub(super) fn load_partition(
     groups: &mut HashMap<String, Group>,
-    records: Vec<StoredRecord>,
+    entries: Vec<LoadedEntry>,
     partition: i32,
 ) {
+    type OffsetKey = (String, String, i32);
     let mut metadata: HashMap<String, Option<GroupValue>> = HashMap::new();
-    let mut offsets: HashMap<(String, String, i32), Option<OffsetValue>> = HashMap::new();
-    for record in records {
+    let mut offsets: HashMap<OffsetKey, Option<OffsetValue>> = HashMap::new();
+    let mut pending: HashMap<i64, Vec<(OffsetKey, OffsetValue)>> = HashMap::new();
+    for entry in entries {
+        let (record, txn_producer) = match entry {
+            LoadedEntry::Record {
+                record,
+                txn_producer,
+            } => (record, txn_producer),
+            LoadedEntry::Marker {
+                producer_id,
+                commit,
+            } => {
+                let ended = pending.remove(&producer_id).unwrap_or_default();
+                if commit {
+                    for (key, value) in ended {
+                        offsets.insert(key, Some(value));
+                    }
+                }
+                continue;
+            }
+        };
         let key = match RecordKey::decode(&record.key) {
             Ok(k) => k,
             Err(e) => {
@@ -227,7 +250,15 @@ pub(super) fn load_partition(
                         continue;
                     }
                 };
-                offsets.insert((group, topic, p), value);
+                match (txn_producer, value) {
+                    (Some(pid), Some(v)) => {
+                        pending.entry(pid).or_default().push(((group, topic, p), v))
+                    }
+                    (Some(_), None) => {}
+                    (None, value) => {
+                        offsets.insert((group, topic, p), value);
+                    }
+                }
             }
             RecordKey::Group { group } => {
                 let value = match record.value.as_deref().map(GroupValue::decode) {
@@ -257,6 +288,17 @@ pub(super) fn load_partition(
             .or_insert_with(|| Group::new(&group, now))
             .offsets
             .insert((topic, p), value);
+    }
+    for (pid, open) in pending {
+        for ((group, topic, p), value) in open {
+            groups
+                .entry(group.clone())
+                .or_insert_with(|| Group::new(&group, now))
+                .pending_txn_offsets
+                .entry(pid)
+                .or_default()
+                .insert((topic, p), value);
+        }
     }
 }
 

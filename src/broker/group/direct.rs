@@ -185,7 +185,7 @@ impl DirectGroupOffsets {
             return Ok(());
         };
         if !*loaded {
-            load_partition(&mut self.groups, store.load(partition)?, partition);
+            load_partition(&mut self.groups, store.load_entries(partition)?, partition);
             *loaded = true;
         }
         Ok(())

@@ -10,6 +10,7 @@
 //! groups), [`state`] (one group's state), [`schema`] (record formats),
 //! [`store`] (the storage interface), [`log_store`] (it on the log engine),
 //! [`direct`] (a data directory's group offsets without a broker),
+//! [`txn_offsets`] (offsets committed inside transactions),
 //! [`config`].
 
 pub mod admin;
@@ -22,6 +23,7 @@ pub mod offsets;
 pub mod schema;
 pub mod state;
 pub mod store;
+pub mod txn_offsets;
 
 pub use config::GroupConfig;
 pub use coordinator::{ClientInfo, CoordinatorNode, GroupCoordinator, TopicLookup};

@@ -100,7 +100,9 @@ impl GroupCoordinator {
                             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
                             .collect::<Vec<_>>()
                     });
-                    let (error, fetched) = self.inner.fetch(g.group_id.as_str(), topics);
+                    let (error, fetched) =
+                        self.inner
+                            .fetch(g.group_id.as_str(), topics, req.require_stable);
                     let topics = fetched
                         .into_iter()
                         .map(|(name, parts)| {
@@ -134,7 +136,11 @@ impl GroupCoordinator {
                 .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
                 .collect::<Vec<_>>()
         });
-        let (error, fetched) = self.inner.fetch(req.group_id.as_str(), topics);
+        let (error, fetched) = self.inner.fetch(
+            req.group_id.as_str(),
+            topics,
+            version >= 7 && req.require_stable,
+        );
         let mut resp = OffsetFetchResponse::default();
         if version >= 2 {
             resp.error_code = error;
@@ -332,11 +338,24 @@ impl Inner {
         &self,
         group_id: &str,
         topics: Option<Vec<(String, Vec<i32>)>>,
+        require_stable: bool,
     ) -> (i16, Vec<(String, Vec<Fetched>)>) {
         let groups = self.lock();
         let group = groups.get(group_id);
         let lookup = |topic: &str, partition: i32| -> Fetched {
-            match group.and_then(|g| g.offsets.get(&(topic.to_string(), partition))) {
+            let key = (topic.to_string(), partition);
+            if require_stable && group.is_some_and(|g| g.has_pending_txn_offset(&key)) {
+                // KIP-447: a transaction holding an offset for this
+                // partition is still open; the client retries.
+                return Fetched {
+                    partition,
+                    offset: -1,
+                    leader_epoch: -1,
+                    metadata: String::new(),
+                    error: ResponseError::UnstableOffsetCommit.code(),
+                };
+            }
+            match group.and_then(|g| g.offsets.get(&key)) {
                 Some(v) => Fetched {
                     partition,
                     offset: v.offset,
@@ -496,7 +515,8 @@ impl Inner {
                 .collect();
             let now_dead = group.is(GroupState::Empty)
                 && group.pending_members.is_empty()
-                && group.offsets.len() == expired.len();
+                && group.offsets.len() == expired.len()
+                && group.pending_txn_offsets.is_empty();
             if now_dead {
                 records.push(group_tombstone(&group.id));
             }

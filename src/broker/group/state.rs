@@ -158,6 +158,11 @@ pub struct Group {
     pub new_member_added: bool,
     /// Committed offsets by (topic, partition).
     pub offsets: HashMap<(String, i32), OffsetValue>,
+    /// Offsets committed by transactions still open (TxnOffsetCommit), per
+    /// producer id: they become committed offsets when the transaction's
+    /// COMMIT marker reaches the group's `__consumer_offsets` partition and
+    /// are dropped at an ABORT.
+    pub pending_txn_offsets: HashMap<i64, HashMap<(String, i32), OffsetValue>>,
 }
 
 impl Group {
@@ -180,6 +185,7 @@ impl Group {
             initial_delay_remaining: None,
             new_member_added: false,
             offsets: HashMap::new(),
+            pending_txn_offsets: HashMap::new(),
         }
     }
 
@@ -187,6 +193,26 @@ impl Group {
     pub fn transition(&mut self, state: GroupState, now_ms: i64) {
         self.state = state;
         self.state_timestamp = now_ms;
+    }
+
+    /// Whether an open transaction holds an offset for `key` (topic, partition).
+    pub fn has_pending_txn_offset(&self, key: &(String, i32)) -> bool {
+        self.pending_txn_offsets
+            .values()
+            .any(|m| m.contains_key(key))
+    }
+
+    /// Ends `producer_id`'s transaction for this group: on commit its
+    /// pending offsets become the committed ones, on abort they are dropped.
+    /// Returns whether the group had any.
+    pub fn complete_txn(&mut self, producer_id: i64, commit: bool) -> bool {
+        let Some(pending) = self.pending_txn_offsets.remove(&producer_id) else {
+            return false;
+        };
+        if commit {
+            self.offsets.extend(pending);
+        }
+        true
     }
 
     /// Whether the group is in one of `states`.

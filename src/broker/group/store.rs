@@ -17,6 +17,29 @@ pub struct StoredRecord {
     pub value: Option<Bytes>,
 }
 
+/// One entry of a `__consumer_offsets` partition as loaded: a record, with
+/// the producer id of its transaction if it came from a TxnOffsetCommit, or
+/// a transaction marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadedEntry {
+    /// A record; `txn_producer` is the producer id of its transactional
+    /// batch (its offsets count only once a COMMIT marker of that producer
+    /// follows).
+    Record {
+        /// The record.
+        record: StoredRecord,
+        /// Producer id of the transaction that wrote it, if any.
+        txn_producer: Option<i64>,
+    },
+    /// A COMMIT (`commit`) or ABORT marker of `producer_id`'s transaction.
+    Marker {
+        /// The producer whose transaction ended.
+        producer_id: i64,
+        /// Whether the transaction committed.
+        commit: bool,
+    },
+}
+
 /// A failure of the offsets store (append, sync or load).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("__consumer_offsets: {0}")]
@@ -33,8 +56,22 @@ pub trait OffsetsStore: Send + Sync {
     /// Number of partitions of the topic.
     fn partitions(&self) -> i32;
 
-    /// Every record of `partition` from its start, in offset order.
+    /// Every record of `partition` from its start, in offset order
+    /// (transactional ones included as they are, markers left out).
     fn load(&self, partition: i32) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// Every record and transaction marker of `partition` from its start, in
+    /// offset order. The default is [`Self::load`] with no transactions.
+    fn load_entries(&self, partition: i32) -> Result<Vec<LoadedEntry>, StoreError> {
+        Ok(self
+            .load(partition)?
+            .into_iter()
+            .map(|record| LoadedEntry::Record {
+                record,
+                txn_producer: None,
+            })
+            .collect())
+    }
 
     /// Appends `records` as one batch with `timestamp_ms` to `partition`.
     /// When this returns, the records are in the log (their order against
@@ -44,6 +81,18 @@ pub trait OffsetsStore: Send + Sync {
         &self,
         partition: i32,
         records: &[StoredRecord],
+        timestamp_ms: i64,
+    ) -> Result<Durable, StoreError>;
+
+    /// Appends `records` to `partition` as one transactional batch of
+    /// `producer_id` at `producer_epoch` (a TxnOffsetCommit, written as the
+    /// coordinator: no sequence numbers). Durability as [`Self::append`].
+    fn append_transactional(
+        &self,
+        partition: i32,
+        records: &[StoredRecord],
+        producer_id: i64,
+        producer_epoch: i16,
         timestamp_ms: i64,
     ) -> Result<Durable, StoreError>;
 

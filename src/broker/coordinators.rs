@@ -1,15 +1,14 @@
-//! Wiring the group coordinator ([`crate::broker::group`]) into the
-//! broker: `__consumer_offsets` as ordinary broker partitions (so Fetch,
-//! retention and the cleaner see it), the coordinator's config from the
-//! broker's, and [`GroupApis`] for the dispatcher.
+//! The broker's coordinators, called directly by the handlers: the group
+//! coordinator ([`crate::broker::group`]) over the broker's own
+//! `__consumer_offsets` partitions (so Fetch, retention and the cleaner see
+//! them), opened on first use (creating the topic then, as Kafka does) or
+//! at startup when the topic already exists.
 
 use super::group::{
-    ClientInfo, CoordinatorNode, GroupConfig, GroupCoordinator, LogHandle, LogStore, OFFSETS_TOPIC,
+    CoordinatorNode, GroupConfig, GroupCoordinator, LogHandle, LogStore, OFFSETS_TOPIC,
 };
-use super::group_seam::{BoxFuture, GroupApis, RequestContext};
 use super::state::{Broker, Partition, TopicError};
 use crate::log::Log;
-use kafka_protocol::messages::*;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::OnceCell;
@@ -80,113 +79,60 @@ pub fn open_coordinator(broker: &Arc<Broker>) -> anyhow::Result<GroupCoordinator
         .map_err(|e| anyhow::anyhow!("loading consumer groups: {e}"))
 }
 
-fn client(ctx: &RequestContext) -> ClientInfo {
-    ClientInfo::new(&ctx.client_id, ctx.peer.ip())
-}
-
-/// The broker's group coordinator, opened on first use (creating
-/// `__consumer_offsets` then, as Kafka does) or at startup when the topic
-/// already exists.
-pub struct BrokerGroups {
+/// The coordinators of one broker.
+pub struct Coordinators {
     broker: Arc<Broker>,
-    coordinator: OnceCell<GroupCoordinator>,
-    timers: Mutex<Option<JoinHandle<()>>>,
+    groups: OnceCell<GroupCoordinator>,
+    timers: Mutex<Vec<JoinHandle<()>>>,
 }
 
-impl BrokerGroups {
-    /// Group APIs over `broker`; nothing is opened yet.
-    pub fn new(broker: Arc<Broker>) -> BrokerGroups {
-        BrokerGroups {
+impl Coordinators {
+    /// Coordinators over `broker`; nothing is opened yet.
+    pub fn new(broker: Arc<Broker>) -> Coordinators {
+        Coordinators {
             broker,
-            coordinator: OnceCell::new(),
-            timers: Mutex::new(None),
+            groups: OnceCell::new(),
+            timers: Mutex::new(Vec::new()),
         }
     }
 
-    /// Opens the coordinator now if `__consumer_offsets` exists (committed
-    /// offsets and groups are loaded, sessions resume).
+    /// Opens the group coordinator now if `__consumer_offsets` exists
+    /// (committed offsets and groups are loaded, sessions resume).
     pub async fn open_if_present(&self) -> anyhow::Result<()> {
         if self.broker.topic(OFFSETS_TOPIC).is_some() {
-            self.coordinator().await?;
+            self.groups().await?;
         }
         Ok(())
     }
 
-    /// The coordinator, opening it (and its background timers) on first call.
-    pub async fn coordinator(&self) -> anyhow::Result<&GroupCoordinator> {
-        self.coordinator
+    /// The group coordinator, opening it (and its background timers) on
+    /// first call.
+    pub async fn groups(&self) -> anyhow::Result<&GroupCoordinator> {
+        self.groups
             .get_or_try_init(|| async {
                 let broker = self.broker.clone();
                 let c = tokio::task::spawn_blocking(move || open_coordinator(&broker)).await??;
-                let timers = c.start();
-                *super::state::lock(&self.timers) = Some(timers);
+                super::state::lock(&self.timers).push(c.start());
                 Ok(c)
             })
             .await
     }
 
+    /// The group coordinator if it is open.
+    pub fn groups_if_open(&self) -> Option<&GroupCoordinator> {
+        self.groups.get()
+    }
+
     /// Stops the timers, answers waiting joins and flushes
     /// `__consumer_offsets` (if the coordinator was opened).
     pub fn shutdown(&self) {
-        if let Some(t) = super::state::lock(&self.timers).take() {
+        for t in super::state::lock(&self.timers).drain(..) {
             t.abort();
         }
-        if let Some(c) = self.coordinator.get()
+        if let Some(c) = self.groups.get()
             && let Err(e) = c.shutdown()
         {
             tracing::error!("closing the group coordinator: {e}");
         }
     }
-}
-
-macro_rules! forward {
-    ($method:ident, $req:ty, $resp:ty) => {
-        fn $method(
-            &self,
-            _ctx: RequestContext,
-            req: $req,
-            version: i16,
-        ) -> BoxFuture<'_, anyhow::Result<$resp>> {
-            Box::pin(async move { Ok(self.coordinator().await?.$method(req, version).await) })
-        }
-    };
-}
-
-impl GroupApis for BrokerGroups {
-    fn versions(&self) -> Vec<(ApiKey, i16, i16)> {
-        GroupCoordinator::api_versions()
-    }
-    fn join_group(
-        &self,
-        ctx: RequestContext,
-        req: JoinGroupRequest,
-        version: i16,
-    ) -> BoxFuture<'_, anyhow::Result<JoinGroupResponse>> {
-        Box::pin(async move {
-            let info = client(&ctx);
-            Ok(self
-                .coordinator()
-                .await?
-                .join_group(req, version, &info)
-                .await)
-        })
-    }
-    forward!(
-        find_coordinator,
-        FindCoordinatorRequest,
-        FindCoordinatorResponse
-    );
-    forward!(sync_group, SyncGroupRequest, SyncGroupResponse);
-    forward!(heartbeat, HeartbeatRequest, HeartbeatResponse);
-    forward!(leave_group, LeaveGroupRequest, LeaveGroupResponse);
-    forward!(offset_commit, OffsetCommitRequest, OffsetCommitResponse);
-    forward!(offset_fetch, OffsetFetchRequest, OffsetFetchResponse);
-    forward!(list_groups, ListGroupsRequest, ListGroupsResponse);
-    forward!(
-        describe_groups,
-        DescribeGroupsRequest,
-        DescribeGroupsResponse
-    );
-    forward!(delete_groups, DeleteGroupsRequest, DeleteGroupsResponse);
-    forward!(offset_delete, OffsetDeleteRequest, OffsetDeleteResponse);
 }
