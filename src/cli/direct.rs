@@ -145,6 +145,41 @@ impl DirectBackend {
         Ok((log.log_start_offset(), log.log_end_offset()))
     }
 
+    /// The last stable offset: the first offset of the oldest transaction
+    /// still open, else the log end offset (where read_committed stops).
+    pub fn last_stable_offset(&mut self, topic: &str, partition: i32) -> anyhow::Result<i64> {
+        let read_only = self.dir.is_read_only();
+        let Some(log) = self.log(topic, partition)? else {
+            return Ok(0);
+        };
+        if read_only {
+            log.refresh()?;
+        }
+        Ok(log.last_stable_offset())
+    }
+
+    /// The aborted transactions overlapping `[start, upper)`, from the
+    /// `.txnindex` files, as a read_committed Fetch returns them.
+    pub fn aborted_transactions(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        start: i64,
+        upper: i64,
+    ) -> anyhow::Result<Vec<crate::client::completed_fetch::AbortedTxn>> {
+        let Some(log) = self.log(topic, partition)? else {
+            return Ok(Vec::new());
+        };
+        Ok(log
+            .aborted_transactions(start, upper)?
+            .into_iter()
+            .map(|a| crate::client::completed_fetch::AbortedTxn {
+                producer_id: a.producer_id,
+                first_offset: a.first_offset,
+            })
+            .collect())
+    }
+
     /// The first offset at or after `timestamp`.
     pub fn offset_for_timestamp(
         &mut self,

@@ -179,6 +179,7 @@ pub(super) fn consume_direct<W: Write>(
     start: StartOffset,
     follow: bool,
     mode: CommitMode,
+    isolation: Isolation,
     printer: &mut Printer<'_, W>,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<()> {
@@ -188,7 +189,8 @@ pub(super) fn consume_direct<W: Write>(
         .with_context(|| format!("cannot open the offsets of group '{group}'"))?;
     let result = (|| {
         let committed = offsets.committed(group, topic)?;
-        let source = DirectSource::resuming(dir, topic, partitions, &committed, start, follow)?;
+        let source =
+            DirectSource::resuming(dir, topic, partitions, &committed, start, follow, isolation)?;
         let mut source = Committing {
             source,
             offsets: &mut offsets,

@@ -268,6 +268,7 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
             start,
             follow,
             mode,
+            args.isolation,
             &mut printer,
             &interrupted,
         ),
