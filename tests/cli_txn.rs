@@ -330,3 +330,83 @@ async fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
     let committed = consume(&s.broker, "fence", "read_committed");
     assert_eq!(lines(&committed), vec!["winner"]);
 }
+
+/// A transactional batch of `values` by `producer_id` starting at `sequence`.
+fn txn_batch(producer_id: i64, sequence: i32, values: &[&str]) -> Vec<u8> {
+    let mut b = runnel::record::BatchBuilder::new(runnel::record::Compression::None, 1_000)
+        .producer(producer_id, 0, sequence)
+        .transactional(true);
+    for v in values {
+        b.push(1_000, None, Some(v.as_bytes()), &[]);
+    }
+    b.finish()
+}
+
+#[test]
+fn consume_in_a_data_directory_reads_committed_up_to_the_last_stable_offset() {
+    use runnel::record::control::{ControlRecordType, EndTxnMarker};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("d");
+    ok_direct(&data, &["topics", "create", "t"], "");
+    ok_direct(&data, &["produce", "t"], "plain-1\n");
+    {
+        let dir = runnel::log::DataDir::open(&data, false).expect("open");
+        let mut log = dir.open_log("t", 0).expect("log");
+        let marker = |control| EndTxnMarker {
+            control,
+            coordinator_epoch: 0,
+        };
+        // Producer 101 commits, 102 aborts (interleaved), 103 stays open.
+        log.append(&txn_batch(101, 0, &["committed-1", "committed-2"]))
+            .expect("append");
+        log.append(&txn_batch(102, 0, &["aborted-1"]))
+            .expect("append");
+        log.append(&txn_batch(101, 2, &["committed-3"]))
+            .expect("append");
+        log.append(&txn_batch(102, 1, &["aborted-2"]))
+            .expect("append");
+        log.append_control(102, 0, marker(ControlRecordType::Abort))
+            .expect("abort");
+        log.append_control(101, 0, marker(ControlRecordType::Commit))
+            .expect("commit");
+        log.append(&txn_batch(103, 0, &["open-1"])).expect("append");
+        log.close().expect("close");
+        dir.close().expect("close dir");
+    }
+    ok_direct(&data, &["produce", "t"], "plain-2\n");
+    let committed = ok_direct(&data, &["consume", "t"], "");
+    assert_eq!(
+        lines(&committed),
+        vec!["plain-1", "committed-1", "committed-2", "committed-3"],
+        "read_committed (the default) skips aborted data and stops before the open transaction"
+    );
+    let uncommitted = ok_direct(
+        &data,
+        &["consume", "t", "--isolation", "read_uncommitted"],
+        "",
+    );
+    assert_eq!(
+        lines(&uncommitted),
+        vec![
+            "plain-1",
+            "committed-1",
+            "committed-2",
+            "aborted-1",
+            "committed-3",
+            "aborted-2",
+            "open-1",
+            "plain-2"
+        ],
+        "read_uncommitted shows everything but the markers"
+    );
+    let json_lines = ok_direct(
+        &data,
+        &["consume", "t", "--isolation", "read_committed", "--json"],
+        "",
+    );
+    let offsets: Vec<i64> = json_lines
+        .lines()
+        .map(|l| json(l)["offset"].as_i64().expect("offset"))
+        .collect();
+    assert_eq!(offsets, vec![0, 1, 2, 4]);
+}
