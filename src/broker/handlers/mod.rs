@@ -11,6 +11,7 @@ pub mod metadata;
 pub mod produce;
 pub mod producers;
 pub mod topics;
+pub mod txn;
 
 use crate::log::LogError;
 use kafka_protocol::error::ResponseError;
