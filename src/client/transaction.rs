@@ -654,7 +654,7 @@ impl TransactionManager {
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or_else(|| ClientError::Invalid(context)))
+        Err(last.unwrap_or(ClientError::Invalid(context)))
     }
 
     /// The connection to the transaction coordinator, found once and kept
