@@ -3,7 +3,10 @@
 //! go to each partition's leader, versions are negotiated per broker.
 //!
 //! Start with [`Client::connect`]; from it come an [`Admin`] for topics, a
-//! [`Producer`] and a [`Consumer`]:
+//! [`Producer`] (idempotent with `enable_idempotence`, transactional with a
+//! `transactional_id`: [`Producer::init_transactions`],
+//! [`Producer::begin_transaction`], [`Producer::commit_transaction`]) and a
+//! [`Consumer`] (`isolation_level` 1 reads committed records only):
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), runnel::client::ClientError> {
