@@ -180,6 +180,27 @@ fn a_transactional_load_is_committed_and_read_both_ways() {
 }
 
 #[test]
+fn a_large_load_over_several_partitions_is_one_committed_transaction() {
+    // Runs of unkeyed records over 3 partitions: a request to the leader carries open
+    // batches of partitions that are not ready yet, which must have been
+    // added to the transaction too (else INVALID_TXN_STATE).
+    let s = start();
+    s.broker.ok(&["topics", "create", "bulk", "-p", "3"], "");
+    let input: String = (0..300_000)
+        .map(|i| format!("record-value-{i}\n"))
+        .collect();
+    let out = s.broker.run(
+        &["produce", "bulk", "--transactional-id", "bulk-load"],
+        &input,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("300000 records"), "{stderr}");
+    let committed = consume(&s.broker, "bulk", "read_committed");
+    assert_eq!(committed.lines().count(), 300_000);
+}
+
+#[test]
 fn a_failed_load_is_aborted_and_only_read_uncommitted_sees_it() {
     let s = start();
     s.broker.ok(
