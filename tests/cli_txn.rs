@@ -430,4 +430,16 @@ fn consume_in_a_data_directory_reads_committed_up_to_the_last_stable_offset() {
         .map(|l| json(l)["offset"].as_i64().expect("offset"))
         .collect();
     assert_eq!(offsets, vec![0, 1, 2, 4]);
+    // Without producer snapshots the open transaction is found by reading
+    // the batch headers from the log start.
+    let mut removed = 0;
+    for entry in std::fs::read_dir(data.join("t-0")).expect("partition dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "snapshot") {
+            std::fs::remove_file(path).expect("remove snapshot");
+            removed += 1;
+        }
+    }
+    assert!(removed > 0, "the writer left producer snapshots");
+    assert_eq!(ok_direct(&data, &["consume", "t"], ""), committed);
 }
