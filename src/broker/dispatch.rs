@@ -92,7 +92,8 @@ pub fn broker_apis() -> SupportedApis {
         .with(ApiKey::IncrementalAlterConfigs, 0, 1)
         .with(ApiKey::DescribeCluster, 0, 2)
         .with(ApiKey::TxnOffsetCommit, 0, 4)
-        .with(ApiKey::DescribeProducers, 0, 0);
+        .with(ApiKey::DescribeProducers, 0, 0)
+        .with(ApiKey::OffsetForLeaderEpoch, 2, 4);
     for (key, min, max) in GroupCoordinator::api_versions()
         .into_iter()
         .chain(TransactionCoordinator::versions())
@@ -242,6 +243,7 @@ impl Dispatcher {
             }
             Request::ListTransactions(req) => with_broker!(req, handlers::txn::list_transactions),
             Request::DescribeProducers(req) => simple!(req, handlers::producers::handle),
+            Request::OffsetForLeaderEpoch(req) => simple!(req, handlers::leader_epoch::handle),
             Request::FindCoordinator(req) => group!(req, handlers::group::find_coordinator),
             Request::JoinGroup(req) => {
                 let coordinators = self.coordinators.clone();
@@ -313,6 +315,7 @@ pub enum Request {
     OffsetDelete(OffsetDeleteRequest),
     TxnOffsetCommit(TxnOffsetCommitRequest),
     DescribeProducers(DescribeProducersRequest),
+    OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
     AddPartitionsToTxn(AddPartitionsToTxnRequest),
     AddOffsetsToTxn(AddOffsetsToTxnRequest),
     EndTxn(EndTxnRequest),
@@ -374,6 +377,9 @@ pub fn decode_request(
         ApiKey::OffsetDelete => decode!(OffsetDelete, OffsetDeleteRequest),
         ApiKey::TxnOffsetCommit => decode!(TxnOffsetCommit, TxnOffsetCommitRequest),
         ApiKey::DescribeProducers => decode!(DescribeProducers, DescribeProducersRequest),
+        ApiKey::OffsetForLeaderEpoch => {
+            decode!(OffsetForLeaderEpoch, OffsetForLeaderEpochRequest)
+        }
         ApiKey::AddPartitionsToTxn => decode!(AddPartitionsToTxn, AddPartitionsToTxnRequest),
         ApiKey::AddOffsetsToTxn => decode!(AddOffsetsToTxn, AddOffsetsToTxnRequest),
         ApiKey::EndTxn => decode!(EndTxn, EndTxnRequest),

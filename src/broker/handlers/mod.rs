@@ -6,6 +6,7 @@ pub mod configs;
 pub mod delete_records;
 pub mod fetch;
 pub mod group;
+pub mod leader_epoch;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;

@@ -303,7 +303,11 @@ impl TransactionCoordinator {
                 let coordinator = TransactionCoordinator { inner };
                 let now = tokio::time::Instant::now();
                 if now >= next_abort {
-                    coordinator.abort_timed_out_transactions().await;
+                    // Not awaited: an abort whose markers keep failing must
+                    // not hold up the next sweeps (they skip transactions
+                    // already being aborted).
+                    let c = coordinator.clone();
+                    tokio::spawn(async move { c.abort_timed_out_transactions().await });
                     next_abort = now + abort_every;
                 }
                 if now >= next_expire {
@@ -806,13 +810,25 @@ impl Inner {
             return Err(COORDINATOR_LOAD_IN_PROGRESS);
         }
         let now = now_ms();
+        // A new id's producer id is taken before the lock (taking one may
+        // persist a new block); a concurrent request may insert first, and
+        // the id taken here is then skipped.
+        let fresh = if self.lock().txns.contains_key(&id) {
+            None
+        } else {
+            Some(self.new_producer_id()?)
+        };
         let transit = {
             let mut cache = self.lock();
-            if !cache.txns.contains_key(&id) {
-                let pid = self.new_producer_id()?;
+            if let Some(pid) = fresh
+                && !cache.txns.contains_key(&id)
+            {
                 cache.insert(TransactionMetadata::new(&id, pid, timeout, now));
             }
-            let m = cache.txns.get_mut(&id).expect("inserted above");
+            let Some(m) = cache.txns.get_mut(&id) else {
+                // Expired between the two locks: the producer retries.
+                return Err(CONCURRENT_TRANSACTIONS);
+            };
             self.prepare_init_transit(m, timeout, expected, now)?
         };
         if transit.state == TransactionState::PrepareEpochFence {
@@ -1973,6 +1989,50 @@ mod tests {
             assert_eq!(node.state("quick"), "Ongoing", "within its 60 s timeout");
             // The producer of the aborted transaction is fenced.
             assert_eq!(node.end("slow", pid, 0, true, 3).await, PRODUCER_FENCED);
+        });
+    }
+
+    #[test]
+    fn an_abort_whose_markers_keep_failing_does_not_stop_the_sweeps() {
+        let dir = tempfile::tempdir().unwrap();
+        rt().block_on(async {
+            let config = TxnConfig {
+                abort_timed_out_transaction_cleanup_interval_ms: 20,
+                ..config()
+            };
+            let node = open_with(dir.path(), config, Arc::default());
+            node.coordinator.load().await.unwrap();
+            node.markers.fail("stuck", 0, u32::MAX);
+            let sweep = node.coordinator.start();
+            let init = |id: &'static str, timeout: i32| {
+                let c = node.coordinator.clone();
+                async move {
+                    c.init_producer_id(init_req(Some(id), timeout), 4)
+                        .await
+                        .producer_id
+                        .0
+                }
+            };
+            let first = init("first", 50).await;
+            node.add("first", first, 0, &[("stuck", 0)], 3).await;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while node.state("first") != "PrepareAbort" {
+                assert!(tokio::time::Instant::now() < deadline, "first not aborted");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            // Started after the sweep got stuck on "first"'s markers.
+            let second = init("second", 50).await;
+            node.add("second", second, 0, &[("a", 0)], 3).await;
+            while node.state("second") != "CompleteAbort" {
+                assert!(tokio::time::Instant::now() < deadline, "second not aborted");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(
+                node.state("first"),
+                "PrepareAbort",
+                "still retrying its markers"
+            );
+            sweep.abort();
         });
     }
 

@@ -10,6 +10,18 @@
 //! [`config`]. Storage is the group coordinator's
 //! [`crate::broker::group::OffsetsStore`] / [`crate::broker::group::LogStore`]
 //! opened on `__transaction_state`.
+//!
+//! Wiring (the broker's side): read a [`TxnConfig`] from the broker props
+//! with [`TxnConfig::set`] (set `offsets_topic_num_partitions` to the
+//! existing `__consumer_offsets` count); create `__transaction_state` if
+//! missing with `state_log_num_partitions` partitions and
+//! [`TxnConfig::topic_configs`]; build a
+//! [`crate::broker::group::LogStore`] over its partitions; then
+//! [`TransactionCoordinator::new`] with the marker writer, the durable
+//! producer id allocator and a partition lookup,
+//! [`TransactionCoordinator::load`] (answers COORDINATOR_LOAD_IN_PROGRESS
+//! until done) and [`TransactionCoordinator::start`] inside the runtime.
+//! [`TransactionCoordinator::versions`] lists the API versions to advertise.
 
 pub mod config;
 pub mod coordinator;
