@@ -293,6 +293,44 @@ fn ctrl_c_aborts_the_transaction() {
     );
 }
 
+#[test]
+fn a_load_slower_than_its_transaction_timeout_is_aborted_by_the_broker() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::start_with(
+        &dir.path().join("data"),
+        &dir.path().join("serve.log"),
+        &["transaction.abort.timed.out.transaction.cleanup.interval.ms=200"],
+    );
+    broker.ok(&["topics", "create", "slow"], "");
+    let mut child = runnel()
+        .args(["produce", "slow", "--transactional-id", "slow-load"])
+        .args(["--transaction-timeout-ms", "1000", "--linger-ms", "0"])
+        .args(["-b", &broker.addr])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn produce");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "too-late").expect("write");
+    stdin.flush().expect("flush");
+    // The input ends well after the transaction timed out.
+    std::thread::sleep(Duration::from_secs(4));
+    drop(stdin);
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    let mut stderr = String::new();
+    for line in BufReader::new(child.stderr.take().expect("stderr")).lines() {
+        stderr.push_str(&line.expect("utf-8"));
+    }
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("not committed") || stderr.contains("aborted"),
+        "{stderr}"
+    );
+    assert_eq!(consume(&broker, "slow", "read_committed"), "");
+    assert_eq!(consume(&broker, "slow", "read_uncommitted"), "too-late\n");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
     let s = start();
