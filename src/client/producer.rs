@@ -847,7 +847,16 @@ fn fail_or_retry(shared: &Arc<Shared>, mut batch: ReadyBatch, error: ClientError
         || (shared.txn.is_some()
             && matches!(&error, ClientError::Kafka { code, .. }
                 if code.0 == codes::OUT_OF_ORDER_SEQUENCE_NUMBER));
-    if !retriable || batch.attempts >= shared.config.retries {
+    // A transaction that can only be aborted gains nothing from retries
+    // (Kafka's producer fails its pending batches then).
+    let doomed = shared.txn.as_ref().is_some_and(|t| {
+        t.is_transactional()
+            && matches!(
+                t.state(),
+                TransactionState::AbortableError | TransactionState::FatalError
+            )
+    });
+    if doomed || !retriable || batch.attempts >= shared.config.retries {
         complete(shared, batch, Err(error));
         return;
     }
