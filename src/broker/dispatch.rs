@@ -8,6 +8,7 @@ use super::group::GroupCoordinator;
 use super::handlers;
 use super::legacy_produce;
 use super::state::Broker;
+use super::txn::TransactionCoordinator;
 use crate::protocol::{
     RequestPreamble, ResponseBody, SupportedApis, decode_request_header, encode_response,
 };
@@ -85,15 +86,18 @@ pub fn broker_apis() -> SupportedApis {
         .with(ApiKey::CreateTopics, 2, 7)
         .with(ApiKey::DeleteTopics, 1, 6)
         .with(ApiKey::DeleteRecords, 0, 2)
-        .with(ApiKey::InitProducerId, 0, 5)
         .with(ApiKey::DescribeConfigs, 1, 4)
         .with(ApiKey::AlterConfigs, 0, 2)
         .with(ApiKey::CreatePartitions, 0, 3)
         .with(ApiKey::IncrementalAlterConfigs, 0, 1)
         .with(ApiKey::DescribeCluster, 0, 2)
         .with(ApiKey::TxnOffsetCommit, 0, 4)
-        .with(ApiKey::DescribeProducers, 0, 0);
-    for (key, min, max) in GroupCoordinator::api_versions() {
+        .with(ApiKey::DescribeProducers, 0, 0)
+        .with(ApiKey::OffsetForLeaderEpoch, 2, 4);
+    for (key, min, max) in GroupCoordinator::api_versions()
+        .into_iter()
+        .chain(TransactionCoordinator::versions())
+    {
         apis = apis.with(key, min, max);
     }
     apis
@@ -187,13 +191,25 @@ impl Dispatcher {
             }};
         }
 
+        macro_rules! with_broker {
+            ($req:expr, $handler:path) => {{
+                let req = $req;
+                let coordinators = self.coordinators.clone();
+                lazy(Box::pin(async move {
+                    let resp = $handler(&coordinators, &broker, req, version).await?;
+                    reply(api, version, corr, &resp)
+                }))
+            }};
+        }
+
         match request {
             Request::ApiVersions(_) => {
                 let resp = self.apis.response();
                 lazy(Box::pin(async move { reply(api, version, corr, &resp) }))
             }
             Request::Produce(req) => {
-                let reply = handlers::produce::handle(broker, req, version, corr);
+                let reply =
+                    handlers::produce::handle(broker, &self.coordinators, req, version, corr);
                 Ok(Dispatched { reply, eager: true })
             }
             Request::Fetch(req) => {
@@ -218,8 +234,16 @@ impl Dispatcher {
                 simple!(req, handlers::configs::incremental_alter_configs)
             }
             Request::DescribeCluster(req) => simple!(req, handlers::cluster::describe_cluster),
-            Request::InitProducerId(req) => simple!(req, handlers::cluster::init_producer_id),
+            Request::InitProducerId(req) => with_broker!(req, handlers::txn::init_producer_id),
+            Request::AddPartitionsToTxn(req) => group!(req, handlers::txn::add_partitions_to_txn),
+            Request::AddOffsetsToTxn(req) => group!(req, handlers::txn::add_offsets_to_txn),
+            Request::EndTxn(req) => group!(req, handlers::txn::end_txn),
+            Request::DescribeTransactions(req) => {
+                with_broker!(req, handlers::txn::describe_transactions)
+            }
+            Request::ListTransactions(req) => with_broker!(req, handlers::txn::list_transactions),
             Request::DescribeProducers(req) => simple!(req, handlers::producers::handle),
+            Request::OffsetForLeaderEpoch(req) => simple!(req, handlers::leader_epoch::handle),
             Request::FindCoordinator(req) => group!(req, handlers::group::find_coordinator),
             Request::JoinGroup(req) => {
                 let coordinators = self.coordinators.clone();
@@ -291,6 +315,12 @@ pub enum Request {
     OffsetDelete(OffsetDeleteRequest),
     TxnOffsetCommit(TxnOffsetCommitRequest),
     DescribeProducers(DescribeProducersRequest),
+    OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
+    AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    AddOffsetsToTxn(AddOffsetsToTxnRequest),
+    EndTxn(EndTxnRequest),
+    DescribeTransactions(DescribeTransactionsRequest),
+    ListTransactions(ListTransactionsRequest),
 }
 
 /// Decodes a routed request frame: the header in the version `api` and
@@ -347,6 +377,16 @@ pub fn decode_request(
         ApiKey::OffsetDelete => decode!(OffsetDelete, OffsetDeleteRequest),
         ApiKey::TxnOffsetCommit => decode!(TxnOffsetCommit, TxnOffsetCommitRequest),
         ApiKey::DescribeProducers => decode!(DescribeProducers, DescribeProducersRequest),
+        ApiKey::OffsetForLeaderEpoch => {
+            decode!(OffsetForLeaderEpoch, OffsetForLeaderEpochRequest)
+        }
+        ApiKey::AddPartitionsToTxn => decode!(AddPartitionsToTxn, AddPartitionsToTxnRequest),
+        ApiKey::AddOffsetsToTxn => decode!(AddOffsetsToTxn, AddOffsetsToTxnRequest),
+        ApiKey::EndTxn => decode!(EndTxn, EndTxnRequest),
+        ApiKey::DescribeTransactions => {
+            decode!(DescribeTransactions, DescribeTransactionsRequest)
+        }
+        ApiKey::ListTransactions => decode!(ListTransactions, ListTransactionsRequest),
         other => anyhow::bail!("no handler for {other:?}"),
     };
     Ok((header, request))

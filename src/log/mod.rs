@@ -12,6 +12,7 @@
 //! [`partition_log::Log`], [`cleaner::LogCleaner`], [`config::LogConfig`],
 //! [`data_dir::DataDir`], [`group_commit::GroupCommit`],
 //! [`dir_failure::LogDirFailureChannel`], [`producer_state::ProducerStateManager`],
+//! [`txn_index::TransactionIndex`], [`leader_epoch::LeaderEpochFileCache`],
 //! [`validator`] (LogValidator), and
 //! [`fd_cache`] for the descriptors of inactive segments.
 
@@ -25,6 +26,7 @@ mod fail_points;
 pub mod fd_cache;
 pub mod group_commit;
 mod index_file;
+pub mod leader_epoch;
 pub mod offset_index;
 pub mod partition_log;
 pub mod producer_state;

@@ -16,11 +16,12 @@ use super::config::LogConfig;
 use super::data_dir::CheckpointHandle;
 use super::dir_failure::LogDirFailureChannel;
 use super::error::{LogError, Result};
+use super::leader_epoch::LeaderEpochFileCache;
 use super::producer_state::{CompletedTxn, PendingBatch, Prepared, ProducerStateManager};
 use super::segment::{
     self, BatchInfo, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, TIME_INDEX_SUFFIX, io_err, now_ms,
 };
-use super::txn_index::{AbortedTxn, TxnIndexEntry};
+use super::txn_index::{AbortedTxn, TXN_INDEX_SUFFIX, TxnIndexEntry};
 use super::validator;
 use crate::record::batch::{
     self, ATTR_TIMESTAMP_TYPE, ATTRIBUTES_OFFSET, CRC_OFFSET, HEADER_SIZE, MAX_TIMESTAMP_OFFSET,
@@ -114,6 +115,9 @@ pub struct Log {
     /// Idempotent producers' state, checked and updated by every append and
     /// snapshotted at roll and clean close (owns the `.snapshot` files).
     producer_state: ProducerStateManager,
+    /// Leader epochs (owns `leader-epoch-checkpoint`): epoch 0 from the log
+    /// start offset for a single broker.
+    leader_epochs: LeaderEpochFileCache,
 }
 
 /// `producer.id.expiration.ms` of a log config.
@@ -121,8 +125,18 @@ fn config_expiration(config: &LogConfig) -> i64 {
     config.producer_id_expiration_ms
 }
 
-/// Leader epoch written into appended batches (a single broker's first epoch).
-const LEADER_EPOCH: i32 = 0;
+/// Leader epoch of a single broker, assigned at the log start offset when
+/// a log has none.
+const FIRST_LEADER_EPOCH: i32 = 0;
+
+/// The leader epoch cache of a log directory; one that does not parse is
+/// replaced (a single broker's epochs are derived from its log start offset).
+fn load_leader_epochs(dir: &Path) -> LeaderEpochFileCache {
+    LeaderEpochFileCache::load(dir, true).unwrap_or_else(|e| {
+        tracing::warn!("{e}; rewriting it");
+        LeaderEpochFileCache::empty(dir)
+    })
+}
 
 fn parse_segment_name(name: &str, ext: &str) -> Option<i64> {
     let stem = name.strip_suffix(ext)?.strip_suffix('.')?;
@@ -177,10 +191,12 @@ fn remove_orphans(dir: &Path) -> Result<()> {
         let entry = entry.map_err(io_err(dir))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let orphan_index = [INDEX_SUFFIX, TIME_INDEX_SUFFIX].iter().any(|ext| {
-            parse_segment_name(name, ext)
-                .is_some_and(|b| !segment::segment_file(dir, b, LOG_SUFFIX).exists())
-        });
+        let orphan_index = [INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX]
+            .iter()
+            .any(|ext| {
+                parse_segment_name(name, ext)
+                    .is_some_and(|b| !segment::segment_file(dir, b, LOG_SUFFIX).exists())
+            });
         if orphan_index || name.ends_with(".deleted") || name.ends_with(".tmp") {
             let path = entry.path();
             std::fs::remove_file(&path).map_err(io_err(&path))?;
@@ -236,9 +252,13 @@ impl Log {
                 cleaned_up_to: 0,
                 failures: None,
                 producer_state: ProducerStateManager::new(dir, ttl),
+                leader_epochs: load_leader_epochs(dir),
             };
             log.recovery_point = log.log_end_offset();
             log.producer_state.set_map_end_offset(log.log_end_offset());
+            // Written at the first append, so that creating a log costs no fsync more.
+            log.leader_epochs.truncate_from_end(start);
+            log.leader_epochs.assign(FIRST_LEADER_EPOCH, start);
             return Ok((log, report));
         }
         // The segment holding the recovery point and all later ones are checked.
@@ -338,9 +358,22 @@ impl Log {
             cleaned_up_to: 0,
             failures: None,
             producer_state: ProducerStateManager::new(dir, ttl),
+            leader_epochs: load_leader_epochs(dir),
         };
         let first = log.first_segment().base_offset();
         log.log_start_offset = opts.log_start_offset.max(first).min(log.log_end_offset());
+        // Kafka's LogLoader: the epoch cache is cut at the log end (a
+        // recovery cut) and at the log start offset.
+        let end = log.log_end_offset();
+        log.leader_epochs.truncate_from_end(end);
+        log.leader_epochs.truncate_from_start(log.log_start_offset);
+        if log.leader_epochs.latest_epoch().is_none() {
+            log.leader_epochs
+                .assign(FIRST_LEADER_EPOCH, log.log_start_offset);
+        }
+        // Best effort (a full disk must not stop the open): what is not
+        // written now is written before the next append.
+        log.flush_leader_epochs();
         if recovered_any {
             // What was read back may still be only in the page cache.
             for seg in log.segments.values() {
@@ -456,6 +489,8 @@ impl Log {
             cleaned_up_to: 0,
             failures: None,
             producer_state: ProducerStateManager::new(dir, ttl),
+            leader_epochs: LeaderEpochFileCache::load(dir, false)
+                .unwrap_or_else(|_| LeaderEpochFileCache::empty(dir)),
         };
         log.refresh()?;
         if log.segments.is_empty() {
@@ -609,6 +644,8 @@ impl Log {
 
     fn append_batches(&mut self, batches: &[u8]) -> Result<AppendInfo> {
         let valid = validator::validate_records(batches, &self.config)?;
+        self.leader_epochs.flush()?;
+        let leader_epoch = self.leader_epoch();
         let mut records = 0usize;
         let mut infos: Vec<BatchInfo> = valid
             .iter()
@@ -644,7 +681,7 @@ impl Log {
             let b = &batches[info.position..info.position + info.size];
             let mut h: [u8; HEADER_SIZE] = b[..HEADER_SIZE].try_into().expect("validated");
             batch::set_base_offset(&mut h, next);
-            batch::set_partition_leader_epoch(&mut h, LEADER_EPOCH);
+            batch::set_partition_leader_epoch(&mut h, leader_epoch);
             if self.config.log_append_time {
                 let attrs = i16::from_be_bytes([h[ATTRIBUTES_OFFSET], h[ATTRIBUTES_OFFSET + 1]])
                     | ATTR_TIMESTAMP_TYPE;
@@ -768,9 +805,10 @@ impl Log {
             offset,
             now,
         )?;
+        self.leader_epochs.flush()?;
         let mut bytes = control::build_control_batch(producer_id, producer_epoch, &marker, now);
         batch::set_base_offset(&mut bytes, offset);
-        batch::set_partition_leader_epoch(&mut bytes, LEADER_EPOCH);
+        batch::set_partition_leader_epoch(&mut bytes, self.leader_epoch());
         if self.config.log_append_time {
             batch::set_log_append_time(&mut bytes, now);
         }
@@ -824,6 +862,39 @@ impl Log {
             last_offset: txn.last_offset,
             last_stable_offset: lso,
         })
+    }
+
+    /// Writes the leader epoch checkpoint if it changed, where a failure
+    /// must not fail the operation (open, retention, close: retention frees
+    /// a full disk): the cache stays dirty and is written before the next
+    /// append, which fails on the error instead.
+    fn flush_leader_epochs(&mut self) {
+        if let Err(e) = self.leader_epochs.flush() {
+            tracing::warn!(
+                "{}: leader epoch checkpoint not written: {e}",
+                self.dir.display()
+            );
+        }
+    }
+
+    /// The current leader epoch (the cache's latest; 0 for a single broker).
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epochs
+            .latest_epoch()
+            .unwrap_or(FIRST_LEADER_EPOCH)
+    }
+
+    /// The partition's leader epoch cache.
+    pub fn leader_epoch_cache(&self) -> &LeaderEpochFileCache {
+        &self.leader_epochs
+    }
+
+    /// OffsetForLeaderEpoch: (epoch, end offset) of `epoch`, with Kafka's
+    /// `LeaderEpochFileCache.endOffsetFor` semantics (the latest epoch ends
+    /// at the log end offset; (-1, -1) for an unknown epoch above all).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.leader_epochs
+            .end_offset_for(epoch, self.log_end_offset())
     }
 
     /// First offset of the oldest open transaction (Kafka's
@@ -1186,6 +1257,9 @@ impl Log {
             self.publish_checkpoint();
             self.producer_state
                 .on_log_start_offset_incremented(self.log_start_offset)?;
+            self.leader_epochs
+                .truncate_from_start(self.log_start_offset);
+            self.flush_leader_epochs();
             sync_dir(&self.dir)?;
         }
         Ok(deleted)
@@ -1208,6 +1282,8 @@ impl Log {
         self.apply_retention_below_start()?;
         self.producer_state
             .on_log_start_offset_incremented(offset)?;
+        self.leader_epochs.truncate_from_start(offset);
+        self.flush_leader_epochs();
         self.publish_checkpoint();
         Ok(())
     }
@@ -1272,6 +1348,7 @@ impl Log {
         }
         self.active_mut().finish()?;
         self.flush()?;
+        self.flush_leader_epochs();
         // A clean close leaves the whole state in a snapshot at the log end,
         // so the next open replays nothing. Without it (a full disk) the
         // next open replays from an older one: slower, as correct.

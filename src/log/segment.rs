@@ -816,7 +816,7 @@ impl LogSegment {
         self.time_index.trim()?;
         self.offset_index.release_file();
         self.time_index.release_file();
-        self.txn_index.release_file();
+        self.txn_index.release_file()?;
         self.file = None;
         Ok(())
     }

@@ -316,9 +316,15 @@ impl TransactionIndex {
         Ok(())
     }
 
-    /// Closes the descriptor (the segment became inactive); entries stay.
-    pub fn release_file(&mut self) {
+    /// fdatasyncs and closes the descriptor (the segment became inactive,
+    /// and its later flush no longer sees the file); entries stay.
+    ///
+    /// # Errors
+    /// An I/O error syncing it.
+    pub fn release_file(&mut self) -> Result<()> {
+        self.flush()?;
         self.file = None;
+        Ok(())
     }
 
     /// Deletes the file, if there is one.

@@ -348,3 +348,231 @@ fn aborts_survive_reopen_and_a_lost_or_corrupt_active_txnindex_is_rebuilt() {
     assert_eq!(log.aborted_transactions(0, i64::MAX).unwrap(), expect);
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }
+
+fn compact_config() -> LogConfig {
+    let mut c = small_config();
+    c.compact = true;
+    c.delete = false;
+    c.segment_bytes = 1500;
+    c
+}
+
+/// A keyed batch of producer `pid` (epoch 0), transactional or not (`pid` -1: plain).
+fn keyed(pid: i64, seq: i32, transactional: bool, recs: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = BatchBuilder::new(Compression::None, now()).transactional(transactional);
+    if pid >= 0 {
+        b = b.producer(pid, 0, seq);
+    }
+    for (k, v) in recs {
+        b.push(now(), Some(k.as_bytes()), Some(v.as_bytes()), &[]);
+    }
+    b.finish()
+}
+
+/// (offset, key, value) of every data record, and the control batches'
+/// (offset, marker), read from the log start.
+#[allow(clippy::type_complexity)]
+fn contents(log: &Log) -> (Vec<(i64, String, String)>, Vec<(i64, EndTxnMarker)>) {
+    let (mut data, mut markers) = (Vec::new(), Vec::new());
+    let mut at = log.log_start_offset();
+    while let Some(s) = log.read(at, 1 << 20, true).unwrap() {
+        let bytes = s.read_to_vec().unwrap();
+        for (h, b) in BatchIter::new(&bytes) {
+            if let Some(m) = marker_of_batch(b).unwrap() {
+                markers.push((h.base_offset, m));
+            } else {
+                for r in crate::record::decode_batch(b).unwrap() {
+                    let s =
+                        |x: Option<bytes::Bytes>| String::from_utf8(x.unwrap().to_vec()).unwrap();
+                    data.push((r.offset, s(r.key), s(r.value)));
+                }
+            }
+            at = h.last_offset() + 1;
+        }
+    }
+    (data, markers)
+}
+
+fn clean(log: &mut Log) -> super::CleanStats {
+    let opts = super::CleanOptions {
+        now_ms: now(),
+        dry_run: false,
+        force: true,
+    };
+    super::LogCleaner::clean(log, &opts, &mut |_, _| {}).unwrap()
+}
+
+#[test]
+fn cleaner_drops_aborted_data_and_keeps_markers_and_committed_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), compact_config(), false).unwrap().0;
+    log.append(&keyed(7, 0, true, &[("a", "committed")]))
+        .unwrap(); // 0
+    commit(&mut log, 7); // 1
+    log.append(&keyed(8, 0, true, &[("a", "aborted"), ("c", "aborted")]))
+        .unwrap(); // 2..=3
+    abort(&mut log, 8); // 4
+    for i in 0..30 {
+        log.append(&keyed(-1, 0, false, &[("b", &format!("v{i}"))]))
+            .unwrap();
+    }
+    log.roll().unwrap();
+    log.append(&keyed(-1, 0, false, &[("z", "active")]))
+        .unwrap();
+    let aborted_before = log.aborted_transactions(0, i64::MAX).unwrap();
+    assert_eq!(aborted_before, vec![aborted(8, 2)]);
+    let stats = clean(&mut log);
+    assert_eq!(stats.aborted_dropped, 2);
+    let (data, markers) = contents(&log);
+    let last_b = 4 + 30;
+    assert_eq!(
+        data,
+        vec![
+            (0, "a".into(), "committed".into()),
+            (last_b, "b".into(), "v29".into()),
+            (last_b + 1, "z".into(), "active".into()),
+        ],
+        "the aborted value of a does not supersede the committed one"
+    );
+    assert_eq!(
+        markers,
+        vec![
+            (1, marker(ControlRecordType::Commit, 0)),
+            (4, marker(ControlRecordType::Abort, 0))
+        ]
+    );
+    assert_eq!(
+        log.aborted_transactions(0, i64::MAX).unwrap(),
+        aborted_before
+    );
+    let after = contents(&log);
+    log.close().unwrap();
+    let log = Log::open(dir.path(), compact_config(), false).unwrap().0;
+    assert_eq!(contents(&log), after);
+    assert_eq!(
+        log.aborted_transactions(0, i64::MAX).unwrap(),
+        aborted_before
+    );
+    drop(log);
+    // A full recovery rebuilds the indexes from the markers whose data is
+    // left: the abort's data is gone, so its entry may go too.
+    let log = Log::open(dir.path(), compact_config(), true).unwrap().0;
+    assert_eq!(contents(&log), after);
+    assert_eq!(log.last_stable_offset(), log.log_end_offset());
+}
+
+#[test]
+fn cleaner_never_cleans_at_or_past_the_first_unstable_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), compact_config(), false).unwrap().0;
+    for i in 0..30 {
+        log.append(&keyed(-1, 0, false, &[("b", &format!("v{i}"))]))
+            .unwrap();
+    }
+    let open_at = log.log_end_offset();
+    log.append(&keyed(7, 0, true, &[("a", "open")])).unwrap();
+    for i in 30..90 {
+        log.append(&keyed(-1, 0, false, &[("b", &format!("v{i}"))]))
+            .unwrap();
+    }
+    log.roll().unwrap();
+    log.append(&keyed(-1, 0, false, &[("z", "active")]))
+        .unwrap();
+    assert!(log.segment_count() > 3);
+    let before = contents(&log).0;
+    clean(&mut log);
+    let after = contents(&log).0;
+    // Everything from the segment holding the open transaction on is as it was.
+    let unstable_seg = log
+        .segments()
+        .map(|s| s.base_offset())
+        .filter(|&b| b <= open_at)
+        .max()
+        .unwrap();
+    let tail = |v: &[(i64, String, String)]| -> Vec<(i64, String, String)> {
+        v.iter().filter(|r| r.0 >= unstable_seg).cloned().collect()
+    };
+    assert_eq!(tail(&after), tail(&before));
+    assert!(after.len() < before.len(), "below it, b was compacted");
+    assert!(after.iter().any(|r| r.2 == "open"));
+}
+
+#[test]
+fn retention_deletes_txnindex_with_its_segment_and_lso_stays_at_or_above_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    log.append(&txn_batch(7, 0, 1, true)).unwrap(); // 0
+    abort(&mut log, 7); // 1: .txnindex of segment 0
+    log.append(&txn_batch(8, 0, 1, true)).unwrap(); // 2: stays open
+    for _ in 0..40 {
+        log.append(&plain(3)).unwrap();
+    }
+    assert!(txn_index_file(dir.path(), 0).exists());
+    assert_eq!(log.last_stable_offset(), 2);
+    let second = log.segments().nth(1).unwrap().base_offset();
+    log.advance_log_start_offset(second + 1).unwrap();
+    assert!(
+        !txn_index_file(dir.path(), 0).exists(),
+        "deleted with its segment"
+    );
+    assert!(
+        log.producer_state().last_entry(8).is_some(),
+        "a producer with an open transaction is kept"
+    );
+    assert_eq!(log.first_unstable_offset(), Some(second + 1));
+    assert_eq!(
+        log.last_stable_offset(),
+        second + 1,
+        "never below the log start"
+    );
+    commit(&mut log, 8);
+    assert_eq!(log.last_stable_offset(), log.log_end_offset());
+}
+
+#[test]
+fn orphan_txnindex_is_removed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    log.close().unwrap();
+    let orphan = txn_index_file(dir.path(), 12345);
+    std::fs::write(&orphan, [0u8; 34]).unwrap();
+    let _log = open(dir.path());
+    assert!(!orphan.exists());
+}
+
+#[test]
+fn leader_epoch_checkpoint_follows_the_log_start_and_answers_offset_for_leader_epoch() {
+    use super::leader_epoch::LEADER_EPOCH_CHECKPOINT;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(LEADER_EPOCH_CHECKPOINT);
+    let mut log = open(dir.path());
+    assert!(
+        !path.exists(),
+        "written at the first append, not at creation"
+    );
+    assert_eq!(log.leader_epoch(), 0);
+    for _ in 0..40 {
+        log.append(&plain(3)).unwrap();
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "0\n1\n0 0\n");
+    let end = log.log_end_offset();
+    assert_eq!(log.end_offset_for_epoch(0), (0, end));
+    assert_eq!(log.end_offset_for_epoch(1), (-1, -1));
+    assert_eq!(log.end_offset_for_epoch(-1), (-1, -1));
+    let s = log.read(0, 1000, true).unwrap().unwrap();
+    let bytes = s.read_to_vec().unwrap();
+    assert!(BatchIter::new(&bytes).all(|(h, _)| h.partition_leader_epoch == 0));
+    log.advance_log_start_offset(50).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "0\n1\n0 50\n");
+    log.close().unwrap();
+    // A checkpoint that does not parse is rewritten from the log start.
+    std::fs::write(&path, "0\n5\n").unwrap();
+    let opts = super::LogOpenOptions {
+        recover: false,
+        recovery_point: end,
+        log_start_offset: 50,
+    };
+    let (log, _) = Log::open_with(dir.path(), small_config(), opts).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "0\n1\n0 50\n");
+    assert_eq!(log.end_offset_for_epoch(0), (0, end));
+}

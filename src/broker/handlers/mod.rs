@@ -6,11 +6,13 @@ pub mod configs;
 pub mod delete_records;
 pub mod fetch;
 pub mod group;
+pub mod leader_epoch;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 pub mod producers;
 pub mod topics;
+pub mod txn;
 
 use crate::log::LogError;
 use kafka_protocol::error::ResponseError;
