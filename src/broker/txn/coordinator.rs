@@ -2171,7 +2171,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         rt().block_on(async {
             let config = TxnConfig {
-                transactional_id_expiration_ms: 50,
+                // Long enough that a loaded machine does not expire the
+                // ids before the first check.
+                transactional_id_expiration_ms: 2_000,
                 ..config()
             };
             let node = open_with(dir.path(), config, Arc::default());
@@ -2180,7 +2182,7 @@ mod tests {
             let busy = node.init("busy").await.producer_id.0;
             node.add("busy", busy, 0, &[("a", 0)], 3).await;
             assert_eq!(node.coordinator.remove_expired_transactional_ids().await, 0);
-            tokio::time::sleep(Duration::from_millis(80)).await;
+            tokio::time::sleep(Duration::from_millis(2_100)).await;
             assert_eq!(node.coordinator.remove_expired_transactional_ids().await, 1);
             assert_eq!(node.describe("idle").error_code, TRANSACTIONAL_ID_NOT_FOUND);
             assert_eq!(
