@@ -3,12 +3,9 @@
 
 use super::backend::{NewTopic, PartitionState, TopicDescription, TopicListing, TopicStore};
 use super::connect::Access;
-use crate::log::partition_log::ReadSlice;
-use crate::log::producer_state::{decode_snapshot, list_snapshots, snapshot_file};
 use crate::log::{DataDir, Log, LogError};
-use crate::record::{BatchHeader, batch};
 use anyhow::Context;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -37,64 +34,6 @@ pub struct DirectBackend {
     dir: DataDir,
     logs: BTreeMap<(String, i32), Log>,
     unwritten_bytes: u64,
-    /// Open transactions of read-only logs, by partition.
-    open_txns: BTreeMap<(String, i32), OpenTransactions>,
-}
-
-/// The open transactions of a partition read without a lock: a read-only
-/// [`Log`] keeps no producer state, so its last stable offset is found as
-/// the log loader finds it: the newest producer snapshot, then the batch
-/// headers after it (kept up to date as the writer appends).
-#[derive(Debug, Default)]
-struct OpenTransactions {
-    /// Producer id → first offset of its open transaction.
-    first_offsets: HashMap<i64, i64>,
-    /// Offset up to which the log was looked at.
-    scanned_to: Option<i64>,
-}
-
-impl OpenTransactions {
-    /// Starts from the newest readable snapshot within `[start, end]`, read
-    /// only (a reader deletes no stray snapshot, unlike the loader).
-    fn load(dir: &Path, start: i64, end: i64) -> Self {
-        let snapshots = list_snapshots(dir).unwrap_or_default();
-        for &offset in snapshots.iter().rev() {
-            if offset > end || offset < start {
-                continue;
-            }
-            let entries = std::fs::read(snapshot_file(dir, offset))
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| decode_snapshot(&bytes));
-            if let Ok(entries) = entries {
-                return OpenTransactions {
-                    first_offsets: entries
-                        .iter()
-                        .filter_map(|e| e.current_txn_first_offset.map(|o| (e.producer_id, o)))
-                        .collect(),
-                    scanned_to: Some(offset),
-                };
-            }
-        }
-        OpenTransactions {
-            first_offsets: HashMap::new(),
-            scanned_to: Some(start),
-        }
-    }
-
-    /// Follows one batch: a transactional batch opens its producer's
-    /// transaction, a control batch (marker) closes it.
-    fn replay(&mut self, header: &BatchHeader) {
-        if header.producer_id >= 0 && header.is_transactional() {
-            if header.is_control() {
-                self.first_offsets.remove(&header.producer_id);
-            } else {
-                self.first_offsets
-                    .entry(header.producer_id)
-                    .or_insert(header.base_offset);
-            }
-        }
-        self.scanned_to = Some(header.last_offset() + 1);
-    }
 }
 
 impl DirectBackend {
@@ -110,7 +49,6 @@ impl DirectBackend {
             dir,
             logs: BTreeMap::new(),
             unwritten_bytes: 0,
-            open_txns: BTreeMap::new(),
         })
     }
 
@@ -211,46 +149,17 @@ impl DirectBackend {
     /// still open, else the log end offset (where read_committed stops).
     pub fn last_stable_offset(&mut self, topic: &str, partition: i32) -> anyhow::Result<i64> {
         let read_only = self.dir.is_read_only();
-        let dir = self.dir.partition_dir(topic, partition);
-        let key = (topic.to_string(), partition);
-        let cached = self.open_txns.remove(&key);
         let Some(log) = self.log(topic, partition)? else {
             return Ok(0);
         };
-        if !read_only {
-            return Ok(log.last_stable_offset());
+        if read_only {
+            // A reader follows the writer's transactions from its newest
+            // producer snapshot plus the batch headers after it.
+            log.refresh()?;
+            log.refresh_producer_state()
+                .with_context(|| format!("cannot read partition {partition} of topic '{topic}'"))?;
         }
-        log.refresh()?;
-        let (start, end) = (log.log_start_offset(), log.log_end_offset());
-        let mut txns = cached.unwrap_or_else(|| OpenTransactions::load(&dir, start, end));
-        while let Some(from) = txns.scanned_to.filter(|&o| o < end) {
-            let slice = match read_slice(log, from.max(start), SCAN_BYTES)? {
-                Ok(Some(slice)) => slice,
-                Ok(None) => break,
-                Err((start, _)) => {
-                    txns.scanned_to = Some(start);
-                    continue;
-                }
-            };
-            let before = txns.scanned_to;
-            scan_headers(&slice, |header| {
-                if header.last_offset() >= from {
-                    txns.replay(header);
-                }
-            })
-            .with_context(|| format!("cannot read partition {partition} of topic '{topic}'"))?;
-            if txns.scanned_to == before {
-                break;
-            }
-        }
-        let lso = txns
-            .first_offsets
-            .values()
-            .copied()
-            .min()
-            .map_or(end, |o| o.max(start).min(end));
-        self.open_txns.insert(key, txns);
-        Ok(lso)
+        Ok(log.last_stable_offset())
     }
 
     /// The aborted transactions overlapping `[start, upper)`, from the
@@ -441,41 +350,6 @@ fn read_slice(
         Err(LogError::OffsetOutOfRange { start, end, .. }) => Ok(Err((start, end))),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Bytes of whole batches looked at per step of the open transactions' scan.
-const SCAN_BYTES: usize = 256 * 1024 * 1024;
-
-/// Calls `f` with the header of every v2 batch in `slice`, reading only the
-/// headers (a window of 64 KiB at a time), so following the open
-/// transactions costs little next to reading the records.
-fn scan_headers(slice: &ReadSlice, mut f: impl FnMut(&BatchHeader)) -> std::io::Result<()> {
-    const WINDOW: usize = 64 * 1024;
-    let end = slice.position + slice.len as u64;
-    let mut window = vec![0u8; WINDOW];
-    let (mut window_at, mut window_len) = (0u64, 0usize);
-    let mut pos = slice.position;
-    while pos + batch::HEADER_SIZE as u64 <= end {
-        let inside =
-            pos >= window_at && pos + batch::HEADER_SIZE as u64 <= window_at + window_len as u64;
-        if !inside {
-            window_len = WINDOW.min((end - pos) as usize);
-            slice.file.read_exact_at(&mut window[..window_len], pos)?;
-            window_at = pos;
-        }
-        let at = (pos - window_at) as usize;
-        let bytes = &window[at..at + batch::HEADER_SIZE];
-        let length = i32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-        if length <= 0 {
-            break;
-        }
-        // Legacy message sets (magic 0/1) hold no transactions.
-        if let Ok(header) = BatchHeader::parse(bytes) {
-            f(&header);
-        }
-        pos += batch::LOG_OVERHEAD as u64 + length as u64;
-    }
-    Ok(())
 }
 
 /// Whether a partition directory holds any `.log` segment.
