@@ -49,7 +49,9 @@ fn verify_transaction(
     let Ok(header) = BatchHeader::parse(records) else {
         return Ok(()); // the validator explains what is wrong with it
     };
-    if !header.is_transactional() || header.is_control() {
+    // As Kafka's ReplicaManager: only batches with a producer id are
+    // verified (the validator refuses the transactional bit without one).
+    if !header.is_transactional() || header.is_control() || header.producer_id < 0 {
         return Ok(());
     }
     let verified = match coordinators.txn_if_open() {
