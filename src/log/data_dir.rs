@@ -6,7 +6,9 @@
 //! `.kafka_cleanshutdown` marker after a clean stop, producer state
 //! snapshots `<offset>.snapshot` beside the segments
 //! ([`super::producer_state`]), the broker's `producer-id-block`
-//! ([`crate::broker::producer_id_manager`]), plus runnel's
+//! ([`crate::broker::producer_id_manager`]), the client quotas in
+//! `client-quotas.json` (JSON, written atomically: `.tmp`, fsync, rename;
+//! [`crate::broker::quota`]), plus runnel's
 //! `<topic>-0/topic.properties` (partitions, topic.id, then the topic's
 //! configs) and the `.lock` file naming the process that writes to the
 //! directory.
