@@ -40,6 +40,7 @@ pub mod error;
 pub mod group;
 pub mod offsets;
 pub mod producer;
+pub mod quotas;
 pub mod versions;
 
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 
 use super::{log_error_code, str_bytes};
 use crate::broker::quota::{
-    CLIENT_ID, CONNECTION_CREATION_RATE, EntityComponent, IP, QuotaEntity, QuotaType, USER,
+    CLIENT_ID, CONNECTION_CREATION_RATE, ClientQuotas, EntityComponent, IP, QuotaEntity, QuotaType, USER,
 };
 use crate::broker::state::Broker;
 use kafka_protocol::error::ResponseError;
@@ -109,8 +109,14 @@ pub fn describe_client_quotas(
     req: DescribeClientQuotasRequest,
     _version: i16,
 ) -> DescribeClientQuotasResponse {
+    describe(&broker.quotas, &req)
+}
+
+/// DescribeClientQuotas over a set of quotas (the broker's, or a data
+/// directory's offline).
+pub fn describe(quotas: &ClientQuotas, req: &DescribeClientQuotasRequest) -> DescribeClientQuotasResponse {
     let mut resp = DescribeClientQuotasResponse::default();
-    let filter = match parse_filter(&req) {
+    let filter = match parse_filter(req) {
         Ok(f) => f,
         Err((code, message)) => {
             resp.error_code = code;
@@ -120,7 +126,7 @@ pub fn describe_client_quotas(
         }
     };
     let mut entries = Vec::new();
-    for (e, values) in broker.quotas.all() {
+    for (e, values) in quotas.all() {
         if !matches(&e, &filter, req.strict) {
             continue;
         }
@@ -266,7 +272,13 @@ pub fn alter_client_quotas(
     req: AlterClientQuotasRequest,
     _version: i16,
 ) -> AlterClientQuotasResponse {
-    let current = broker.quotas.all();
+    alter(&broker.quotas, req)
+}
+
+/// AlterClientQuotas over a set of quotas (the broker's, or a data
+/// directory's offline).
+pub fn alter(quotas: &ClientQuotas, req: AlterClientQuotasRequest) -> AlterClientQuotasResponse {
+    let current = quotas.all();
     let mut results: Vec<Option<Refusal>> = Vec::with_capacity(req.entries.len());
     let mut changes: Vec<(QuotaEntity, BTreeMap<String, f64>)> = Vec::new();
     let mut seen_entities: HashSet<Vec<(String, Option<String>)>> = HashSet::new();
@@ -326,7 +338,7 @@ pub fn alter_client_quotas(
     }
     if !req.validate_only
         && !changes.is_empty()
-        && let Err(e) = broker.quotas.apply(changes)
+        && let Err(e) = quotas.apply(changes)
     {
         tracing::error!("cannot persist client quotas: {e}");
         let failed = (log_error_code(&e), e.to_string());
