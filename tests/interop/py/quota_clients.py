@@ -1,0 +1,183 @@
+"""Clients under client quotas, for tests/quotas.rs. Each mode runs for a fixed time, measures
+what it achieved over the steady-state part (after WARMUP seconds) and what throttling the client
+library itself reported, and prints one JSON summary line.
+
+Usage:
+  quota_clients.py produce  BOOTSTRAP TOPIC CLIENT_ID WARMUP SECONDS   (confluent-kafka)
+  quota_clients.py consume  BOOTSTRAP TOPIC CLIENT_ID WARMUP SECONDS   (confluent-kafka)
+  quota_clients.py tiny     BOOTSTRAP TOPIC CLIENT_ID SECONDS          (confluent-kafka, one
+                                                   tiny record per request, awaited each time)
+  quota_clients.py kprod    BOOTSTRAP TOPIC CLIENT_ID SECONDS          (kafka-python producer)
+  quota_clients.py kcons    BOOTSTRAP TOPIC CLIENT_ID SECONDS          (kafka-python consumer)
+"""
+
+import json
+import sys
+import time
+
+from common import check, emit, fail
+
+mode = sys.argv[1]
+bootstrap, topic, client_id = sys.argv[2], sys.argv[3], sys.argv[4]
+VALUE = b"v" * 10_000
+
+
+class Throttle:
+    """librdkafka's throttle events (throttle_cb) and its stats' throttle window."""
+
+    def __init__(self):
+        self.events = 0
+        self.max_ms = 0
+        self.stats_max_ms = 0
+
+    def on_throttle(self, event):
+        if event.throttle_time > 0:
+            self.events += 1
+            self.max_ms = max(self.max_ms, int(event.throttle_time * 1000))
+
+    def on_stats(self, text):
+        stats = json.loads(text)
+        for broker in stats.get("brokers", {}).values():
+            self.stats_max_ms = max(self.stats_max_ms, broker.get("throttle", {}).get("max", 0))
+
+
+def rdkafka_config(throttle, **extra):
+    config = {"bootstrap.servers": bootstrap, "client.id": client_id,
+              "throttle_cb": throttle.on_throttle, "stats_cb": throttle.on_stats,
+              "statistics.interval.ms": 500}
+    config.update(extra)
+    return config
+
+
+def produce(warmup, seconds):
+    from confluent_kafka import Producer
+    throttle = Throttle()
+    producer = Producer(rdkafka_config(throttle, acks="1", **{
+        "linger.ms": 5, "queue.buffering.max.kbytes": 2048, "enable.idempotence": False}))
+    delivered = []  # (time, bytes)
+    errors = []
+
+    def on_delivery(err, msg):
+        if err is not None:
+            errors.append(str(err))
+        else:
+            delivered.append((time.time(), len(msg.value())))
+
+    start = time.time()
+    end = start + warmup + seconds
+    while time.time() < end:
+        try:
+            producer.produce(topic, value=VALUE, on_delivery=on_delivery)
+        except BufferError:
+            producer.poll(0.01)
+        producer.poll(0)
+    producer.flush(30)
+    check(not errors, "; ".join(errors[:3]))
+    steady = sum(n for t, n in delivered if start + warmup <= t < end)
+    emit(mode="produce", rate=steady / seconds, total=sum(n for _, n in delivered),
+         throttle_events=throttle.events, throttle_max_ms=throttle.max_ms,
+         stats_throttle_max_ms=throttle.stats_max_ms)
+
+
+def consume(warmup, seconds):
+    from confluent_kafka import Consumer, TopicPartition
+    throttle = Throttle()
+    consumer = Consumer(rdkafka_config(throttle, **{
+        "group.id": f"quota-{client_id}", "enable.auto.commit": False,
+        "auto.offset.reset": "earliest"}))
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    start = time.time()
+    end = start + warmup + seconds
+    steady = total = 0
+    while time.time() < end:
+        msg = consumer.poll(0.1)
+        if msg is None or msg.error() is not None:
+            continue
+        n = len(msg.value())
+        total += n
+        if time.time() >= start + warmup:
+            steady += n
+    consumer.close()
+    emit(mode="consume", rate=steady / seconds, total=total, throttle_events=throttle.events,
+         throttle_max_ms=throttle.max_ms, stats_throttle_max_ms=throttle.stats_max_ms)
+
+
+def tiny(seconds):
+    from confluent_kafka import Producer
+    throttle = Throttle()
+    producer = Producer(rdkafka_config(throttle, acks="1", **{
+        "linger.ms": 0, "enable.idempotence": False}))
+    done = [0]
+
+    def on_delivery(err, msg):
+        check(err is None, f"delivery: {err}")
+        done[0] += 1
+
+    end = time.time() + seconds
+    while time.time() < end:
+        before = done[0]
+        producer.produce(topic, value=b"x", on_delivery=on_delivery)
+        while done[0] == before:
+            producer.poll(0.001)
+    emit(mode="tiny", requests_per_s=done[0] / seconds, throttle_events=throttle.events,
+         throttle_max_ms=throttle.max_ms)
+
+
+def kafka_python_metric(metrics, group, name):
+    return max((v for k, v in metrics.get(group, {}).items() if k == name), default=0.0)
+
+
+def kprod(seconds):
+    from kafka import KafkaProducer
+    producer = KafkaProducer(bootstrap_servers=bootstrap, client_id=client_id, acks=1,
+                             linger_ms=5)
+    sent = 0
+    end = time.time() + seconds
+    while time.time() < end:
+        producer.send(topic, VALUE)
+        sent += len(VALUE)
+        if sent % (20 * len(VALUE)) == 0:
+            producer.flush(30)
+    producer.flush(30)
+    metrics = producer.metrics()
+    producer.close(5)
+    emit(mode="kprod", sent=sent,
+         throttle_max_ms=kafka_python_metric(metrics, "producer-metrics",
+                                             "produce-throttle-time-max"),
+         throttle_avg_ms=kafka_python_metric(metrics, "producer-metrics",
+                                             "produce-throttle-time-avg"))
+
+
+def kcons(seconds):
+    from kafka import KafkaConsumer, TopicPartition
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id=client_id,
+                             enable_auto_commit=False, auto_offset_reset="earliest",
+                             group_id=None)
+    consumer.assign([TopicPartition(topic, 0)])
+    consumer.seek_to_beginning()
+    got = 0
+    end = time.time() + seconds
+    while time.time() < end:
+        for records in consumer.poll(timeout_ms=100).values():
+            got += sum(len(r.value) for r in records)
+    metrics = consumer.metrics()
+    consumer.close()
+    emit(mode="kcons", received=got,
+         throttle_max_ms=kafka_python_metric(metrics, "consumer-fetch-manager-metrics",
+                                             "fetch-throttle-time-max"),
+         throttle_avg_ms=kafka_python_metric(metrics, "consumer-fetch-manager-metrics",
+                                             "fetch-throttle-time-avg"))
+
+
+if mode == "produce":
+    produce(float(sys.argv[5]), float(sys.argv[6]))
+elif mode == "consume":
+    consume(float(sys.argv[5]), float(sys.argv[6]))
+elif mode == "tiny":
+    tiny(float(sys.argv[5]))
+elif mode == "kprod":
+    kprod(float(sys.argv[5]))
+elif mode == "kcons":
+    kcons(float(sys.argv[5]))
+else:
+    fail(f"unknown mode {mode}")

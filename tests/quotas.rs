@@ -1,0 +1,219 @@
+//! Client quotas (issue 11) with real clients: librdkafka (confluent-kafka) producers and
+//! consumers held to their byte rates and seeing the broker's throttle times, a request
+//! percentage slowing a client of tiny requests, an unthrottled client keeping its throughput
+//! next to a throttled one, kafka-python's throttle metrics, quotas surviving kill -9, and
+//! AlterClientQuotas refusing what Kafka refuses with Kafka's messages.
+//!
+//! The broker runs with `quota.window.num=5` (windows of 1 s), so the sample windows fill
+//! after about 5 s; rates are measured over the 10 s after that.
+
+#[allow(dead_code)]
+#[path = "interop/harness.rs"]
+mod harness;
+
+use harness::{Broker, python_script, run_ok, run_with_timeout, runnel};
+use serde_json::Value;
+use std::time::Duration;
+
+/// The byte rate the limited clients get.
+const RATE: f64 = 1_000_000.0;
+/// Seconds before the steady state (the windows filled and the first burst paid for).
+const WARMUP: &str = "6";
+/// Seconds of steady state measured.
+const STEADY: &str = "10";
+
+fn broker() -> Broker {
+    Broker::start_with(&["-c", "quota.window.num=5", "-c", "quota.window.size.seconds=1"])
+}
+
+fn quotas(broker: &Broker, args: &[&str]) -> String {
+    let mut cmd = runnel();
+    cmd.arg("quotas").args(args).arg("-b").arg(broker.bootstrap());
+    run_ok(&mut cmd, b"", &format!("runnel quotas {args:?}")).stdout
+}
+
+fn quotas_err(broker: &Broker, args: &[&str]) -> String {
+    let mut cmd = runnel();
+    cmd.arg("quotas").args(args).arg("-b").arg(broker.bootstrap());
+    let out = harness::run(&mut cmd, b"");
+    assert!(!out.status.success(), "runnel quotas {args:?} should fail: {}", out.stdout);
+    out.stderr
+}
+
+fn create_topic(broker: &Broker, topic: &str) {
+    let mut cmd = runnel();
+    cmd.args(["topics", "create", topic, "-b", &broker.bootstrap()]);
+    run_ok(&mut cmd, b"", "topics create");
+}
+
+fn client(mode: &str, broker: &Broker, topic: &str, client_id: &str, times: &[&str]) -> Value {
+    let mut cmd = python_script("quota_clients.py");
+    cmd.args([mode, &broker.bootstrap(), topic, client_id]).args(times);
+    run_with_timeout(&mut cmd, b"", Duration::from_secs(60))
+        .success(&format!("quota_clients.py {mode} {client_id}"))
+        .summary()
+}
+
+fn assert_near_rate(summary: &Value, what: &str) {
+    let rate = summary["rate"].as_f64().unwrap();
+    assert!(
+        (rate - RATE).abs() <= RATE * 0.10,
+        "{what}: {rate:.0} B/s over the steady {STEADY} s, not within 10 % of {RATE}: {summary}"
+    );
+    assert!(
+        summary["throttle_events"].as_u64().unwrap() > 0,
+        "{what}: librdkafka reported no throttle: {summary}"
+    );
+}
+
+#[test]
+fn a_librdkafka_producer_limited_to_1_mb_per_s_gets_1_mb_per_s_and_sees_throttle_times() {
+    let b = broker();
+    create_topic(&b, "limited");
+    quotas(&b, &["alter", "--client-id", "slow-producer", "--producer-byte-rate", "1000000"]);
+    let s = client("produce", &b, "limited", "slow-producer", &[WARMUP, STEADY]);
+    assert_near_rate(&s, "producer");
+    assert!(s["stats_throttle_max_ms"].as_u64().unwrap() > 0, "stats_cb throttle: {s}");
+}
+
+#[test]
+fn a_librdkafka_consumer_limited_to_1_mb_per_s_gets_1_mb_per_s_and_sees_throttle_times() {
+    let b = broker();
+    create_topic(&b, "big");
+    // 25 MB: more than the first burst plus 16 s at 1 MB/s.
+    let line = format!("{}\n", "c".repeat(10_000));
+    let mut produce = runnel();
+    produce.args(["produce", "big", "-b", &b.bootstrap()]);
+    run_ok(&mut produce, line.repeat(2500).as_bytes(), "fill the topic");
+    quotas(&b, &["alter", "--client-id", "slow-consumer", "--consumer-byte-rate", "1000000"]);
+    let s = client("consume", &b, "big", "slow-consumer", &[WARMUP, STEADY]);
+    assert_near_rate(&s, "consumer");
+}
+
+#[test]
+fn a_request_percentage_slows_a_client_of_tiny_requests() {
+    let b = broker();
+    create_topic(&b, "tiny");
+    let free = client("tiny", &b, "tiny", "tiny-free", &["3"]);
+    quotas(&b, &["alter", "--client-id", "tiny-limited", "--request-percentage", "1"]);
+    let limited = client("tiny", &b, "tiny", "tiny-limited", &["6"]);
+    let (f, l) = (
+        free["requests_per_s"].as_f64().unwrap(),
+        limited["requests_per_s"].as_f64().unwrap(),
+    );
+    assert!(l < f * 0.5, "1 % of a thread should cut {f:.0} req/s well down, got {l:.0}");
+    assert!(limited["throttle_events"].as_u64().unwrap() > 0, "{limited}");
+    assert_eq!(free["throttle_events"].as_u64().unwrap(), 0, "{free}");
+}
+
+#[test]
+fn an_unthrottled_client_keeps_its_throughput_next_to_a_throttled_one() {
+    let b = broker();
+    create_topic(&b, "shared");
+    quotas(&b, &["alter", "--client-id", "slow-producer", "--producer-byte-rate", "1000000"]);
+    let alone = client("produce", &b, "shared", "free-producer", &["1", "5"]);
+    let bootstrap = b.bootstrap();
+    let throttled = std::thread::spawn(move || {
+        let mut cmd = python_script("quota_clients.py");
+        cmd.args(["produce", &bootstrap, "shared", "slow-producer", "1", "7"]);
+        run_with_timeout(&mut cmd, b"", Duration::from_secs(60))
+            .success("throttled producer")
+            .summary()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let together = client("produce", &b, "shared", "free-producer", &["1", "5"]);
+    let throttled = throttled.join().unwrap();
+    let (a, t) = (alone["rate"].as_f64().unwrap(), together["rate"].as_f64().unwrap());
+    assert!(
+        t >= a * 0.9,
+        "unthrottled producer: {a:.0} B/s alone, {t:.0} B/s next to a throttled one"
+    );
+    assert_eq!(together["throttle_events"].as_u64().unwrap(), 0, "{together}");
+    assert!(throttled["throttle_events"].as_u64().unwrap() > 0, "{throttled}");
+}
+
+#[test]
+fn kafka_python_reports_the_throttle_in_its_own_metrics() {
+    let b = broker();
+    create_topic(&b, "kp");
+    quotas(&b, &["alter", "--client-id", "kp", "--producer-byte-rate", "200000"]);
+    quotas(&b, &["alter", "--client-id", "kc", "--consumer-byte-rate", "200000"]);
+    let p = client("kprod", &b, "kp", "kp", &["8"]);
+    assert!(p["throttle_max_ms"].as_f64().unwrap() > 0.0, "producer: {p}");
+    // 8 s at the producer's quota and its first burst: more than the consumer's burst.
+    let c = client("kcons", &b, "kp", "kc", &["8"]);
+    assert!(c["throttle_max_ms"].as_f64().unwrap() > 0.0, "consumer: {c}");
+    let received = c["received"].as_f64().unwrap();
+    assert!(received <= 200_000.0 * (8.0 + 4.0) * 1.1, "consumer got {received} bytes");
+}
+
+#[test]
+fn quotas_survive_kill_9_and_restart_and_are_readable_offline() {
+    let mut b = broker();
+    quotas(&b, &["alter", "--user", "ANONYMOUS", "--default", "client-id", "--request-percentage", "25.5"]);
+    quotas(&b, &["alter", "--default", "user", "--consumer-byte-rate", "4096"]);
+    quotas(&b, &["alter", "--client-id", "gone", "--producer-byte-rate", "1"]);
+    quotas(&b, &["alter", "--client-id", "gone", "--delete", "producer_byte_rate"]);
+    let before = quotas(&b, &["describe", "--json"]);
+    b.restart(); // SIGKILL, then a new start on the same data directory
+    let after = quotas(&b, &["describe", "--json"]);
+    assert_eq!(before, after);
+    let v: Value = serde_json::from_str(&after).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v[0]["entity"], serde_json::json!({"user": null}));
+    assert_eq!(v[0]["quotas"], serde_json::json!({"consumer_byte_rate": 4096}));
+    assert_eq!(v[1]["entity"], serde_json::json!({"user": "ANONYMOUS", "client-id": null}));
+    assert_eq!(v[1]["quotas"], serde_json::json!({"request_percentage": 25.5}));
+    // Filters: exact, default, strict.
+    let one: Value =
+        serde_json::from_str(&quotas(&b, &["describe", "--user", "ANONYMOUS", "--json"])).unwrap();
+    assert_eq!(one.as_array().unwrap().len(), 1, "{one}");
+    let strict: Value = serde_json::from_str(&quotas(
+        &b,
+        &["describe", "--user", "ANONYMOUS", "--strict", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(strict, serde_json::json!([]));
+    // Offline, once the broker is stopped: the same set.
+    b.stop();
+    let mut cmd = runnel();
+    cmd.args(["quotas", "describe", "--json", "-d"]).arg(b.data_dir());
+    let offline = run_ok(&mut cmd, b"", "quotas describe -d").stdout;
+    assert_eq!(offline, after);
+}
+
+#[test]
+fn alter_client_quotas_refuses_what_kafka_refuses_with_kafkas_messages() {
+    let b = broker();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--client-id", "c", "--producer-byte-rate", "1.5"],
+            "INVALID_REQUEST (producer_byte_rate cannot be a fractional value.)",
+        ),
+        (
+            &["--client-id", "c", "--consumer-byte-rate", "0"],
+            "INVALID_REQUEST (Quota consumer_byte_rate must be greater than 0)",
+        ),
+        (
+            &["--client-id", "c", "--producer-byte-rate", "1e30"],
+            "INVALID_REQUEST (Proposed value for producer_byte_rate is too large for a LONG.)",
+        ),
+        (
+            &["--user", "", "--request-percentage", "5"],
+            "INVALID_REQUEST (Empty user not supported)",
+        ),
+        (
+            &["--client-id", "c", "--delete", "producer_byte_rate", "--delete", "producer_byte_rate"],
+            "INVALID_REQUEST (Duplicate quota key producer_byte_rate not updating quota for this entity ClientQuotaEntity(entries={client-id=c}))",
+        ),
+    ];
+    for (args, message) in cases {
+        let mut full = vec!["alter"];
+        full.extend_from_slice(args);
+        let err = quotas_err(&b, &full);
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    // validate_only changes nothing; nothing invalid was stored.
+    quotas(&b, &["alter", "--client-id", "c", "--producer-byte-rate", "10", "--validate-only"]);
+    assert_eq!(quotas(&b, &["describe", "--json"]).trim(), "[]");
+}
