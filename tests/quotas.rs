@@ -55,6 +55,7 @@ fn client(mode: &str, broker: &Broker, topic: &str, client_id: &str, times: &[&s
 }
 
 fn assert_near_rate(summary: &Value, what: &str) {
+    eprintln!("{what}: {summary}");
     let rate = summary["rate"].as_f64().unwrap();
     assert!(
         (rate - RATE).abs() <= RATE * 0.10,
@@ -82,8 +83,10 @@ fn a_librdkafka_consumer_limited_to_1_mb_per_s_gets_1_mb_per_s_and_sees_throttle
     create_topic(&b, "big");
     // 25 MB: more than the first burst plus 16 s at 1 MB/s.
     let line = format!("{}\n", "c".repeat(10_000));
-    let mut produce = runnel();
-    produce.args(["produce", "big", "-b", &b.bootstrap()]);
+    // In batches of about 64 KB, so that the consumer's fetches are small next to its quota
+    // (a fetch returns at least one whole batch).
+    let mut produce = harness::kcat(&b.bootstrap());
+    produce.args(["-P", "-t", "big", "-X", "batch.size=65536"]);
     run_ok(&mut produce, line.repeat(2500).as_bytes(), "fill the topic");
     quotas(&b, &["alter", "--client-id", "slow-consumer", "--consumer-byte-rate", "1000000"]);
     let s = client("consume", &b, "big", "slow-consumer", &[WARMUP, STEADY]);

@@ -22,6 +22,17 @@ bootstrap, topic, client_id = sys.argv[2], sys.argv[3], sys.argv[4]
 VALUE = b"v" * 10_000
 
 
+def steady_rate(events, begin, end):
+    """Bytes per second between the first and the last event in [begin, end): the bytes after
+    the first event over the time between them, so that responses arriving in bursts do not
+    make the rate depend on where the window's edges fall."""
+    times = [(t, n) for t, n in events if begin <= t < end]
+    check(len(times) >= 2, f"fewer than two deliveries in the steady state: {len(times)}")
+    first, last = times[0][0], times[-1][0]
+    check(last - first >= (end - begin) / 2, f"deliveries only over {last - first:.1f} s")
+    return sum(n for t, n in times if t > first) / (last - first)
+
+
 class Throttle:
     """librdkafka's throttle events (throttle_cb) and its stats' throttle window."""
 
@@ -53,7 +64,8 @@ def produce(warmup, seconds):
     from confluent_kafka import Producer
     throttle = Throttle()
     producer = Producer(rdkafka_config(throttle, acks="1", **{
-        "linger.ms": 5, "queue.buffering.max.kbytes": 2048, "enable.idempotence": False}))
+        "linger.ms": 5, "batch.size": 65536, "queue.buffering.max.kbytes": 1024,
+        "enable.idempotence": False}))
     delivered = []  # (time, bytes)
     errors = []
 
@@ -73,8 +85,7 @@ def produce(warmup, seconds):
         producer.poll(0)
     producer.flush(30)
     check(not errors, "; ".join(errors[:3]))
-    steady = sum(n for t, n in delivered if start + warmup <= t < end)
-    emit(mode="produce", rate=steady / seconds, total=sum(n for _, n in delivered),
+    emit(mode="produce", rate=steady_rate(delivered, start + warmup, end), total=sum(n for _, n in delivered),
          throttle_events=throttle.events, throttle_max_ms=throttle.max_ms,
          stats_throttle_max_ms=throttle.stats_max_ms)
 
@@ -84,21 +95,19 @@ def consume(warmup, seconds):
     throttle = Throttle()
     consumer = Consumer(rdkafka_config(throttle, **{
         "group.id": f"quota-{client_id}", "enable.auto.commit": False,
-        "auto.offset.reset": "earliest"}))
+        "auto.offset.reset": "earliest", "fetch.message.max.bytes": 100000}))
     consumer.assign([TopicPartition(topic, 0, 0)])
     start = time.time()
     end = start + warmup + seconds
-    steady = total = 0
+    received = []  # (time, bytes)
     while time.time() < end:
         msg = consumer.poll(0.1)
         if msg is None or msg.error() is not None:
             continue
-        n = len(msg.value())
-        total += n
-        if time.time() >= start + warmup:
-            steady += n
+        received.append((time.time(), len(msg.value())))
     consumer.close()
-    emit(mode="consume", rate=steady / seconds, total=total, throttle_events=throttle.events,
+    emit(mode="consume", rate=steady_rate(received, start + warmup, end),
+         total=sum(n for _, n in received), throttle_events=throttle.events,
          throttle_max_ms=throttle.max_ms, stats_throttle_max_ms=throttle.stats_max_ms)
 
 
