@@ -582,3 +582,77 @@ async fn idle_connections_are_closed() {
     assert!(t.elapsed() >= Duration::from_millis(250));
     broker.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_for_leader_epoch_answers_from_the_epoch_cache() {
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path().to_path_buf(), &[]).await;
+    let mut s = TcpStream::connect(broker.addr).await.unwrap();
+    assert_eq!(
+        create_topic(&mut s, "epochs", 1).await.topics[0].error_code,
+        0
+    );
+    let produced: ProduceResponse = round_trip(
+        &mut s,
+        ApiKey::Produce,
+        9,
+        2,
+        &produce_request("epochs", 0, batch(5, 1_000), -1),
+    )
+    .await;
+    assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+    // (partition, current leader epoch, wanted epoch)
+    let ask = |parts: &[(i32, i32, i32)]| {
+        OffsetForLeaderEpochRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![
+                OffsetForLeaderTopic::default()
+                    .with_topic(TopicName(StrBytes::from_static_str("epochs")))
+                    .with_partitions(
+                        parts
+                            .iter()
+                            .map(|&(p, current, epoch)| {
+                                OffsetForLeaderPartition::default()
+                                    .with_partition(p)
+                                    .with_current_leader_epoch(current)
+                                    .with_leader_epoch(epoch)
+                            })
+                            .collect(),
+                    ),
+            ])
+    };
+    for version in 2..=4 {
+        let resp: OffsetForLeaderEpochResponse = round_trip(
+            &mut s,
+            ApiKey::OffsetForLeaderEpoch,
+            version,
+            3,
+            &ask(&[(0, 0, 0), (0, -1, 0), (0, 1, 0), (0, 0, 7), (9, 0, 0)]),
+        )
+        .await;
+        let got: Vec<(i16, i32, i64)> = resp.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.error_code, p.leader_epoch, p.end_offset))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, 0, 5),    // the current epoch ends at the log end offset
+                (0, 0, 5),    // no current epoch given: no check
+                (75, -1, -1), // a newer current epoch: UNKNOWN_LEADER_EPOCH
+                (0, -1, -1),  // an epoch above every known one: undefined
+                (3, -1, -1),  // no such partition
+            ],
+            "v{version}"
+        );
+    }
+    assert!(
+        dir.path().join("epochs-0/leader-epoch-checkpoint").exists(),
+        "the epoch cache is Kafka's checkpoint file"
+    );
+    broker.stop().await.unwrap();
+}

@@ -388,3 +388,121 @@ fn producer_snapshots_are_decoded_and_their_crc_verified() {
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("CRC mismatch"), "{}", stdout(&out));
 }
+
+/// A partition written through the log engine: producer 7's transaction
+/// committed, producer 8's aborted, then a plain batch. Returns the
+/// partition directory and the offset of the ABORT marker.
+fn transactional_partition(root: &Path) -> (PathBuf, i64) {
+    use runnel::log::{Log, LogConfig};
+    use runnel::record::control::{ControlRecordType, EndTxnMarker};
+    use runnel::record::{BatchBuilder, Compression};
+    let dir = root.join("txn-0");
+    let (mut log, _) = Log::open(&dir, LogConfig::default(), false).unwrap();
+    // Current timestamps: older ones would roll the segment (segment.ms).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let batch = |pid: i64, transactional: bool| {
+        let mut b = BatchBuilder::new(Compression::None, now)
+            .producer(pid, 0, 0)
+            .transactional(transactional);
+        b.push(now, Some(b"k"), Some(b"v"), &[]);
+        b.finish()
+    };
+    let marker = |control, coordinator_epoch| EndTxnMarker {
+        control,
+        coordinator_epoch,
+    };
+    log.append(&batch(7, true)).unwrap(); // 0
+    log.append(&batch(8, true)).unwrap(); // 1
+    log.append_control(7, 0, marker(ControlRecordType::Commit, 3))
+        .unwrap(); // 2
+    let abort = log
+        .append_control(8, 0, marker(ControlRecordType::Abort, 4))
+        .unwrap()
+        .base_offset; // 3
+    log.append(&batch(-1, false)).unwrap();
+    log.close().unwrap();
+    (dir, abort)
+}
+
+#[test]
+fn transaction_indexes_and_markers_are_shown_and_verified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, abort) = transactional_partition(tmp.path());
+    let txnindex = dir.join("00000000000000000000.txnindex");
+    let out = runnel(&["inspect", "--verify"], &[&dir]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // Text: the markers on their batch lines, the index entry.
+    let out = runnel(&["inspect"], &[&dir]);
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "control: true marker: COMMIT producerId: 7 producerEpoch: 0 coordinatorEpoch: 3"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("marker: ABORT producerId: 8 producerEpoch: 0 coordinatorEpoch: 4"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "producer_id: 8 first_offset: 1 last_offset: {abort} last_stable_offset: {}",
+            abort + 1
+        )),
+        "{text}"
+    );
+    // JSON, for the index file alone.
+    let out = runnel(&["inspect", "--json"], &[&txnindex]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let entry: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(entry["type"], "txnindex_entry");
+    assert_eq!(
+        (
+            &entry["producer_id"],
+            &entry["first_offset"],
+            &entry["last_offset"]
+        ),
+        (&Value::from(8), &Value::from(1), &Value::from(abort))
+    );
+    let out = runnel(
+        &["inspect", "--json"],
+        &[&dir.join("00000000000000000000.log")],
+    );
+    let markers: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["is_control"] == true)
+        .collect();
+    assert_eq!(markers.len(), 2);
+    assert_eq!(markers[1]["control_type"], "ABORT");
+    assert_eq!(markers[1]["coordinator_epoch"], 4);
+    // An entry that names the COMMIT marker instead: found, with file and position.
+    let mut bytes = std::fs::read(&txnindex).unwrap();
+    bytes[18..26].copy_from_slice(&2i64.to_be_bytes());
+    std::fs::write(&txnindex, &bytes).unwrap();
+    let out = runnel(&["inspect", "--verify"], &[&dir]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("00000000000000000000.txnindex at byte 0: entry 0: offset 2 holds a COMMIT marker of producer 7"),
+        "{}",
+        stdout(&out)
+    );
+    // A torn entry.
+    std::fs::write(&txnindex, &bytes[..30]).unwrap();
+    let out = runnel(&["inspect", "--verify"], &[&txnindex]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("not a multiple of 34"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -181,6 +181,29 @@ async fn sequence_and_epoch_rules_and_retries_answered_after_restarts() {
     assert_eq!(log_end_offset(&mut s).await, 8);
     let third = init_producer_id(&mut s).await;
     assert!(third != pid && third != second);
+
+    // DescribeProducers (API 61) reports the state that came back.
+    let req = DescribeProducersRequest::default().with_topics(vec![
+        describe_producers_request::TopicRequest::default()
+            .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+            .with_partition_indexes(vec![0, 7]),
+    ]);
+    let described: DescribeProducersResponse =
+        round_trip(&mut s, ApiKey::DescribeProducers, 0, 9, &req).await;
+    let parts = &described.topics[0].partitions;
+    assert_eq!(parts[0].error_code, 0);
+    assert_eq!(parts[1].error_code, 3, "partition 7 does not exist");
+    let p = &parts[0].active_producers;
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].producer_id.0, pid);
+    assert_eq!(
+        (
+            p[0].producer_epoch,
+            p[0].last_sequence,
+            p[0].current_txn_start_offset
+        ),
+        (1, 2, -1)
+    );
     drop(s);
     broker.stop();
 }

@@ -4,10 +4,9 @@
 //! end every record the producer got a delivery acknowledgement for must be
 //! in the log: an acknowledged record is never lost. With a plain producer,
 //! retries after a kill may append a record twice; duplicates are counted
-//! and reported, not failed. With an idempotent producer
-//! (enable.idempotence=true) the broker's producer state, rebuilt after each
-//! kill from its snapshots and the log, must answer every retried batch:
-//! 0 duplicates, and each partition's records in the order produced.
+//! and reported, not failed. The idempotent producer's loop (0 duplicates,
+//! in order per partition) and the transactional one live in
+//! bin/kill-loop-txn, which CI runs after `cargo test`.
 //!
 //! Needs `bin/setup-test-deps` once (the venv); without it this test fails
 //! and says so.
@@ -33,19 +32,14 @@ const UP_MS: std::ops::Range<u64> = 300..1500;
 const LOOP_LIMIT: Duration = Duration::from_secs(120);
 const TOPIC: &str = "kill-loop";
 
-/// The two loops share the machine's cores: one at a time.
-static ONE_LOOP: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// What one kill loop left: acknowledged keys, and the log's records.
 struct Outcome {
     acked: Vec<String>,
     in_log: Vec<Record>,
 }
 
-/// One record read back: partition, offset, key.
+/// One record read back: its key.
 struct Record {
-    partition: i64,
-    offset: i64,
     key: String,
 }
 
@@ -82,47 +76,10 @@ fn no_acknowledged_record_is_lost_across_kill_9_restarts() {
     );
 }
 
-#[test]
-fn idempotent_producer_writes_each_record_once_in_order_across_kill_9_restarts() {
-    let outcome = kill_loop("idempotent");
-    let lost = outcome.lost();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged records lost, e.g. {:?}",
-        lost.len(),
-        &lost[..lost.len().min(10)]
-    );
-    let duplicated: Vec<(&str, usize)> = outcome
-        .counts()
-        .into_iter()
-        .filter(|(_, n)| *n > 1)
-        .collect();
-    assert!(
-        duplicated.is_empty(),
-        "{} records written more than once, e.g. {:?}",
-        duplicated.len(),
-        &duplicated[..duplicated.len().min(10)]
-    );
-    // Keys are k-<n> in production order: n rises within each partition.
-    let mut last: HashMap<i64, (i64, u64)> = HashMap::new();
-    for r in &outcome.in_log {
-        let n: u64 = r.key.trim_start_matches("k-").parse().expect("k-<n> key");
-        if let Some((offset, before)) = last.insert(r.partition, (r.offset, n)) {
-            assert!(
-                n > before,
-                "partition {}: k-{n} at offset {} follows k-{before} at offset {offset}",
-                r.partition,
-                r.offset
-            );
-        }
-    }
-}
-
-/// Runs the kill -9 loop with the producer in `mode` (`plain` or
-/// `idempotent`); checks the producer's own success and returns what it
+/// Runs the kill -9 loop with the producer in `mode` (`plain`; `idempotent`
+/// is bin/kill-loop-txn's); checks the producer's own success and returns what it
 /// acknowledged and what the log holds.
 fn kill_loop(mode: &str) -> Outcome {
-    let _one = ONE_LOOP.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let addr = format!("127.0.0.1:{}", free_port());
@@ -213,7 +170,7 @@ fn count_lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |s| s.lines().count())
 }
 
-/// Every record of the topic (partition, offset, key), read straight from
+/// Every record of the topic (its key), read straight from
 /// the (stopped) broker's data directory.
 fn records_in_log(data: &Path) -> Vec<Record> {
     let out = runnel()
@@ -230,8 +187,6 @@ fn records_in_log(data: &Path) -> Vec<Record> {
     for line in String::from_utf8(out.stdout).unwrap().lines() {
         let record: serde_json::Value = serde_json::from_str(line).expect("JSON record line");
         records.push(Record {
-            partition: record["partition"].as_i64().expect("partition"),
-            offset: record["offset"].as_i64().expect("offset"),
             key: record["key"].as_str().expect("key").to_string(),
         });
     }

@@ -66,6 +66,33 @@ const BROKER_CONFIGS: &[(&str, &str, ConfigType)] = &[
         ConfigType::Int(1),
     ),
     ("transaction.state.log.min.isr", "1", ConfigType::Int(1)),
+    // The transaction coordinator's (read by broker::txn::TxnConfig).
+    (
+        "transaction.state.log.num.partitions",
+        "50",
+        ConfigType::Int(1),
+    ),
+    (
+        "transaction.state.log.segment.bytes",
+        "104857600",
+        ConfigType::Int(1),
+    ),
+    ("transaction.max.timeout.ms", "900000", ConfigType::Int(1)),
+    (
+        "transactional.id.expiration.ms",
+        "604800000",
+        ConfigType::Int(1),
+    ),
+    (
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "10000",
+        ConfigType::Int(1),
+    ),
+    (
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        "3600000",
+        ConfigType::Int(1),
+    ),
     ("socket.request.max.bytes", "104857600", ConfigType::Int(1)),
     // runnel's own (KIP-578's name; Kafka has no such limit).
     ("max.broker.partitions", "10000", ConfigType::Int(1)),

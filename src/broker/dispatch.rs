@@ -9,6 +9,7 @@ use super::handlers;
 use super::legacy_produce;
 use super::quota::{ChannelThrottle, QuotaType, RequestQuota, ThrottleSlot, Timed};
 use super::state::Broker;
+use super::txn::TransactionCoordinator;
 use crate::protocol::{
     RequestPreamble, ResponseBody, SupportedApis, decode_request_header, encode_response,
 };
@@ -89,16 +90,20 @@ pub fn broker_apis() -> SupportedApis {
         .with(ApiKey::CreateTopics, 2, 7)
         .with(ApiKey::DeleteTopics, 1, 6)
         .with(ApiKey::DeleteRecords, 0, 2)
-        .with(ApiKey::InitProducerId, 0, 5)
         .with(ApiKey::DescribeConfigs, 1, 4)
         .with(ApiKey::AlterConfigs, 0, 2)
         .with(ApiKey::CreatePartitions, 0, 3)
         .with(ApiKey::IncrementalAlterConfigs, 0, 1)
         .with(ApiKey::DescribeCluster, 0, 2)
         .with(ApiKey::TxnOffsetCommit, 0, 4)
+        .with(ApiKey::DescribeProducers, 0, 0)
+        .with(ApiKey::OffsetForLeaderEpoch, 2, 4)
         .with(ApiKey::DescribeClientQuotas, 0, 1)
         .with(ApiKey::AlterClientQuotas, 0, 1);
-    for (key, min, max) in GroupCoordinator::api_versions() {
+    for (key, min, max) in GroupCoordinator::api_versions()
+        .into_iter()
+        .chain(TransactionCoordinator::versions())
+    {
         apis = apis.with(key, min, max);
     }
     apis
@@ -211,6 +216,21 @@ impl Dispatcher {
             }};
         }
 
+        macro_rules! with_broker {
+            ($req:expr, $handler:path) => {{
+                let req = $req;
+                let coordinators = self.coordinators.clone();
+                let quota = quota.clone();
+                lazy(Box::pin(async move {
+                    let (resp, spent) =
+                        Timed::new($handler(&coordinators, &broker, req, version)).await;
+                    let mut resp = resp?;
+                    resp.throttle_time_ms = request_throttle(&quota, Some(spent));
+                    reply(api, version, corr, &resp)
+                }))
+            }};
+        }
+
         match request {
             Request::ApiVersions(_) => {
                 let resp = self.apis.response();
@@ -220,7 +240,14 @@ impl Dispatcher {
                 let acks = req.acks;
                 let started = quota.as_ref().map(|_| std::time::Instant::now());
                 let slot: ThrottleSlot = quota.as_ref().map(|_| Default::default());
-                let reply = handlers::produce::handle(broker, req, version, corr, slot.clone());
+                let reply = handlers::produce::handle(
+                    broker,
+                    &self.coordinators,
+                    req,
+                    version,
+                    corr,
+                    slot.clone(),
+                );
                 if let (Some(q), Some(slot)) = (&quota, slot) {
                     // Kafka: the produce bytes always, the request time
                     // unless acks=0; the longer throttle applies.
@@ -261,13 +288,30 @@ impl Dispatcher {
                 simple!(req, handlers::configs::incremental_alter_configs)
             }
             Request::DescribeCluster(req) => simple!(req, handlers::cluster::describe_cluster),
-            Request::InitProducerId(req) => simple!(req, handlers::cluster::init_producer_id),
+            Request::InitProducerId(req) => with_broker!(req, handlers::txn::init_producer_id),
+            Request::AddPartitionsToTxn(req) => group!(req, handlers::txn::add_partitions_to_txn),
+            Request::AddOffsetsToTxn(req) => group!(req, handlers::txn::add_offsets_to_txn),
+            Request::EndTxn(req) => group!(req, handlers::txn::end_txn),
+            Request::DescribeTransactions(req) => {
+                with_broker!(req, handlers::txn::describe_transactions)
+            }
+            Request::ListTransactions(req) => with_broker!(req, handlers::txn::list_transactions),
+            Request::DescribeProducers(req) => simple!(req, handlers::producers::handle),
+            Request::OffsetForLeaderEpoch(req) => simple!(req, handlers::leader_epoch::handle),
             Request::FindCoordinator(req) => group!(req, handlers::group::find_coordinator),
             Request::JoinGroup(req) => {
                 let coordinators = self.coordinators.clone();
+                let quota = quota.clone();
                 lazy(Box::pin(async move {
-                    let resp =
-                        handlers::group::join_group(&coordinators, &ctx, req, version).await?;
+                    let (resp, spent) = Timed::new(handlers::group::join_group(
+                        &coordinators,
+                        &ctx,
+                        req,
+                        version,
+                    ))
+                    .await;
+                    let mut resp = resp?;
+                    resp.throttle_time_ms = request_throttle(&quota, Some(spent));
                     reply(api, version, corr, &resp)
                 }))
             }
@@ -341,6 +385,13 @@ pub enum Request {
     DeleteGroups(DeleteGroupsRequest),
     OffsetDelete(OffsetDeleteRequest),
     TxnOffsetCommit(TxnOffsetCommitRequest),
+    DescribeProducers(DescribeProducersRequest),
+    OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
+    AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    AddOffsetsToTxn(AddOffsetsToTxnRequest),
+    EndTxn(EndTxnRequest),
+    DescribeTransactions(DescribeTransactionsRequest),
+    ListTransactions(ListTransactionsRequest),
     DescribeClientQuotas(DescribeClientQuotasRequest),
     AlterClientQuotas(AlterClientQuotasRequest),
 }
@@ -398,6 +449,17 @@ pub fn decode_request(
         ApiKey::DeleteGroups => decode!(DeleteGroups, DeleteGroupsRequest),
         ApiKey::OffsetDelete => decode!(OffsetDelete, OffsetDeleteRequest),
         ApiKey::TxnOffsetCommit => decode!(TxnOffsetCommit, TxnOffsetCommitRequest),
+        ApiKey::DescribeProducers => decode!(DescribeProducers, DescribeProducersRequest),
+        ApiKey::OffsetForLeaderEpoch => {
+            decode!(OffsetForLeaderEpoch, OffsetForLeaderEpochRequest)
+        }
+        ApiKey::AddPartitionsToTxn => decode!(AddPartitionsToTxn, AddPartitionsToTxnRequest),
+        ApiKey::AddOffsetsToTxn => decode!(AddOffsetsToTxn, AddOffsetsToTxnRequest),
+        ApiKey::EndTxn => decode!(EndTxn, EndTxnRequest),
+        ApiKey::DescribeTransactions => {
+            decode!(DescribeTransactions, DescribeTransactionsRequest)
+        }
+        ApiKey::ListTransactions => decode!(ListTransactions, ListTransactionsRequest),
         ApiKey::DescribeClientQuotas => decode!(DescribeClientQuotas, DescribeClientQuotasRequest),
         ApiKey::AlterClientQuotas => decode!(AlterClientQuotas, AlterClientQuotasRequest),
         other => anyhow::bail!("no handler for {other:?}"),

@@ -24,6 +24,7 @@ pub mod quota;
 pub mod server;
 pub mod state;
 pub mod topic_config;
+pub mod txn;
 
 pub use config::BrokerConfig;
 pub use dispatch::RequestContext;

@@ -39,7 +39,7 @@ impl Server {
         let port = config.advertised_port.unwrap_or(local_addr.port());
         let broker = tokio::task::spawn_blocking(move || Broker::open(config, port)).await??;
         let broker = Arc::new(broker);
-        let coordinators = Arc::new(Coordinators::new(broker.clone()));
+        let coordinators = Coordinators::new(broker.clone());
         coordinators.open_if_present().await?;
         Ok(Server {
             listener,

@@ -5,6 +5,7 @@ use super::output::{or_dash, table};
 use super::{EXIT_FAILURE, EXIT_OK};
 use crate::log::data_dir::LOCK_FILE;
 use crate::record::BatchError;
+use crate::record::control::{ControlRecordType, EndTxnMarker, marker_of_batch};
 use crate::record::decode::{self, BatchSummary};
 use anyhow::Context;
 use base64::Engine;
@@ -20,18 +21,23 @@ pub(crate) const LONG_ABOUT: &str = "\
 Show the record batches of segment files and check them. Works on files written by runnel
 and by Apache Kafka (record batches v2, compressed or not, and legacy v0/v1 message sets).
 
-Each PATH is a .log, .index, .timeindex or .snapshot file, a partition directory (topic-N)
-or a whole data directory. For every batch of a .log file, one line: position, base and last offset,
-record count, first and max timestamp, size, magic, compression codec, CRC and whether it
-is valid. --records adds every record (offset, timestamp, key, value, headers). For .index
-and .timeindex files, one line per entry; for .snapshot files (producer state), one line
-per producer (id, epoch, last sequence and offset). At the end, a summary table per partition:
-segments, batches, records, bytes, first and last offset, corrupt batches.
+Each PATH is a .log, .index, .timeindex, .txnindex or .snapshot file, a partition directory
+(topic-N) or a whole data directory. For every batch of a .log file, one line: position, base and
+last offset, record count, first and max timestamp, size, magic, compression codec, CRC and whether
+it is valid; a control batch (a transaction marker) also shows the marker (COMMIT or ABORT), its
+producer id and epoch and the coordinator epoch. --records adds every record (offset, timestamp,
+key, value, headers). For .index and .timeindex files, one line per entry; for .txnindex files
+(aborted transactions), one line per entry (producer id, first and last offset, last stable
+offset); for .snapshot files (producer state), one line per producer (id, epoch, last sequence
+and offset). At the end, a summary table per partition: segments, batches, records, bytes, first
+and last offset, corrupt batches.
 
---verify checks every batch's CRC, every producer snapshot's CRC, and every index and time
+--verify checks every batch's CRC, every producer snapshot's CRC, every index and time
 index entry against the log (each offset index entry must point at the start of a batch that
 holds that offset; each time index entry must name an offset whose batch has that timestamp)
-and prints only the problems and the summary. Any problem (a bad CRC, a torn or unreadable batch, offsets going
+and every transaction index entry (its last offset must be an ABORT marker of its producer in
+the segment, its first offset not after it, entries in marker order), and prints only the
+problems and the summary. Any problem (a bad CRC, a torn or unreadable batch, offsets going
 backwards, a wrong index entry) makes the exit code 1, with or without --verify; the
 message names the file and the byte position.
 
@@ -46,7 +52,9 @@ of a partition (a batch not yet complete, index entries for batches appended aft
 \"base_offset\", \"last_offset\", \"count\", \"first_timestamp\", \"max_timestamp\", \"size\",
 \"magic\", \"compression\", \"crc\", \"crc_valid\"}), per record ({\"type\": \"record\", \"file\",
 \"offset\", \"timestamp\", \"key\", \"value\", \"headers\"}, same encoding as consume --json),
-per index entry ({\"type\": \"index_entry\", ...}), per producer snapshot entry
+per index entry ({\"type\": \"index_entry\", ...}), per transaction index entry
+({\"type\": \"txnindex_entry\", \"producer_id\", \"first_offset\", \"last_offset\",
+\"last_stable_offset\"}), per producer snapshot entry
 ({\"type\": \"producer_snapshot_entry\", \"producer_id\", \"epoch\", \"last_sequence\", ...}), per problem ({\"type\": \"error\", \"file\",
 \"position\", \"message\"}) and per partition summary ({\"type\": \"summary\", ...}).";
 
@@ -64,7 +72,7 @@ EXIT STATUS:
 /// Arguments of `runnel inspect`.
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// Segment files (.log, .index, .timeindex), partition directories or data directories.
+    /// Segment files (.log, .index, .timeindex, .txnindex, .snapshot), partition directories or data directories.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
@@ -120,6 +128,8 @@ struct BatchSpan {
     base_offset: i64,
     last_offset: i64,
     max_timestamp: i64,
+    /// For a control batch: its producer id and marker, if it parses.
+    marker: Option<(i64, EndTxnMarker)>,
 }
 
 /// Totals of one partition directory (or of loose files).
@@ -152,6 +162,8 @@ enum FileKind {
     Log,
     Index,
     TimeIndex,
+    /// A transaction index (`<offset>.txnindex`).
+    TxnIndex,
     /// A producer state snapshot (`<offset>.snapshot`).
     Snapshot,
 }
@@ -161,6 +173,7 @@ fn file_kind(path: &Path) -> Option<FileKind> {
         "log" => Some(FileKind::Log),
         "index" => Some(FileKind::Index),
         "timeindex" => Some(FileKind::TimeIndex),
+        "txnindex" => Some(FileKind::TxnIndex),
         "snapshot" => Some(FileKind::Snapshot),
         _ => None,
     }
@@ -236,7 +249,7 @@ impl<W: Write> Inspector<W> {
         }
         let Some(kind) = file_kind(path) else {
             anyhow::bail!(
-                "{}: not a segment file (.log, .index, .timeindex or .snapshot) or directory",
+                "{}: not a segment file (.log, .index, .timeindex, .txnindex or .snapshot) or directory",
                 path.display()
             );
         };
@@ -257,6 +270,15 @@ impl<W: Write> Inspector<W> {
                     None
                 };
                 self.inspect_index(path, kind, batches.as_deref(), live)?;
+            }
+            FileKind::TxnIndex => {
+                let log = path.with_extension("log");
+                let batches = if log.is_file() {
+                    Some(self.inspect_log(&log, &mut PartitionSummary::default(), false, live)?)
+                } else {
+                    None
+                };
+                self.inspect_txn_index(path, batches.as_deref(), live)?;
             }
             FileKind::Snapshot => self.inspect_snapshot(path)?,
         }
@@ -304,6 +326,16 @@ impl<W: Write> Inspector<W> {
                         self.problem(path, 0, "no .log segment for this index")?;
                     }
                     self.inspect_index(path, *kind, spans, writing)?;
+                }
+                FileKind::TxnIndex => {
+                    let spans = batches
+                        .as_ref()
+                        .filter(|(b, _)| b == base)
+                        .map(|(_, spans)| spans.as_slice());
+                    if spans.is_none() {
+                        self.problem(path, 0, "no .log segment for this transaction index")?;
+                    }
+                    self.inspect_txn_index(path, spans, writing)?;
                 }
                 FileKind::Snapshot => self.inspect_snapshot(path)?,
             }
@@ -385,11 +417,20 @@ impl<W: Write> Inspector<W> {
                             last_offset,
                         )?;
                         last_offset = Some(summary_b.last_offset);
+                        let marker = if summary_b.is_control {
+                            marker_of_batch(bytes)
+                                .ok()
+                                .flatten()
+                                .map(|m| (summary_b.producer_id, m))
+                        } else {
+                            None
+                        };
                         spans.push(BatchSpan {
                             position,
                             base_offset: summary_b.base_offset,
                             last_offset: summary_b.last_offset,
                             max_timestamp: summary_b.max_timestamp,
+                            marker,
                         });
                     }
                     Err(e) => {
@@ -493,8 +534,13 @@ impl<W: Write> Inspector<W> {
             return Ok(());
         }
         let compression = b.compression.map_or("unknown", |c| c.name());
+        let marker = if b.is_control {
+            marker_of_batch(bytes).ok().flatten()
+        } else {
+            None
+        };
         if self.json {
-            let value = json!({"type": "batch", "file": path.display().to_string(),
+            let mut value = json!({"type": "batch", "file": path.display().to_string(),
                 "position": position, "base_offset": b.base_offset, "last_offset": b.last_offset,
                 "count": b.records_count, "first_timestamp": b.base_timestamp,
                 "max_timestamp": b.max_timestamp, "size": b.size, "magic": b.magic,
@@ -503,6 +549,10 @@ impl<W: Write> Inspector<W> {
                 "producer_id": b.producer_id, "producer_epoch": b.producer_epoch,
                 "base_sequence": b.base_sequence,
                 "partition_leader_epoch": b.partition_leader_epoch});
+            if let Some(m) = marker {
+                value["control_type"] = m.control.name().into();
+                value["coordinator_epoch"] = m.coordinator_epoch.into();
+            }
             writeln!(self.out, "{value}")?;
         } else {
             writeln!(
@@ -519,7 +569,18 @@ impl<W: Write> Inspector<W> {
                 b.magic,
                 b.crc,
                 b.crc_valid,
-                if b.is_control { " control: true" } else { "" }
+                match (b.is_control, marker) {
+                    (true, Some(m)) => format!(
+                        " control: true marker: {} producerId: {} producerEpoch: {} \
+                         coordinatorEpoch: {}",
+                        m.control.name(),
+                        b.producer_id,
+                        b.producer_epoch,
+                        m.coordinator_epoch
+                    ),
+                    (true, None) => " control: true".to_string(),
+                    (false, _) => String::new(),
+                }
             )?;
         }
         if self.records && b.crc_valid {
@@ -675,6 +736,110 @@ impl<W: Write> Inspector<W> {
                 continue;
             }
             if let Some(problem) = check_entry(batches, offset, position, timestamp) {
+                self.problem(path, at, &format!("entry {i}: {problem}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Prints or checks a transaction index (`.txnindex`) against the
+    /// batches of its segment (when known): each entry's last offset must be
+    /// an ABORT marker of its producer, its first offset not after it, and
+    /// entries in marker order. With `writing`, entries past the batches read
+    /// are for markers appended since, and are not checked.
+    fn inspect_txn_index(
+        &mut self,
+        path: &Path,
+        batches: Option<&[BatchSpan]>,
+        writing: bool,
+    ) -> anyhow::Result<()> {
+        use crate::log::txn_index::{ENTRY_SIZE, decode_entries};
+        let data = read_file(path)?;
+        let whole = data.len() - data.len() % ENTRY_SIZE;
+        if whole != data.len() {
+            self.problem(
+                path,
+                whole as u64,
+                &format!("file size {} is not a multiple of {ENTRY_SIZE}", data.len()),
+            )?;
+        }
+        let entries = match decode_entries(&data[..whole]) {
+            Ok(entries) => entries,
+            Err((position, why)) => return self.problem(path, position, &why),
+        };
+        let show = !self.verify;
+        if show && !self.json {
+            writeln!(self.out, "{}", path.display())?;
+        }
+        let mut previous: Option<i64> = None;
+        for (i, e) in entries.iter().enumerate() {
+            let at = (i * ENTRY_SIZE) as u64;
+            if show {
+                if self.json {
+                    let value = json!({"type": "txnindex_entry", "file": path.display().to_string(),
+                        "producer_id": e.producer_id, "first_offset": e.first_offset,
+                        "last_offset": e.last_offset, "last_stable_offset": e.last_stable_offset});
+                    writeln!(self.out, "{value}")?;
+                } else {
+                    writeln!(
+                        self.out,
+                        "producer_id: {} first_offset: {} last_offset: {} last_stable_offset: {}",
+                        e.producer_id, e.first_offset, e.last_offset, e.last_stable_offset
+                    )?;
+                }
+            }
+            if e.first_offset > e.last_offset {
+                self.problem(
+                    path,
+                    at,
+                    &format!(
+                        "entry {i}: first offset {} after the marker at {}",
+                        e.first_offset, e.last_offset
+                    ),
+                )?;
+            }
+            if let Some(prev) = previous
+                && e.last_offset <= prev
+            {
+                self.problem(
+                    path,
+                    at,
+                    &format!(
+                        "entry {i} (marker at {}) goes backwards from the previous one",
+                        e.last_offset
+                    ),
+                )?;
+            }
+            previous = Some(e.last_offset);
+            let Some(batches) = batches else { continue };
+            if writing && batches.last().is_none_or(|b| e.last_offset > b.last_offset) {
+                continue;
+            }
+            let i_batch = batches.partition_point(|b| b.last_offset < e.last_offset);
+            let problem = match batches.get(i_batch) {
+                Some(b) if b.base_offset <= e.last_offset => match b.marker {
+                    Some((pid, m))
+                        if pid == e.producer_id && m.control == ControlRecordType::Abort =>
+                    {
+                        None
+                    }
+                    Some((pid, m)) => Some(format!(
+                        "offset {} holds a {} marker of producer {pid}, not an ABORT of producer {}",
+                        e.last_offset,
+                        m.control.name(),
+                        e.producer_id
+                    )),
+                    None => Some(format!(
+                        "offset {} is no transaction marker (producer {})",
+                        e.last_offset, e.producer_id
+                    )),
+                },
+                _ => Some(format!(
+                    "offset {} is in no batch of the segment",
+                    e.last_offset
+                )),
+            };
+            if let Some(problem) = problem {
                 self.problem(path, at, &format!("entry {i}: {problem}"))?;
             }
         }

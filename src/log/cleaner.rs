@@ -1,6 +1,18 @@
 //! Kafka's log cleaner for `cleanup.policy=compact`, and the record-level
 //! check the log needs (keys present).
 //!
+//! Transactions, as in the doc of Kafka's `LogCleaner`: nothing at or past
+//! the first unstable offset is cleaned (a segment is cleanable only if it
+//! ends below it); the batches of aborted transactions (found through the
+//! `.txnindex` files) are dropped and their keys do not count as the latest
+//! of their key; control batches (COMMIT/ABORT markers) are never dropped
+//! and their keys are no record keys. runnel keeps every marker (Kafka
+//! removes one once its transaction's data is gone and
+//! `delete.retention.ms` has passed; keeping them costs one small batch per
+//! transaction and partition and never lets a read_committed consumer see
+//! aborted data). The `.txnindex` entries of the cleaned segments move to
+//! the cleaned one, which is swapped in with its other files.
+//!
 //! Legacy v0/v1 messages (segments Apache Kafka wrote before 0.11) are kept
 //! as stored: their keys count when finding each key's latest offset, so
 //! newer v2 records can supersede them, but they are never rewritten, since
@@ -14,6 +26,8 @@ use super::segment::{
     BatchInfo, BatchReader, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, ReadOutcome, TIME_INDEX_SUFFIX,
     io_err, segment_file,
 };
+use super::txn_index::{TXN_INDEX_SUFFIX, TxnIndexEntry};
+use crate::record::BatchHeader;
 use crate::record::batch::{self, ATTR_TIMESTAMP_TYPE};
 use crate::record::{BatchBuilder, BatchRecords, Compression, Header, legacy};
 use bytes::Bytes;
@@ -44,6 +58,8 @@ pub struct CleanStats {
     pub tombstones_dropped: u64,
     /// Records without a key dropped (as Kafka's cleaner does).
     pub keyless_dropped: u64,
+    /// Records of aborted transactions dropped.
+    pub aborted_dropped: u64,
     /// Why nothing was done, if nothing was (not compacted, nothing
     /// cleanable, dirty ratio below `min.cleanable.dirty.ratio`).
     pub skipped: Option<String>,
@@ -106,13 +122,19 @@ impl LogCleaner {
         let config = log.config().clone();
         let lag_horizon = opts.now_ms.saturating_sub(config.min_compaction_lag_ms);
         let active = log.active_base();
+        // Nothing at or past the first unstable offset is cleaned: a
+        // segment is cleanable only if the next one starts at or below it.
+        let unstable = log.first_unstable_offset().unwrap_or(i64::MAX);
+        let bases: Vec<i64> = log.segments().map(|s| s.base_offset()).collect();
         let mut cleanable = Vec::new();
-        for seg in log.segments() {
-            if seg.base_offset() >= active || seg.max_timestamp() > lag_horizon {
+        for (i, seg) in log.segments().enumerate() {
+            let next = bases.get(i + 1).copied().unwrap_or(i64::MAX);
+            if seg.base_offset() >= active || seg.max_timestamp() > lag_horizon || next > unstable {
                 break;
             }
             cleanable.push(seg.base_offset());
         }
+        let aborted = AbortedRanges::of(log)?;
         if cleanable.is_empty() {
             stats.skipped = Some("no cleanable segment".into());
             return Ok(stats);
@@ -142,7 +164,7 @@ impl LogCleaner {
                     return Ok(());
                 }
                 let records = BatchRecords::new(bytes)?;
-                if !records.header().is_control() {
+                if !records.header().is_control() && !aborted.contains(records.header()) {
                     for r in records.iter() {
                         let r = r?;
                         if let Some(k) = r.key {
@@ -181,7 +203,7 @@ impl LogCleaner {
                 let mut out = Vec::new();
                 let mut infos = Vec::new();
                 for_each_batch(seg, |_, bytes| {
-                    let kept = filter_batch(bytes, &map, delete_horizon, &mut stats)?;
+                    let kept = filter_batch(bytes, &map, &aborted, delete_horizon, &mut stats)?;
                     let kept: &[u8] = match &kept {
                         Kept::All => bytes,
                         Kept::None => &[],
@@ -204,6 +226,10 @@ impl LogCleaner {
                 stats.bytes_after += out.len() as u64;
                 if let Some(c) = &mut cleaned {
                     c.append(&mut [std::io::IoSlice::new(&out)], &infos, &config)?;
+                    // Every marker is kept, so every entry still holds.
+                    for e in seg.txn_index().entries()? {
+                        c.txn_index_mut().append(e)?;
+                    }
                 }
             }
             stats.segments_after += 1;
@@ -222,6 +248,42 @@ impl LogCleaner {
             log.set_cleaned_up_to(active);
         }
         Ok(stats)
+    }
+}
+
+/// The aborted transactions of a log, by producer id: (first offset,
+/// marker offset) ranges from the `.txnindex` files.
+struct AbortedRanges(HashMap<i64, Vec<(i64, i64)>>);
+
+impl AbortedRanges {
+    fn of(log: &Log) -> Result<Self> {
+        let mut map: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+        for seg in log.segments() {
+            for TxnIndexEntry {
+                producer_id,
+                first_offset,
+                last_offset,
+                ..
+            } in seg.txn_index().entries()?
+            {
+                map.entry(producer_id)
+                    .or_default()
+                    .push((first_offset, last_offset));
+            }
+        }
+        Ok(AbortedRanges(map))
+    }
+
+    /// Whether a data batch belongs to an aborted transaction (a producer
+    /// has one transaction at a time, so its range decides).
+    fn contains(&self, h: &BatchHeader) -> bool {
+        h.is_transactional()
+            && !h.is_control()
+            && self.0.get(&h.producer_id).is_some_and(|ranges| {
+                ranges
+                    .iter()
+                    .any(|&(first, last)| first <= h.base_offset && h.base_offset <= last)
+            })
     }
 }
 
@@ -277,6 +339,7 @@ enum Kept {
 fn filter_batch(
     bytes: &[u8],
     map: &KeyMap,
+    aborted: &AbortedRanges,
     delete_horizon: i64,
     stats: &mut CleanStats,
 ) -> Result<Kept> {
@@ -292,6 +355,10 @@ fn filter_batch(
     if h.is_control() {
         stats.records_after += h.records_count.max(0) as u64;
         return Ok(Kept::All);
+    }
+    if aborted.contains(&h) {
+        stats.aborted_dropped += h.records_count.max(0) as u64;
+        return Ok(Kept::None);
     }
     let mut kept = Vec::new();
     for r in records.iter() {
@@ -350,9 +417,18 @@ fn filter_batch(
 }
 
 fn rename_suffix(dir: &Path, base: i64, from: &str, to: &str) -> Result<()> {
-    for ext in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX] {
+    for ext in [
+        TXN_INDEX_SUFFIX,
+        INDEX_SUFFIX,
+        TIME_INDEX_SUFFIX,
+        LOG_SUFFIX,
+    ] {
         let name = |suffix: &str| dir.join(format!("{base:020}.{ext}{suffix}"));
         let (src, dst) = (name(from), name(to));
+        if ext == TXN_INDEX_SUFFIX && !src.exists() {
+            // Created only at the first abort.
+            continue;
+        }
         std::fs::rename(&src, &dst).map_err(io_err(&src))?;
     }
     Ok(())
@@ -443,12 +519,22 @@ pub(crate) fn finish_interrupted(dir: &Path) -> Result<()> {
         }
         for old in super::partition_log::list_segments(dir)? {
             if old >= base && (old <= last || old == base) {
-                for ext in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                for ext in [
+                    LOG_SUFFIX,
+                    INDEX_SUFFIX,
+                    TIME_INDEX_SUFFIX,
+                    TXN_INDEX_SUFFIX,
+                ] {
                     remove_if_exists(&segment_file(dir, old, ext))?;
                 }
             }
         }
-        for ext in [INDEX_SUFFIX, TIME_INDEX_SUFFIX, LOG_SUFFIX] {
+        for ext in [
+            TXN_INDEX_SUFFIX,
+            INDEX_SUFFIX,
+            TIME_INDEX_SUFFIX,
+            LOG_SUFFIX,
+        ] {
             let from = dir.join(format!("{base:020}.{ext}{SWAP_SUFFIX}"));
             if from.exists() {
                 let to = segment_file(dir, base, ext);

@@ -5,7 +5,9 @@
 //! `log-start-offset-checkpoint` (Kafka's checkpoint format), the
 //! `.kafka_cleanshutdown` marker after a clean stop, producer state
 //! snapshots `<offset>.snapshot` beside the segments
-//! ([`super::producer_state`]), the broker's `producer-id-block`
+//! ([`super::producer_state`]), a `<base offset>.txnindex` beside each
+//! segment that holds an abort marker ([`super::txn_index`]), each
+//! partition's `leader-epoch-checkpoint` ([`super::leader_epoch`]), the broker's `producer-id-block`
 //! ([`crate::broker::producer_id_manager`]), the client quotas in
 //! `client-quotas.json` (JSON, written atomically: `.tmp`, fsync, rename;
 //! [`crate::broker::quota`]), plus runnel's

@@ -121,6 +121,14 @@ pub enum LogError {
     /// (INVALID_PRODUCER_EPOCH); nothing is appended.
     #[error("{0}")]
     InvalidProducerEpoch(String),
+    /// A transaction marker from a coordinator epoch older than the last
+    /// marker's (TRANSACTION_COORDINATOR_FENCED, 52); nothing is appended.
+    #[error("{0}")]
+    TransactionCoordinatorFenced(String),
+    /// A non-transactional batch from a producer whose transaction is open
+    /// (INVALID_TXN_STATE, 48); nothing is appended.
+    #[error("{0}")]
+    InvalidTxnState(String),
     /// A corrupt file found by a check (file, byte position, what).
     #[error("{path} at byte {position}: {reason}")]
     Corrupt {

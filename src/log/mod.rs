@@ -12,6 +12,7 @@
 //! [`partition_log::Log`], [`cleaner::LogCleaner`], [`config::LogConfig`],
 //! [`data_dir::DataDir`], [`group_commit::GroupCommit`],
 //! [`dir_failure::LogDirFailureChannel`], [`producer_state::ProducerStateManager`],
+//! [`txn_index::TransactionIndex`], [`leader_epoch::LeaderEpochFileCache`],
 //! [`validator`] (LogValidator), and
 //! [`fd_cache`] for the descriptors of inactive segments.
 
@@ -25,15 +26,19 @@ mod fail_points;
 pub mod fd_cache;
 pub mod group_commit;
 mod index_file;
+pub mod leader_epoch;
 pub mod offset_index;
 pub mod partition_log;
 pub mod producer_state;
 pub mod segment;
 pub mod time_index;
+pub mod txn_index;
 pub mod validator;
 
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod txn_tests;
 
 pub use cleaner::{CleanOptions, CleanStats, LogCleaner};
 pub use config::{ConfigEntry, ConfigSource, LogConfig};

@@ -1,19 +1,32 @@
 //! One partition's log (Kafka's `UnifiedLog`): an ordered set of segments,
 //! appends with offset assignment, reads by offset and time, roll,
 //! retention, recovery and flushing.
+//!
+//! Transactions: data batches open their producer's transaction in the
+//! producer state; [`Log::append_control`] writes the coordinator's
+//! COMMIT/ABORT marker, closes it, and for an abort appends an entry to the
+//! active segment's `.txnindex` (with the last stable offset at that
+//! moment). [`Log::last_stable_offset`] is the first offset of the oldest
+//! open transaction (never below the log start offset), else the log end
+//! offset (a single broker's high watermark). A read_committed fetch reads
+//! with [`Log::read_bounded`] up to it and asks
+//! [`Log::aborted_transactions`] for the ranges to skip.
 
 use super::config::LogConfig;
 use super::data_dir::CheckpointHandle;
 use super::dir_failure::LogDirFailureChannel;
 use super::error::{LogError, Result};
-use super::producer_state::{PendingBatch, Prepared, ProducerStateManager};
+use super::leader_epoch::LeaderEpochFileCache;
+use super::producer_state::{CompletedTxn, PendingBatch, Prepared, ProducerStateManager};
 use super::segment::{
     self, BatchInfo, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, TIME_INDEX_SUFFIX, io_err, now_ms,
 };
+use super::txn_index::{AbortedTxn, TXN_INDEX_SUFFIX, TxnIndexEntry};
 use super::validator;
 use crate::record::batch::{
     self, ATTR_TIMESTAMP_TYPE, ATTRIBUTES_OFFSET, CRC_OFFSET, HEADER_SIZE, MAX_TIMESTAMP_OFFSET,
 };
+use crate::record::control::{self, EndTxnMarker};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::IoSlice;
@@ -102,6 +115,9 @@ pub struct Log {
     /// Idempotent producers' state, checked and updated by every append and
     /// snapshotted at roll and clean close (owns the `.snapshot` files).
     producer_state: ProducerStateManager,
+    /// Leader epochs (owns `leader-epoch-checkpoint`): epoch 0 from the log
+    /// start offset for a single broker.
+    leader_epochs: LeaderEpochFileCache,
 }
 
 /// `producer.id.expiration.ms` of a log config.
@@ -109,8 +125,18 @@ fn config_expiration(config: &LogConfig) -> i64 {
     config.producer_id_expiration_ms
 }
 
-/// Leader epoch written into appended batches (a single broker's first epoch).
-const LEADER_EPOCH: i32 = 0;
+/// Leader epoch of a single broker, assigned at the log start offset when
+/// a log has none.
+const FIRST_LEADER_EPOCH: i32 = 0;
+
+/// The leader epoch cache of a log directory; one that does not parse is
+/// replaced (a single broker's epochs are derived from its log start offset).
+fn load_leader_epochs(dir: &Path) -> LeaderEpochFileCache {
+    LeaderEpochFileCache::load(dir, true).unwrap_or_else(|e| {
+        tracing::warn!("{e}; rewriting it");
+        LeaderEpochFileCache::empty(dir)
+    })
+}
 
 fn parse_segment_name(name: &str, ext: &str) -> Option<i64> {
     let stem = name.strip_suffix(ext)?.strip_suffix('.')?;
@@ -144,6 +170,20 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(io_err(dir))
 }
 
+/// The transaction marker of the control batch `header` at byte `position` of `seg`.
+fn read_marker(
+    seg: &LogSegment,
+    position: u64,
+    header: &crate::record::BatchHeader,
+) -> Result<Option<EndTxnMarker>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; header.total_size()];
+    seg.file()?
+        .read_exact_at(&mut buf, position)
+        .map_err(io_err(seg.log_path()))?;
+    Ok(control::marker_of_batch(&buf)?)
+}
+
 /// Removes index files without a `.log`, and leftovers of interrupted
 /// writes (`.tmp`, `.deleted`).
 fn remove_orphans(dir: &Path) -> Result<()> {
@@ -151,10 +191,12 @@ fn remove_orphans(dir: &Path) -> Result<()> {
         let entry = entry.map_err(io_err(dir))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let orphan_index = [INDEX_SUFFIX, TIME_INDEX_SUFFIX].iter().any(|ext| {
-            parse_segment_name(name, ext)
-                .is_some_and(|b| !segment::segment_file(dir, b, LOG_SUFFIX).exists())
-        });
+        let orphan_index = [INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX]
+            .iter()
+            .any(|ext| {
+                parse_segment_name(name, ext)
+                    .is_some_and(|b| !segment::segment_file(dir, b, LOG_SUFFIX).exists())
+            });
         if orphan_index || name.ends_with(".deleted") || name.ends_with(".tmp") {
             let path = entry.path();
             std::fs::remove_file(&path).map_err(io_err(&path))?;
@@ -210,9 +252,13 @@ impl Log {
                 cleaned_up_to: 0,
                 failures: None,
                 producer_state: ProducerStateManager::new(dir, ttl),
+                leader_epochs: load_leader_epochs(dir),
             };
             log.recovery_point = log.log_end_offset();
             log.producer_state.set_map_end_offset(log.log_end_offset());
+            // Written at the first append, so that creating a log costs no fsync more.
+            log.leader_epochs.truncate_from_end(start);
+            log.leader_epochs.assign(FIRST_LEADER_EPOCH, start);
             return Ok((log, report));
         }
         // The segment holding the recovery point and all later ones are checked.
@@ -224,6 +270,9 @@ impl Log {
             .unwrap_or(i64::MIN);
         let mut segments = BTreeMap::new();
         let mut recovered_any = false;
+        // The first segment whose `.txnindex` is rebuilt from the markers
+        // (recovered segments, and an active one whose index is corrupt).
+        let mut txn_rebuild_from: Option<i64> = None;
         let count = bases.len();
         for (i, &base) in bases.iter().enumerate() {
             let active = i + 1 == count;
@@ -244,6 +293,15 @@ impl Log {
             } else {
                 None
             };
+            if check.as_ref().is_some_and(|c| c.error.is_none() || active) {
+                // Kafka's recovery rebuilds the segment's transaction index.
+                seg.txn_index_mut().reset()?;
+                txn_rebuild_from.get_or_insert(base);
+            } else if active && let Err(e) = seg.txn_index().sanity_check(seg.next_offset()) {
+                tracing::warn!("{e}; rebuilding it from the log");
+                seg.txn_index_mut().reset()?;
+                txn_rebuild_from.get_or_insert(base);
+            }
             if let Some(check) = check
                 && let Some(why) = &check.error
             {
@@ -300,9 +358,20 @@ impl Log {
             cleaned_up_to: 0,
             failures: None,
             producer_state: ProducerStateManager::new(dir, ttl),
+            leader_epochs: load_leader_epochs(dir),
         };
         let first = log.first_segment().base_offset();
         log.log_start_offset = opts.log_start_offset.max(first).min(log.log_end_offset());
+        // Kafka's LogLoader: the epoch cache is cut at the log end (a
+        // recovery cut) and at the log start offset.
+        let end = log.log_end_offset();
+        log.leader_epochs.truncate_from_end(end);
+        log.leader_epochs.truncate_from_start(log.log_start_offset);
+        if log.leader_epochs.latest_epoch().is_none() {
+            log.leader_epochs
+                .assign(FIRST_LEADER_EPOCH, log.log_start_offset);
+        }
+        log.leader_epochs.flush()?;
         if recovered_any {
             // What was read back may still be only in the page cache.
             for seg in log.segments.values() {
@@ -310,23 +379,29 @@ impl Log {
             }
         }
         log.recovery_point = log.log_end_offset();
-        log.rebuild_producer_state()?;
+        log.rebuild_producer_state(txn_rebuild_from)?;
         Ok((log, report))
     }
 
-    /// Loads the newest valid producer snapshot and replays the batch
-    /// headers after it (Kafka's `rebuildProducerState`).
-    fn rebuild_producer_state(&mut self) -> Result<()> {
+    /// Loads the newest valid producer snapshot (at or below
+    /// `txn_rebuild_from`, if given) and replays the batch headers after it
+    /// (Kafka's `rebuildProducerState`); the markers replayed re-create the
+    /// `.txnindex` entries of the aborts among them that are missing.
+    fn rebuild_producer_state(&mut self, txn_rebuild_from: Option<i64>) -> Result<()> {
         let end = self.log_end_offset();
-        let from = self
-            .producer_state
-            .load(self.log_start_offset, end, now_ms())?;
+        let from = self.producer_state.load_at_or_below(
+            self.log_start_offset,
+            end,
+            txn_rebuild_from.unwrap_or(end),
+            now_ms(),
+        )?;
         let floor = self
             .segments
             .range(..=from)
             .next_back()
             .map_or(i64::MIN, |(b, _)| *b);
         let mut replayed = 0usize;
+        let mut aborted: Vec<TxnIndexEntry> = Vec::new();
         for seg in self.segments.range(floor..).map(|(_, s)| s) {
             let pos = if seg.base_offset() < from {
                 match seg.find(from)? {
@@ -337,14 +412,48 @@ impl Log {
                 0
             };
             let mut scan = segment::HeaderScanner::new(seg, pos);
-            while let Some((_, h)) = scan.next_header()? {
+            while let Some((batch_pos, h)) = scan.next_header()? {
                 if h.last_offset < from {
                     continue;
                 }
-                if let Some(b) = scan.batch_header() {
+                let Some(b) = scan.batch_header() else {
+                    continue;
+                };
+                replayed += 1;
+                if !b.is_control() {
                     self.producer_state.replay(&b);
-                    replayed += 1;
+                    continue;
                 }
+                match read_marker(seg, batch_pos, &b) {
+                    Ok(Some(marker)) => {
+                        if let Some(txn) = self.producer_state.replay_marker(&b, &marker)
+                            && txn.is_aborted
+                        {
+                            aborted.push(TxnIndexEntry {
+                                producer_id: txn.producer_id,
+                                first_offset: txn.first_offset,
+                                last_offset: txn.last_offset,
+                                last_stable_offset: self
+                                    .producer_state
+                                    .last_stable_offset_after(&txn),
+                            });
+                        }
+                    }
+                    Ok(None) => self.producer_state.replay(&b),
+                    Err(e) => {
+                        tracing::warn!(
+                            "{}: control batch at offset {} unreadable ({e}); skipped",
+                            seg.log_path().display(),
+                            b.base_offset
+                        );
+                        self.producer_state.replay(&b);
+                    }
+                }
+            }
+        }
+        for entry in aborted {
+            if let Some((_, seg)) = self.segments.range_mut(..=entry.last_offset).next_back() {
+                seg.txn_index_mut().append(entry)?;
             }
         }
         self.producer_state.set_map_end_offset(end);
@@ -378,6 +487,8 @@ impl Log {
             cleaned_up_to: 0,
             failures: None,
             producer_state: ProducerStateManager::new(dir, ttl),
+            leader_epochs: LeaderEpochFileCache::load(dir, false)
+                .unwrap_or_else(|_| LeaderEpochFileCache::empty(dir)),
         };
         log.refresh()?;
         if log.segments.is_empty() {
@@ -531,6 +642,8 @@ impl Log {
 
     fn append_batches(&mut self, batches: &[u8]) -> Result<AppendInfo> {
         let valid = validator::validate_records(batches, &self.config)?;
+        self.leader_epochs.flush()?;
+        let leader_epoch = self.leader_epoch();
         let mut records = 0usize;
         let mut infos: Vec<BatchInfo> = valid
             .iter()
@@ -566,7 +679,7 @@ impl Log {
             let b = &batches[info.position..info.position + info.size];
             let mut h: [u8; HEADER_SIZE] = b[..HEADER_SIZE].try_into().expect("validated");
             batch::set_base_offset(&mut h, next);
-            batch::set_partition_leader_epoch(&mut h, LEADER_EPOCH);
+            batch::set_partition_leader_epoch(&mut h, leader_epoch);
             if self.config.log_append_time {
                 let attrs = i16::from_be_bytes([h[ATTRIBUTES_OFFSET], h[ATTRIBUTES_OFFSET + 1]])
                     | ATTR_TIMESTAMP_TYPE;
@@ -650,6 +763,168 @@ impl Log {
         })
     }
 
+    /// Writes a transaction marker for `producer_id` (the coordinator's
+    /// WriteTxnMarkers, bypassing the validator's rule against control
+    /// batches from clients) at the log end offset, checked as Kafka's
+    /// `ProducerAppendInfo.appendEndTxnMarker` does. It ends the producer's
+    /// open transaction, if any: an aborted one gets a `.txnindex` entry in
+    /// the active segment, and the last stable offset moves. A marker for a
+    /// producer with no open transaction is written all the same. Not
+    /// durable until flushed.
+    ///
+    /// # Errors
+    /// [`LogError::InvalidProducerEpoch`] for an epoch older than the
+    /// producer's, [`LogError::TransactionCoordinatorFenced`] for a
+    /// coordinator epoch older than its last marker's (nothing written);
+    /// I/O errors as [`Log::append`].
+    pub fn append_control(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: EndTxnMarker,
+    ) -> Result<AppendInfo> {
+        self.check_writable()?;
+        let result = self.append_marker(producer_id, producer_epoch, marker);
+        self.fail_stop(result)
+    }
+
+    fn append_marker(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: EndTxnMarker,
+    ) -> Result<AppendInfo> {
+        let now = now_ms();
+        let offset = self.log_end_offset();
+        let (entry, completed) = self.producer_state.prepare_marker(
+            producer_id,
+            producer_epoch,
+            &marker,
+            offset,
+            now,
+        )?;
+        self.leader_epochs.flush()?;
+        let mut bytes = control::build_control_batch(producer_id, producer_epoch, &marker, now);
+        batch::set_base_offset(&mut bytes, offset);
+        batch::set_partition_leader_epoch(&mut bytes, self.leader_epoch());
+        if self.config.log_append_time {
+            batch::set_log_append_time(&mut bytes, now);
+        }
+        if self
+            .active()
+            .should_roll(&self.config, bytes.len(), now, offset, now)
+        {
+            self.roll_segment()?;
+        }
+        let info = BatchInfo {
+            position: 0,
+            size: bytes.len(),
+            last_offset: offset,
+            max_timestamp: now,
+        };
+        let config = &self.config;
+        let active = self
+            .segments
+            .values_mut()
+            .next_back()
+            .expect("a log has a segment");
+        active.append(&mut [IoSlice::new(&bytes)], &[info], config)?;
+        self.producer_state.commit(vec![entry], offset + 1);
+        if let Some(txn) = completed {
+            self.index_completed_txn(&txn)?;
+        }
+        Ok(AppendInfo {
+            base_offset: offset,
+            last_offset: offset,
+            log_append_time: if self.config.log_append_time { now } else { -1 },
+            bytes: bytes.len(),
+            records: 1,
+            duplicate: false,
+        })
+    }
+
+    /// Kafka's `updateTxnIndex` for a transaction just completed (its
+    /// producer's entry already updated): an aborted one is indexed in the
+    /// segment holding its marker, with the last stable offset after it.
+    fn index_completed_txn(&mut self, txn: &CompletedTxn) -> Result<()> {
+        if !txn.is_aborted {
+            return Ok(());
+        }
+        let lso = self.producer_state.last_stable_offset_after(txn);
+        let Some((_, seg)) = self.segments.range_mut(..=txn.last_offset).next_back() else {
+            return Ok(());
+        };
+        seg.txn_index_mut().append(TxnIndexEntry {
+            producer_id: txn.producer_id,
+            first_offset: txn.first_offset,
+            last_offset: txn.last_offset,
+            last_stable_offset: lso,
+        })
+    }
+
+    /// The current leader epoch (the cache's latest; 0 for a single broker).
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epochs
+            .latest_epoch()
+            .unwrap_or(FIRST_LEADER_EPOCH)
+    }
+
+    /// The partition's leader epoch cache.
+    pub fn leader_epoch_cache(&self) -> &LeaderEpochFileCache {
+        &self.leader_epochs
+    }
+
+    /// OffsetForLeaderEpoch: (epoch, end offset) of `epoch`, with Kafka's
+    /// `LeaderEpochFileCache.endOffsetFor` semantics (the latest epoch ends
+    /// at the log end offset; (-1, -1) for an unknown epoch above all).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.leader_epochs
+            .end_offset_for(epoch, self.log_end_offset())
+    }
+
+    /// First offset of the oldest open transaction (Kafka's
+    /// `firstUnstableOffset`), never below the log start offset; `None`
+    /// when no transaction is open.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producer_state
+            .first_unstable_offset()
+            .map(|o| o.max(self.log_start_offset))
+    }
+
+    /// The last stable offset: the first unstable offset, else the log end
+    /// offset (the high watermark of a single broker). A read_committed
+    /// consumer reads below it.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.first_unstable_offset()
+            .unwrap_or_else(|| self.log_end_offset())
+            .min(self.log_end_offset())
+    }
+
+    /// The aborted transactions whose range overlaps `[start, upper)`, from
+    /// the `.txnindex` of the segment holding `start` onwards (Kafka's
+    /// `collectAbortedTransactions`): what a read_committed Fetch returns.
+    ///
+    /// # Errors
+    /// An I/O error, or [`LogError::Corrupt`] for a `.txnindex` that does
+    /// not read back.
+    pub fn aborted_transactions(&self, start: i64, upper: i64) -> Result<Vec<AbortedTxn>> {
+        self.check_online()?;
+        let floor = self
+            .segments
+            .range(..=start)
+            .next_back()
+            .map_or(i64::MIN, |(b, _)| *b);
+        let mut out = Vec::new();
+        for seg in self.segments.range(floor..).map(|(_, s)| s) {
+            let (found, complete) = seg.txn_index().collect_aborted_txns(start, upper)?;
+            out.extend(found);
+            if complete {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Starts a new active segment at the log end offset: the old one gets its
     /// final time index entry, trimmed indexes and an fdatasync.
     pub fn roll(&mut self) -> Result<()> {
@@ -712,12 +987,80 @@ impl Log {
         self.fail_stop(result)
     }
 
+    /// [`Log::read`] limited to whole batches whose base offset is below
+    /// `max_offset` (a read_committed fetch passes the last stable offset,
+    /// always a batch boundary): `None` when the first batch starts at or
+    /// past it, even with `min_one`.
+    pub fn read_bounded(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        max_offset: i64,
+    ) -> Result<Option<ReadSlice>> {
+        self.check_online()?;
+        let result = self.read_slice_bounded(offset, max_bytes, min_one, max_offset);
+        self.fail_stop(result)
+    }
+
+    fn read_slice_bounded(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        max_offset: i64,
+    ) -> Result<Option<ReadSlice>> {
+        self.check_range(offset)?;
+        if max_offset >= self.log_end_offset() {
+            return self.read_slice(offset, max_bytes, min_one);
+        }
+        if offset >= max_offset {
+            return Ok(None);
+        }
+        let Some((slice_base, slice)) = self.read_slice_in(offset, max_bytes, min_one)? else {
+            return Ok(None);
+        };
+        // The segment `max_offset` falls in, and where its batches reach it.
+        let Some((&max_base, seg)) = self.segments.range(..=max_offset).next_back() else {
+            return Ok(Some(slice));
+        };
+        if max_base > slice_base {
+            return Ok(Some(slice));
+        }
+        if max_base < slice_base {
+            // No batch at or past `offset` below `max_offset`.
+            return Ok(None);
+        }
+        let bound = match seg.find(max_offset)? {
+            Some((pos, h)) if h.base_offset >= max_offset => pos,
+            Some((pos, h)) => pos + h.total_size() as u64,
+            None => return Ok(Some(slice)),
+        };
+        if bound <= slice.position {
+            return Ok(None);
+        }
+        let len = slice.len.min((bound - slice.position) as usize);
+        Ok(Some(ReadSlice { len, ..slice }))
+    }
+
     fn read_slice(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one: bool,
     ) -> Result<Option<ReadSlice>> {
+        Ok(self
+            .read_slice_in(offset, max_bytes, min_one)?
+            .map(|(_, slice)| slice))
+    }
+
+    /// [`Self::read_slice`] with the base offset of the segment read.
+    fn read_slice_in(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<Option<(i64, ReadSlice)>> {
         self.check_range(offset)?;
         let floor = self
             .segments
@@ -729,11 +1072,14 @@ impl Log {
                 if len == 0 {
                     return Ok(None);
                 }
-                return Ok(Some(ReadSlice {
-                    file: seg.file()?,
-                    position,
-                    len,
-                }));
+                return Ok(Some((
+                    seg.base_offset(),
+                    ReadSlice {
+                        file: seg.file()?,
+                        position,
+                        len,
+                    },
+                )));
             }
         }
         Ok(None)
@@ -896,6 +1242,9 @@ impl Log {
             self.publish_checkpoint();
             self.producer_state
                 .on_log_start_offset_incremented(self.log_start_offset)?;
+            self.leader_epochs
+                .truncate_from_start(self.log_start_offset);
+            self.leader_epochs.flush()?;
             sync_dir(&self.dir)?;
         }
         Ok(deleted)
@@ -918,6 +1267,8 @@ impl Log {
         self.apply_retention_below_start()?;
         self.producer_state
             .on_log_start_offset_incremented(offset)?;
+        self.leader_epochs.truncate_from_start(offset);
+        self.leader_epochs.flush()?;
         self.publish_checkpoint();
         Ok(())
     }
@@ -982,6 +1333,7 @@ impl Log {
         }
         self.active_mut().finish()?;
         self.flush()?;
+        self.leader_epochs.flush()?;
         // A clean close leaves the whole state in a snapshot at the log end,
         // so the next open replays nothing. Without it (a full disk) the
         // next open replays from an older one: slower, as correct.

@@ -16,6 +16,17 @@
 //! the updated entries, which [`ProducerStateManager::commit`] applies once
 //! the bytes are in the log. Sequences wrap from `i32::MAX` to 0.
 //!
+//! Transactions (Kafka's `ongoingTxns`, kept here as each entry's
+//! `current_txn_first_offset`): a transactional data batch opens its
+//! producer's transaction at its first offset if none is open (a
+//! non-transactional batch while one is open is INVALID_TXN_STATE); a
+//! marker ([`ProducerStateManager::prepare_marker`]) closes it and returns
+//! the [`CompletedTxn`]. A marker with an epoch older than the producer's is
+//! INVALID_PRODUCER_EPOCH, one with a coordinator epoch older than the last
+//! marker's TRANSACTION_COORDINATOR_FENCED; a marker for a producer with no
+//! open transaction is accepted and completes nothing. The first unstable
+//! offset is the smallest first offset of the open transactions.
+//!
 //! Snapshot file (Kafka's version 1 schema, big endian):
 //! ```text
 //! version                   int16   1
@@ -43,6 +54,7 @@
 use super::error::{LogError, Result};
 use super::segment::io_err;
 use crate::record::BatchHeader;
+use crate::record::control::{ControlRecordType, EndTxnMarker};
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -185,6 +197,27 @@ pub enum ProducerStateError {
     /// INVALID_PRODUCER_EPOCH: an epoch older than the one last seen.
     #[error("{0}")]
     InvalidProducerEpoch(String),
+    /// TRANSACTION_COORDINATOR_FENCED: a marker from a coordinator epoch
+    /// older than the last marker's.
+    #[error("{0}")]
+    TransactionCoordinatorFenced(String),
+    /// INVALID_TXN_STATE: a non-transactional batch from a producer whose
+    /// transaction is open.
+    #[error("{0}")]
+    InvalidTxnState(String),
+}
+
+/// A transaction ended by a marker (Kafka's `CompletedTxn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTxn {
+    /// Producer id.
+    pub producer_id: i64,
+    /// First offset of the transaction.
+    pub first_offset: i64,
+    /// Offset of the marker.
+    pub last_offset: i64,
+    /// Ended by an ABORT marker.
+    pub is_aborted: bool,
 }
 
 /// One batch of a produce request as [`ProducerStateManager::prepare`] sees
@@ -253,6 +286,93 @@ impl ProducerStateManager {
         self.map_end_offset
     }
 
+    /// First offset of the oldest open transaction (Kafka's
+    /// `firstUnstableOffset`), `None` when none is open.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producers
+            .values()
+            .filter_map(|e| e.current_txn_first_offset)
+            .min()
+    }
+
+    /// The last stable offset once `completed` is applied (Kafka's
+    /// `lastStableOffset(CompletedTxn)`): the first offset of the oldest
+    /// transaction of another producer still open, else the offset after
+    /// the marker.
+    pub fn last_stable_offset_after(&self, completed: &CompletedTxn) -> i64 {
+        self.producers
+            .values()
+            .filter(|e| e.producer_id != completed.producer_id)
+            .filter_map(|e| e.current_txn_first_offset)
+            .min()
+            .unwrap_or(completed.last_offset + 1)
+    }
+
+    /// Checks a transaction marker the coordinator writes at `offset`
+    /// (Kafka's `ProducerAppendInfo.appendEndTxnMarker`) and returns the
+    /// updated entry, to apply with [`Self::commit`] once it is written,
+    /// with the transaction it completes, if one was open.
+    ///
+    /// # Errors
+    /// INVALID_PRODUCER_EPOCH for an epoch older than the producer's,
+    /// TRANSACTION_COORDINATOR_FENCED for a coordinator epoch older than
+    /// the producer's last marker's.
+    pub fn prepare_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: &EndTxnMarker,
+        offset: i64,
+        timestamp: i64,
+    ) -> std::result::Result<(ProducerStateEntry, Option<CompletedTxn>), ProducerStateError> {
+        let mut entry = self
+            .producers
+            .get(&producer_id)
+            .cloned()
+            .unwrap_or_else(|| ProducerStateEntry::empty(producer_id));
+        if producer_epoch < entry.producer_epoch {
+            return Err(ProducerStateError::InvalidProducerEpoch(format!(
+                "epoch of transaction marker of producer {producer_id} at offset {offset} is {producer_epoch}, which is smaller than the last seen epoch {}",
+                entry.producer_epoch
+            )));
+        }
+        if entry.coordinator_epoch > marker.coordinator_epoch {
+            return Err(ProducerStateError::TransactionCoordinatorFenced(format!(
+                "{} marker of producer {producer_id} at offset {offset} has coordinator epoch {}, older than the last seen {}",
+                marker.control.name(),
+                marker.coordinator_epoch,
+                entry.coordinator_epoch
+            )));
+        }
+        let completed = apply_marker(&mut entry, producer_epoch, marker, offset, timestamp);
+        Ok((entry, completed))
+    }
+
+    /// Replays a marker read back from the log (no epoch checks, as
+    /// Kafka's replication origin); returns the transaction it completes.
+    pub fn replay_marker(
+        &mut self,
+        header: &BatchHeader,
+        marker: &EndTxnMarker,
+    ) -> Option<CompletedTxn> {
+        let end = header.base_offset + header.last_offset_delta as i64 + 1;
+        self.map_end_offset = self.map_end_offset.max(end);
+        if header.producer_id < 0 {
+            return None;
+        }
+        let entry = self
+            .producers
+            .entry(header.producer_id)
+            .or_insert_with(|| ProducerStateEntry::empty(header.producer_id));
+        apply_marker(
+            entry,
+            header.producer_epoch,
+            marker,
+            header.base_offset,
+            header.max_timestamp,
+        )
+    }
+
     /// Checks the batches of one produce request against the state (Kafka's
     /// `analyzeAndValidateProducerState` with `ProducerAppendInfo`): a
     /// duplicate of one of a producer's last five batches answers the whole
@@ -293,6 +413,12 @@ impl ProducerStateManager {
             let entry = &mut updated[i];
             check_producer_epoch(entry, h, b.first_offset)?;
             check_sequence(entry, h, b.first_offset)?;
+            if entry.current_txn_first_offset.is_some() && !h.is_transactional() {
+                return Err(ProducerStateError::InvalidTxnState(format!(
+                    "expected a transactional write from producer {} at offset {}: its transaction is open",
+                    h.producer_id, b.first_offset
+                )));
+            }
             apply_batch(entry, b);
         }
         Ok(Prepared::Append(updated))
@@ -422,6 +548,22 @@ impl ProducerStateManager {
     /// # Errors
     /// An I/O error listing or deleting files (a bad snapshot is not one).
     pub fn load(&mut self, log_start_offset: i64, log_end_offset: i64, now_ms: i64) -> Result<i64> {
+        self.load_at_or_below(log_start_offset, log_end_offset, log_end_offset, now_ms)
+    }
+
+    /// [`Self::load`] from the newest readable snapshot at or below `limit`
+    /// (newer ones are kept but not used): replay must cover what starts at
+    /// `limit` (a segment whose transaction index is rebuilt).
+    ///
+    /// # Errors
+    /// As [`Self::load`].
+    pub fn load_at_or_below(
+        &mut self,
+        log_start_offset: i64,
+        log_end_offset: i64,
+        limit: i64,
+        now_ms: i64,
+    ) -> Result<i64> {
         self.producers.clear();
         let offsets = list_snapshots(&self.dir)?;
         for &o in offsets.iter().rev() {
@@ -431,6 +573,9 @@ impl ProducerStateManager {
                     self.dir.display()
                 );
                 remove_snapshot(&self.dir, o)?;
+                continue;
+            }
+            if o > limit {
                 continue;
             }
             if o < log_start_offset {
@@ -510,6 +655,30 @@ fn check_sequence(
         )));
     }
     Ok(())
+}
+
+/// Applies a marker to an entry (Kafka's `appendEndTxnMarker` after its checks).
+fn apply_marker(
+    entry: &mut ProducerStateEntry,
+    producer_epoch: i16,
+    marker: &EndTxnMarker,
+    offset: i64,
+    timestamp: i64,
+) -> Option<CompletedTxn> {
+    let completed = entry.current_txn_first_offset.map(|first| CompletedTxn {
+        producer_id: entry.producer_id,
+        first_offset: first,
+        last_offset: offset,
+        is_aborted: marker.control == ControlRecordType::Abort,
+    });
+    if producer_epoch != entry.producer_epoch {
+        entry.batches.clear();
+        entry.producer_epoch = producer_epoch;
+    }
+    entry.current_txn_first_offset = None;
+    entry.coordinator_epoch = marker.coordinator_epoch;
+    entry.last_timestamp = timestamp;
+    completed
 }
 
 fn apply_batch(entry: &mut ProducerStateEntry, b: &PendingBatch<'_>) {
@@ -655,6 +824,10 @@ impl From<ProducerStateError> for LogError {
         match e {
             ProducerStateError::OutOfOrderSequence(m) => LogError::OutOfOrderSequence(m),
             ProducerStateError::InvalidProducerEpoch(m) => LogError::InvalidProducerEpoch(m),
+            ProducerStateError::TransactionCoordinatorFenced(m) => {
+                LogError::TransactionCoordinatorFenced(m)
+            }
+            ProducerStateError::InvalidTxnState(m) => LogError::InvalidTxnState(m),
         }
     }
 }

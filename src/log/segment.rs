@@ -25,6 +25,7 @@ use super::error::{LogError, Result};
 use super::fd_cache;
 use super::offset_index::OffsetIndex;
 use super::time_index::TimeIndex;
+use super::txn_index::{TXN_INDEX_SUFFIX, TransactionIndex};
 use crate::record::BatchError;
 use std::fs::{File, OpenOptions};
 use std::io::IoSlice;
@@ -136,6 +137,9 @@ pub struct LogSegment {
     size: u64,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
+    /// The `.txnindex` (created at the first abort marker, owned here so
+    /// that it is deleted and renamed with the segment).
+    txn_index: TransactionIndex,
     bytes_since_last_index_entry: usize,
     max_timestamp: i64,
     offset_of_max_timestamp: i64,
@@ -171,6 +175,9 @@ impl LogSegment {
         let log_path = name(LOG_SUFFIX);
         let index_path = name(INDEX_SUFFIX);
         let time_path = name(TIME_INDEX_SUFFIX);
+        // A leftover index of an earlier segment at this offset is no entry of this one.
+        let txn_index = TransactionIndex::new(name(TXN_INDEX_SUFFIX), base_offset);
+        txn_index.delete()?;
         let ibytes = config.segment_index_bytes;
         let opened = (|| {
             let file = OpenOptions::new()
@@ -205,6 +212,7 @@ impl LogSegment {
             size: 0,
             offset_index,
             time_index,
+            txn_index,
             bytes_since_last_index_entry: 0,
             max_timestamp: -1,
             offset_of_max_timestamp: base_offset,
@@ -241,6 +249,10 @@ impl LogSegment {
             size: meta.len(),
             offset_index: OffsetIndex::open(&index_path, base_offset, ibytes, active)?,
             time_index: TimeIndex::open(&time_path, base_offset, ibytes, active)?,
+            txn_index: TransactionIndex::new(
+                segment_file(dir, base_offset, TXN_INDEX_SUFFIX),
+                base_offset,
+            ),
             bytes_since_last_index_entry: 0,
             max_timestamp: -1,
             offset_of_max_timestamp: base_offset,
@@ -270,6 +282,10 @@ impl LogSegment {
             size: meta.len(),
             offset_index,
             time_index,
+            txn_index: TransactionIndex::read_only(
+                segment_file(dir, base_offset, TXN_INDEX_SUFFIX),
+                base_offset,
+            ),
             bytes_since_last_index_entry: 0,
             max_timestamp: -1,
             offset_of_max_timestamp: base_offset,
@@ -326,6 +342,16 @@ impl LogSegment {
     /// The time index.
     pub fn time_index(&self) -> &TimeIndex {
         &self.time_index
+    }
+
+    /// The transaction index.
+    pub fn txn_index(&self) -> &TransactionIndex {
+        &self.txn_index
+    }
+
+    /// The transaction index, for appending.
+    pub fn txn_index_mut(&mut self) -> &mut TransactionIndex {
+        &mut self.txn_index
     }
 
     /// Largest record timestamp, or -1 if none (or unknown). For a segment
@@ -790,6 +816,7 @@ impl LogSegment {
         self.time_index.trim()?;
         self.offset_index.release_file();
         self.time_index.release_file();
+        self.txn_index.release_file()?;
         self.file = None;
         Ok(())
     }
@@ -801,7 +828,8 @@ impl LogSegment {
             .and_then(|()| file.sync_data())
             .map_err(io_err(&self.log_path))?;
         self.offset_index.flush()?;
-        self.time_index.flush()
+        self.time_index.flush()?;
+        self.txn_index.flush()
     }
 
     /// Deletes the segment's files.
@@ -810,6 +838,7 @@ impl LogSegment {
             self.log_path.clone(),
             self.offset_index.path().to_path_buf(),
             self.time_index.path().to_path_buf(),
+            self.txn_index.path().to_path_buf(),
         ] {
             match std::fs::remove_file(&p) {
                 Ok(()) => {}

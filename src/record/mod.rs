@@ -1,10 +1,12 @@
 //! Kafka's record format: record batches v2 (magic 2) byte for byte as on the
 //! wire and on disk, the legacy v0/v1 message sets (read only), compression
-//! codecs and the default partitioner's murmur2 hash.
+//! codecs, the control records of transactions and the default
+//! partitioner's murmur2 hash.
 
 pub mod batch;
 pub mod builder;
 pub mod compression;
+pub mod control;
 pub mod decode;
 pub mod legacy;
 pub mod murmur2;

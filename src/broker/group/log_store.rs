@@ -52,18 +52,33 @@ impl LogStore {
         partitions: i32,
         group_commit: Arc<GroupCommit>,
     ) -> Result<LogStore, StoreError> {
-        let meta = match data_dir.topic(OFFSETS_TOPIC) {
+        let configs = [
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "104857600"),
+        ];
+        Self::open_topic(data_dir, OFFSETS_TOPIC, partitions, &configs, group_commit)
+    }
+
+    /// Opens the internal compacted topic `topic` in `data_dir` (also
+    /// `__transaction_state`), creating it first if missing with
+    /// `partitions` partitions and the topic `configs`. An existing topic
+    /// keeps its partition count and configs.
+    pub fn open_topic(
+        data_dir: &DataDir,
+        topic: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+        group_commit: Arc<GroupCommit>,
+    ) -> Result<LogStore, StoreError> {
+        let meta = match data_dir.topic(topic) {
             Ok(meta) => meta,
             Err(LogError::UnknownTopic(_)) => {
-                let configs = [
-                    ("cleanup.policy", "compact"),
-                    ("segment.bytes", "104857600"),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+                let configs = configs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
                 data_dir
-                    .create_topic(OFFSETS_TOPIC, partitions, &configs)
+                    .create_topic(topic, partitions, &configs)
                     .map_err(|e| StoreError(e.to_string()))?
             }
             Err(e) => return Err(StoreError(e.to_string())),
@@ -71,7 +86,7 @@ impl LogStore {
         let logs = (0..meta.partitions)
             .map(|p| {
                 data_dir
-                    .open_log(OFFSETS_TOPIC, p)
+                    .open_log(topic, p)
                     .map(|log| Arc::new(Mutex::new(log)) as Arc<dyn LogHandle>)
                     .map_err(|e| err(p, e))
             })

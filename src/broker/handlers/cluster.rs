@@ -34,40 +34,26 @@ pub fn describe_cluster(
     resp
 }
 
-/// Handles InitProducerId v0–v5 for idempotent producers (a fresh producer
-/// id, epoch 0; an existing id is bumped to the next epoch). Transactional
-/// ids are refused: runnel has no transaction coordinator.
+/// InitProducerId v0–v5 without a transactional id (an idempotent
+/// producer): always a fresh producer id with epoch 0, as Kafka's
+/// coordinator answers (a producer id and epoch in the request are not
+/// bumped). Transactional ids go to the transaction coordinator.
 pub fn init_producer_id(
     broker: &Broker,
-    req: InitProducerIdRequest,
+    _req: InitProducerIdRequest,
     _version: i16,
 ) -> InitProducerIdResponse {
     let mut resp = InitProducerIdResponse::default();
-    if req
-        .transactional_id
-        .as_ref()
-        .is_some_and(|t| !t.0.is_empty())
-    {
-        resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
-        resp.producer_id = ProducerId(-1);
-        resp.producer_epoch = -1;
-        return resp;
-    }
-    if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
-        resp.producer_id = req.producer_id;
-        resp.producer_epoch = req.producer_epoch + 1;
-    } else {
-        match broker.next_producer_id() {
-            Ok(id) => {
-                resp.producer_id = ProducerId(id);
-                resp.producer_epoch = 0;
-            }
-            Err(e) => {
-                tracing::error!("no producer id: {e}");
-                resp.error_code = super::log_error_code(&e);
-                resp.producer_id = ProducerId(-1);
-                resp.producer_epoch = -1;
-            }
+    match broker.next_producer_id() {
+        Ok(id) => {
+            resp.producer_id = ProducerId(id);
+            resp.producer_epoch = 0;
+        }
+        Err(e) => {
+            tracing::error!("no producer id: {e}");
+            resp.error_code = super::log_error_code(&e);
+            resp.producer_id = ProducerId(-1);
+            resp.producer_epoch = -1;
         }
     }
     resp

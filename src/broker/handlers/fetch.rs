@@ -1,19 +1,24 @@
 //! Fetch: long polls until `min_bytes` are available or `max_wait_ms`
 //! passes, honours `max_bytes` and `partition_max_bytes` with Kafka's
 //! "at least one batch" rule, and sends the record bytes from the segment
-//! files with sendfile. Sessionless: every response has session id 0,
+//! files with sendfile. A read_committed fetch (isolation_level 1) stops at
+//! the last stable offset and lists the aborted transactions in its range
+//! (from the `.txnindex` files), for the client to drop their records. Sessionless: every response has session id 0,
 //! which tells clients to keep sending full fetches.
 
 use super::log_error_code;
 use crate::broker::quota::{QuotaType, RequestQuota};
 use crate::broker::state::{Broker, Partition};
+use crate::log::txn_index::AbortedTxn;
 use crate::log::{LogError, ReadSlice};
 use crate::protocol::response::records_placeholder;
 use crate::protocol::{ResponseBody, encode_response_with_files};
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, ProducerId};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -26,14 +31,20 @@ struct Wanted {
     fetch_offset: i64,
     max_bytes: usize,
     handle: Result<Arc<Partition>, i16>,
+    /// isolation_level=1: read up to the last stable offset only, and
+    /// report the aborted transactions in the range.
+    read_committed: bool,
 }
 
 /// What one read produced for a partition.
 struct ReadResult {
     error_code: i16,
     high_watermark: i64,
+    last_stable_offset: i64,
     log_start_offset: i64,
     slice: Option<ReadSlice>,
+    /// Aborted transactions overlapping what is returned (read_committed).
+    aborted: Option<Vec<AbortedTxn>>,
 }
 
 fn read_partition(w: &Wanted, budget: usize, min_one: bool) -> ReadResult {
@@ -43,8 +54,10 @@ fn read_partition(w: &Wanted, budget: usize, min_one: bool) -> ReadResult {
             return ReadResult {
                 error_code: *code,
                 high_watermark: -1,
+                last_stable_offset: -1,
                 log_start_offset: -1,
                 slice: None,
+                aborted: None,
             };
         }
     };
@@ -54,17 +67,22 @@ fn read_partition(w: &Wanted, budget: usize, min_one: bool) -> ReadResult {
             return ReadResult {
                 error_code: super::log_error_code(&offline),
                 high_watermark: -1,
+                last_stable_offset: -1,
                 log_start_offset: -1,
                 slice: None,
+                aborted: None,
             };
         }
     };
     let (start, end) = (log.log_start_offset(), log.log_end_offset());
+    let stable = log.last_stable_offset();
     let mut result = ReadResult {
         error_code: 0,
         high_watermark: end,
+        last_stable_offset: stable,
         log_start_offset: start,
         slice: None,
+        aborted: w.read_committed.then(Vec::new),
     };
     if p.is_deleted() {
         result.error_code = ResponseError::UnknownTopicOrPartition.code();
@@ -80,11 +98,29 @@ fn read_partition(w: &Wanted, budget: usize, min_one: bool) -> ReadResult {
         return result;
     }
     let limit = w.max_bytes.min(budget);
-    if w.fetch_offset == end || (limit == 0 && !min_one) {
+    let visible_end = if w.read_committed { stable } else { end };
+    if w.fetch_offset >= visible_end || (limit == 0 && !min_one) {
         return result;
     }
-    match log.read(w.fetch_offset, limit, min_one) {
-        Ok(slice) => result.slice = slice.filter(|s| s.len > 0),
+    let read = if w.read_committed {
+        log.read_bounded(w.fetch_offset, limit, min_one, stable)
+    } else {
+        log.read(w.fetch_offset, limit, min_one)
+    };
+    match read {
+        Ok(slice) => {
+            result.slice = slice.filter(|s| s.len > 0);
+            if w.read_committed && result.slice.is_some() {
+                match log.aborted_transactions(w.fetch_offset, stable) {
+                    Ok(aborted) => result.aborted = Some(aborted),
+                    Err(e) => {
+                        tracing::warn!("fetch from {}-{}: {e}", p.topic, p.index);
+                        result.slice = None;
+                        result.error_code = log_error_code(&e);
+                    }
+                }
+            }
+        }
         Err(e @ LogError::OffsetOutOfRange { .. }) => result.error_code = log_error_code(&e),
         Err(e) => {
             tracing::warn!("fetch from {}-{}: {e}", p.topic, p.index);
@@ -149,6 +185,7 @@ pub async fn handle(
                 fetch_offset: p.fetch_offset,
                 max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
                 handle,
+                read_committed: req.isolation_level == 1,
             });
         }
     }
@@ -220,9 +257,17 @@ pub async fn handle(
         pd.partition_index = w.partition;
         pd.error_code = r.error_code;
         pd.high_watermark = r.high_watermark;
-        pd.last_stable_offset = r.high_watermark;
+        pd.last_stable_offset = r.last_stable_offset;
         pd.log_start_offset = r.log_start_offset;
-        pd.aborted_transactions = None;
+        pd.aborted_transactions = r.aborted.map(|txns| {
+            txns.into_iter()
+                .map(|t| {
+                    AbortedTransaction::default()
+                        .with_producer_id(ProducerId(t.producer_id))
+                        .with_first_offset(t.first_offset)
+                })
+                .collect()
+        });
         pd.records = match r.slice {
             Some(slice) => {
                 files.push(slice);

@@ -2,7 +2,7 @@
 
 use crate::broker::coordinators::Coordinators;
 use crate::broker::dispatch::RequestContext;
-use crate::broker::group::ClientInfo;
+use crate::broker::group::{ClientInfo, OFFSETS_TOPIC};
 use kafka_protocol::messages::*;
 
 /// JoinGroup (the only group API that needs the client's id and host).
@@ -44,9 +44,58 @@ forward! {
     delete_groups(DeleteGroupsRequest) -> DeleteGroupsResponse;
     /// OffsetDelete.
     offset_delete(OffsetDeleteRequest) -> OffsetDeleteResponse;
-    /// FindCoordinator (group key type; the transaction key type goes to the
-    /// transaction coordinator).
-    find_coordinator(FindCoordinatorRequest) -> FindCoordinatorResponse;
-    /// TxnOffsetCommit.
-    txn_offset_commit(TxnOffsetCommitRequest) -> TxnOffsetCommitResponse;
+}
+
+/// FindCoordinator: this broker coordinates every group and transactional
+/// id; for the transaction key type the transaction coordinator (and
+/// `__transaction_state`) is opened first, as Kafka creates the topic then.
+pub async fn find_coordinator(
+    c: &Coordinators,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> anyhow::Result<FindCoordinatorResponse> {
+    if version >= 1 && req.key_type == 1 {
+        c.txn().await?;
+    }
+    Ok(c.groups().await?.find_coordinator(req, version).await)
+}
+
+/// TxnOffsetCommit: the group's `__consumer_offsets` partition must be in
+/// the producer's ongoing transaction (AddOffsetsToTxn first; KIP-890's
+/// verification), then the group coordinator writes the offsets.
+pub async fn txn_offset_commit(
+    c: &Coordinators,
+    req: TxnOffsetCommitRequest,
+    version: i16,
+) -> anyhow::Result<TxnOffsetCommitResponse> {
+    let groups = c.groups().await?;
+    let partition = groups.offsets_partition_for(req.group_id.as_str());
+    let verified = c.txn().await?.verify_partition(
+        req.producer_id.0,
+        req.producer_epoch,
+        OFFSETS_TOPIC,
+        partition,
+    );
+    if let Err(code) = verified {
+        let topics = req
+            .topics
+            .iter()
+            .map(|t| {
+                txn_offset_commit_response::TxnOffsetCommitResponseTopic::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(
+                        t.partitions
+                            .iter()
+                            .map(|p| {
+                                txn_offset_commit_response::TxnOffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(code)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        return Ok(TxnOffsetCommitResponse::default().with_topics(topics));
+    }
+    Ok(groups.txn_offset_commit(req, version).await)
 }

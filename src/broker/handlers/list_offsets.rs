@@ -1,5 +1,6 @@
 //! ListOffsets: earliest (-2, and earliest-local -4), latest (-1),
-//! max-timestamp (-3) and the first offset at or after a timestamp.
+//! max-timestamp (-3) and the first offset at or after a timestamp; under
+//! isolation_level 1 (read_committed) up to the last stable offset.
 
 use crate::broker::state::{Broker, Partition};
 use crate::log::Log;
@@ -56,7 +57,16 @@ fn max_timestamp(log: &Log) -> Result<Option<(i64, i64)>, crate::log::LogError> 
     Ok(best)
 }
 
-fn lookup(p: &Partition, timestamp: i64, version: i16) -> ListOffsetsPartitionResponse {
+/// The offset of `timestamp` in `p`. Under read_committed the last
+/// fetchable offset is the last stable offset (Kafka's
+/// `fetchOffsetForTimestamp`): latest answers it, and a timestamp found at
+/// or past it is not answered.
+fn lookup(
+    p: &Partition,
+    timestamp: i64,
+    read_committed: bool,
+    version: i16,
+) -> ListOffsetsPartitionResponse {
     let mut r = ListOffsetsPartitionResponse::default();
     r.partition_index = p.index;
     r.timestamp = -1;
@@ -75,11 +85,18 @@ fn lookup(p: &Partition, timestamp: i64, version: i16) -> ListOffsetsPartitionRe
         r.error_code = super::log_error_code(&e);
         return r;
     }
+    let last_fetchable = if read_committed {
+        log.last_stable_offset()
+    } else {
+        log.log_end_offset()
+    };
     let outcome = match timestamp {
-        LATEST => Ok(Some((log.log_end_offset(), -1))),
+        LATEST => Ok(Some((last_fetchable, -1))),
         EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
         MAX_TIMESTAMP => max_timestamp(&log),
-        t if t >= 0 => log.offset_for_timestamp(t),
+        t if t >= 0 => log
+            .offset_for_timestamp(t)
+            .map(|found| found.filter(|(offset, _)| *offset < last_fetchable)),
         _ => {
             r.error_code = ResponseError::InvalidRequest.code();
             return r;
@@ -113,7 +130,7 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
                     .and_then(|i| topic.partitions.get(i).cloned())
             });
             let r = match partition {
-                Some(part) => lookup(&part, p.timestamp, version),
+                Some(part) => lookup(&part, p.timestamp, req.isolation_level == 1, version),
                 None => {
                     let mut r = ListOffsetsPartitionResponse::default();
                     r.partition_index = p.partition_index;

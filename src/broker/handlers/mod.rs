@@ -7,10 +7,13 @@ pub mod configs;
 pub mod delete_records;
 pub mod fetch;
 pub mod group;
+pub mod leader_epoch;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod producers;
 pub mod topics;
+pub mod txn;
 
 use crate::log::LogError;
 use kafka_protocol::error::ResponseError;
@@ -45,6 +48,10 @@ pub fn log_error_code(e: &LogError) -> i16 {
         }
         LogError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber.code(),
         LogError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch.code(),
+        LogError::TransactionCoordinatorFenced(_) => {
+            ResponseError::TransactionCoordinatorFenced.code()
+        }
+        LogError::InvalidTxnState(_) => ResponseError::InvalidTxnState.code(),
         LogError::Io { .. }
         | LogError::Corrupt { .. }
         | LogError::Locked { .. }

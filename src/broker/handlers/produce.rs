@@ -6,11 +6,13 @@
 //! fdatasynced through the shared group commit.
 
 use super::{log_error_code, now_ms, str_bytes};
+use crate::broker::coordinators::Coordinators;
 use crate::broker::dispatch::{PendingReply, reply};
 use crate::broker::legacy_produce::{self, LegacyProduceResponse};
 use crate::broker::quota::{ThrottleSlot, slot_value};
 use crate::broker::state::{Broker, Partition};
 use crate::log::validator::{RecordError, record_errors};
+use crate::record::BatchHeader;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
@@ -36,7 +38,44 @@ type Appended = (crate::log::AppendInfo, i64, Option<(Arc<File>, i64)>);
 /// the records at fault by index in their batch (ProduceResponse v8+).
 type Refused = (i16, String, Vec<RecordError>);
 
+/// A transactional batch must belong to an ongoing transaction of its
+/// producer that holds this partition (KIP-890's verification, asked of the
+/// local transaction coordinator): INVALID_TXN_STATE otherwise, and
+/// INVALID_PRODUCER_EPOCH for another epoch.
+fn verify_transaction(
+    coordinators: &Coordinators,
+    partition: &Partition,
+    records: &[u8],
+) -> Result<(), Refused> {
+    let Ok(header) = BatchHeader::parse(records) else {
+        return Ok(()); // the validator explains what is wrong with it
+    };
+    if !header.is_transactional() || header.is_control() {
+        return Ok(());
+    }
+    let verified = match coordinators.txn_if_open() {
+        Some(txn) => txn.verify_partition(
+            header.producer_id,
+            header.producer_epoch,
+            &partition.topic,
+            partition.index,
+        ),
+        None => Err(ResponseError::InvalidTxnState.code()),
+    };
+    verified.map_err(|code| {
+        (
+            code,
+            format!(
+                "transactional batch of producer {} (epoch {}) for a partition not in its ongoing transaction",
+                header.producer_id, header.producer_epoch
+            ),
+            Vec::new(),
+        )
+    })
+}
+
 fn append(
+    coordinators: &Coordinators,
     partition: &Partition,
     records: Option<bytes::Bytes>,
     durable: bool,
@@ -58,6 +97,7 @@ fn append(
             )
         })?;
     }
+    verify_transaction(coordinators, partition, &records)?;
     // An offline partition (its log could not be opened) takes nothing.
     let mut log = partition
         .log()
@@ -112,6 +152,7 @@ fn encode(
 /// (whose `throttle_time_ms` is read from `throttle` when it is encoded).
 pub fn handle(
     broker: Arc<Broker>,
+    coordinators: &Coordinators,
     req: ProduceRequest,
     version: i16,
     corr: i32,
@@ -156,7 +197,7 @@ pub fn handle(
                         unknown_code
                     };
                 }
-                Some(p) => match append(&p, pd.records, acks == -1, version) {
+                Some(p) => match append(coordinators, &p, pd.records, acks == -1, version) {
                     Ok((info, start, sync)) => {
                         pr.base_offset = info.base_offset;
                         pr.log_append_time_ms = info.log_append_time;
