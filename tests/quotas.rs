@@ -225,3 +225,86 @@ fn alter_client_quotas_refuses_what_kafka_refuses_with_kafkas_messages() {
     quotas(&b, &["alter", "--client-id", "c", "--producer-byte-rate", "10", "--validate-only"]);
     assert_eq!(quotas(&b, &["describe", "--json"]).trim(), "[]");
 }
+
+/// The kafka-clients jar and its dependencies (`RUNNEL_KAFKA_JAVA` or `.venv/kafka-java`), as
+/// tests/interop_txn.rs finds them.
+fn kafka_java_classpath() -> Vec<std::path::PathBuf> {
+    let dir = std::env::var_os("RUNNEL_KAFKA_JAVA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| harness::repo_root().join(".venv").join("kafka-java"));
+    let jars: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "jar"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        jars.iter().any(|p| p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("kafka-clients-"))),
+        "kafka-clients jar not found in {}: run bin/setup-test-deps or set RUNNEL_KAFKA_JAVA",
+        dir.display()
+    );
+    jars
+}
+
+/// The Java client's own Admin sets and reads quotas, and its producer and consumer report the
+/// broker's throttle in their metrics (produce-/fetch-throttle-time-max).
+#[test]
+fn the_java_client_alters_and_describes_quotas_and_reports_the_throttle() {
+    use std::process::Command;
+    let javac_found = Command::new("javac")
+        .arg("-version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !javac_found {
+        eprintln!("SKIPPED: javac not found (bin/setup-test-deps installs openjdk-17)");
+        return;
+    }
+    let mut classpath = kafka_java_classpath();
+    let classes = tempfile::tempdir().unwrap();
+    let joined = |paths: &[std::path::PathBuf]| {
+        std::env::join_paths(paths)
+            .unwrap()
+            .into_string()
+            .unwrap()
+    };
+    run_with_timeout(
+        Command::new("javac")
+            .arg("-d")
+            .arg(classes.path())
+            .arg("-cp")
+            .arg(joined(&classpath))
+            .arg(harness::repo_root().join("tests/interop/java/QuotaProbe.java")),
+        b"",
+        Duration::from_secs(120),
+    )
+    .success("javac QuotaProbe.java");
+    classpath.insert(0, classes.path().to_path_buf());
+    let b = broker();
+    create_topic(&b, "java");
+    let out = run_with_timeout(
+        Command::new("java")
+            .arg("-cp")
+            .arg(joined(&classpath))
+            .args(["QuotaProbe", &b.bootstrap(), "java", "200000", "6"]),
+        b"",
+        Duration::from_secs(90),
+    )
+    .success("java QuotaProbe");
+    let steps = out.json_lines();
+    eprintln!("{steps:?}");
+    assert_eq!(
+        steps[0]["quotas"],
+        serde_json::json!({"java-p/producer_byte_rate": 200000, "java-c/consumer_byte_rate": 200000})
+    );
+    assert!(steps[1]["throttle_max_ms"].as_f64().unwrap() > 0.0, "{}", steps[1]);
+    assert!(steps[2]["throttle_max_ms"].as_f64().unwrap() > 0.0, "{}", steps[2]);
+    // The CLI sees what the Java Admin set.
+    let described = quotas(&b, &["describe", "--client-id", "java-p", "--json"]);
+    assert!(described.contains("\"producer_byte_rate\": 200000"), "{described}");
+}
