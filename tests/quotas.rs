@@ -308,3 +308,26 @@ fn the_java_client_alters_and_describes_quotas_and_reports_the_throttle() {
     let described = quotas(&b, &["describe", "--client-id", "java-p", "--json"]);
     assert!(described.contains("\"producer_byte_rate\": 200000"), "{described}");
 }
+
+/// `runnel produce` and `consume` (client id `runnel`) say on stderr that they were
+/// throttled: a warning when it first happens and a note in the summary.
+#[test]
+fn runnel_produce_and_consume_note_the_throttle() {
+    let b = broker();
+    create_topic(&b, "cli");
+    quotas(&b, &["alter", "--client-id", "runnel", "--producer-byte-rate", "100000"]);
+    quotas(&b, &["alter", "--client-id", "runnel", "--consumer-byte-rate", "100000"]);
+    // 1 MB: past the first burst (4 windows of 100 KB).
+    let line = format!("{}\n", "q".repeat(1000));
+    let mut produce = runnel();
+    produce.args(["produce", "cli", "-b", &b.bootstrap(), "--batch-size", "16384"]);
+    let out = run_ok(&mut produce, line.repeat(1000).as_bytes(), "runnel produce");
+    assert!(out.stderr.contains("produce throttled by broker"), "{}", out.stderr);
+    assert!(out.stderr.contains("by the broker's quotas"), "{}", out.stderr);
+    let mut consume = runnel();
+    consume.args(["consume", "cli", "-b", &b.bootstrap()]);
+    let out = run_ok(&mut consume, b"", "runnel consume");
+    assert_eq!(out.stdout.lines().count(), 1000);
+    assert!(out.stderr.contains("fetch throttled by broker"), "{}", out.stderr);
+    assert!(out.stderr.contains("by the broker's quotas"), "{}", out.stderr);
+}

@@ -41,6 +41,7 @@ pub mod group;
 pub mod offsets;
 pub mod producer;
 pub mod quotas;
+pub mod throttle;
 pub mod versions;
 
 use std::sync::Arc;
