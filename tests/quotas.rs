@@ -331,3 +331,32 @@ fn runnel_produce_and_consume_note_the_throttle() {
     assert!(out.stderr.contains("fetch throttled by broker"), "{}", out.stderr);
     assert!(out.stderr.contains("by the broker's quotas"), "{}", out.stderr);
 }
+
+/// controller_mutation_rate (KIP-599): the partitions a client creates are charged; once it is
+/// over its rate, CreateTopics v6+ refuses with THROTTLING_QUOTA_EXCEEDED, as Kafka's strict
+/// quota does. Another client id is not affected.
+#[test]
+fn controller_mutation_rate_refuses_topic_creation_once_exceeded() {
+    let b = broker();
+    quotas(&b, &["alter", "--client-id", "runnel", "--controller-mutation-rate", "1"]);
+    let create = |name: &str, partitions: &str| {
+        let mut cmd = runnel();
+        cmd.args(["topics", "create", name, "-p", partitions, "-b", &b.bootstrap()]);
+        harness::run(&mut cmd, b"")
+    };
+    // Windows of 1 s, 5 of them: 4 partitions fit the first 4 s at 1 per second.
+    assert!(create("m1", "4").status.success());
+    // Charged although it goes over (Kafka records, then the next one is refused).
+    assert!(create("m2", "2").status.success());
+    let refused = create("m3", "1");
+    assert!(!refused.status.success());
+    assert!(
+        refused.stderr.contains("THROTTLING_QUOTA_EXCEEDED"),
+        "{}",
+        refused.stderr
+    );
+    // confluent-kafka's admin (client id rdkafka) has no quota: it still creates topics.
+    let mut other = python_script("create_topic.py");
+    other.args([b.bootstrap().as_str(), "m4", "3"]);
+    run_ok(&mut other, b"", "create_topic.py as another client");
+}

@@ -201,6 +201,24 @@ impl Dispatcher {
                 }))
             }};
         }
+        // Topic creation and deletion: also charged to the controller
+        // mutation quota; the longer throttle applies.
+        macro_rules! mutation {
+            ($req:expr, $handler:path) => {{
+                let req = $req;
+                let quota = quota.clone();
+                lazy(Box::pin(async move {
+                    let started = quota.as_ref().map(|_| std::time::Instant::now());
+                    let (mut resp, mutation) = $handler(&broker, &quota, req, version);
+                    let request = request_throttle(&quota, started.map(|s| s.elapsed()));
+                    resp.throttle_time_ms = match &quota {
+                        Some(q) => q.throttle(mutation.max(request)),
+                        None => 0,
+                    };
+                    reply(api, version, corr, &resp)
+                }))
+            }};
+        }
         macro_rules! group {
             ($req:expr, $handler:path) => {{
                 let req = $req;
@@ -276,11 +294,15 @@ impl Dispatcher {
             }
             Request::Metadata(req) => simple!(req, handlers::metadata::handle),
             Request::ListOffsets(req) => simple!(req, handlers::list_offsets::handle),
-            Request::CreateTopics(req) => simple!(req, handlers::topics::create_topics),
-            Request::DeleteTopics(req) => simple!(req, handlers::topics::delete_topics),
+            Request::CreateTopics(req) => {
+                mutation!(req, handlers::controller_mutation::create_topics)
+            }
+            Request::DeleteTopics(req) => {
+                mutation!(req, handlers::controller_mutation::delete_topics)
+            }
             Request::DeleteRecords(req) => simple!(req, handlers::delete_records::handle),
             Request::CreatePartitions(req) => {
-                simple!(req, handlers::topics::create_partitions)
+                mutation!(req, handlers::controller_mutation::create_partitions)
             }
             Request::DescribeConfigs(req) => simple!(req, handlers::configs::describe_configs),
             Request::AlterConfigs(req) => simple!(req, handlers::configs::alter_configs),

@@ -471,6 +471,34 @@ impl ClientQuotas {
         }
     }
 
+    /// Whether (`user`, `client_id`)'s rate of type `t` is over its quota
+    /// now (Kafka's `Sensor.checkQuotas` without recording).
+    pub fn is_exceeded(&self, t: QuotaType, user: &str, client_id: &str) -> bool {
+        self.throttle_now(t, user, client_id) > 0
+    }
+
+    /// The throttle (ms) (`user`, `client_id`)'s rate of type `t` calls
+    /// for now, without recording anything.
+    pub fn throttle_now(&self, t: QuotaType, user: &str, client_id: &str) -> i32 {
+        if !self.enabled(t) {
+            return 0;
+        }
+        let Some((bound, tags)) = self.resolve(t, user, client_id) else {
+            return 0;
+        };
+        let now = self.now_ms();
+        let w = self.window;
+        let mut sensors = self.managers[t.index()]
+            .sensors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let Some(rate) = sensors.get_mut(&tags) else {
+            return 0;
+        };
+        let measured = rate.measure(now, w);
+        throttle_time_ms(measured, bound, rate.window_size_ms(now, w))
+    }
+
     /// Takes back a recorded value (Kafka's `unrecordQuotaSensor`, for a
     /// fetch answered empty because it is throttled).
     pub fn unrecord(&self, t: QuotaType, user: &str, client_id: &str, value: f64) {

@@ -4,6 +4,7 @@
 pub mod client_quotas;
 pub mod cluster;
 pub mod configs;
+pub mod controller_mutation;
 pub mod delete_records;
 pub mod fetch;
 pub mod group;
