@@ -23,20 +23,35 @@ const WARMUP: &str = "6";
 const STEADY: &str = "10";
 
 fn broker() -> Broker {
-    Broker::start_with(&["-c", "quota.window.num=5", "-c", "quota.window.size.seconds=1"])
+    Broker::start_with(&[
+        "-c",
+        "quota.window.num=5",
+        "-c",
+        "quota.window.size.seconds=1",
+    ])
 }
 
 fn quotas(broker: &Broker, args: &[&str]) -> String {
     let mut cmd = runnel();
-    cmd.arg("quotas").args(args).arg("-b").arg(broker.bootstrap());
+    cmd.arg("quotas")
+        .args(args)
+        .arg("-b")
+        .arg(broker.bootstrap());
     run_ok(&mut cmd, b"", &format!("runnel quotas {args:?}")).stdout
 }
 
 fn quotas_err(broker: &Broker, args: &[&str]) -> String {
     let mut cmd = runnel();
-    cmd.arg("quotas").args(args).arg("-b").arg(broker.bootstrap());
+    cmd.arg("quotas")
+        .args(args)
+        .arg("-b")
+        .arg(broker.bootstrap());
     let out = harness::run(&mut cmd, b"");
-    assert!(!out.status.success(), "runnel quotas {args:?} should fail: {}", out.stdout);
+    assert!(
+        !out.status.success(),
+        "runnel quotas {args:?} should fail: {}",
+        out.stdout
+    );
     out.stderr
 }
 
@@ -48,7 +63,8 @@ fn create_topic(broker: &Broker, topic: &str) {
 
 fn client(mode: &str, broker: &Broker, topic: &str, client_id: &str, times: &[&str]) -> Value {
     let mut cmd = python_script("quota_clients.py");
-    cmd.args([mode, &broker.bootstrap(), topic, client_id]).args(times);
+    cmd.args([mode, &broker.bootstrap(), topic, client_id])
+        .args(times);
     run_with_timeout(&mut cmd, b"", Duration::from_secs(60))
         .success(&format!("quota_clients.py {mode} {client_id}"))
         .summary()
@@ -71,10 +87,22 @@ fn assert_near_rate(summary: &Value, what: &str) {
 fn a_librdkafka_producer_limited_to_1_mb_per_s_gets_1_mb_per_s_and_sees_throttle_times() {
     let b = broker();
     create_topic(&b, "limited");
-    quotas(&b, &["alter", "--client-id", "slow-producer", "--producer-byte-rate", "1000000"]);
+    quotas(
+        &b,
+        &[
+            "alter",
+            "--client-id",
+            "slow-producer",
+            "--producer-byte-rate",
+            "1000000",
+        ],
+    );
     let s = client("produce", &b, "limited", "slow-producer", &[WARMUP, STEADY]);
     assert_near_rate(&s, "producer");
-    assert!(s["stats_throttle_max_ms"].as_u64().unwrap() > 0, "stats_cb throttle: {s}");
+    assert!(
+        s["stats_throttle_max_ms"].as_u64().unwrap() > 0,
+        "stats_cb throttle: {s}"
+    );
 }
 
 #[test]
@@ -88,7 +116,16 @@ fn a_librdkafka_consumer_limited_to_1_mb_per_s_gets_1_mb_per_s_and_sees_throttle
     let mut produce = harness::kcat(&b.bootstrap());
     produce.args(["-P", "-t", "big", "-X", "batch.size=65536"]);
     run_ok(&mut produce, line.repeat(2500).as_bytes(), "fill the topic");
-    quotas(&b, &["alter", "--client-id", "slow-consumer", "--consumer-byte-rate", "1000000"]);
+    quotas(
+        &b,
+        &[
+            "alter",
+            "--client-id",
+            "slow-consumer",
+            "--consumer-byte-rate",
+            "1000000",
+        ],
+    );
     let s = client("consume", &b, "big", "slow-consumer", &[WARMUP, STEADY]);
     assert_near_rate(&s, "consumer");
 }
@@ -98,14 +135,29 @@ fn a_request_percentage_slows_a_client_of_tiny_requests() {
     let b = broker();
     create_topic(&b, "tiny");
     let free = client("tiny", &b, "tiny", "tiny-free", &["3"]);
-    quotas(&b, &["alter", "--client-id", "tiny-limited", "--request-percentage", "1"]);
+    quotas(
+        &b,
+        &[
+            "alter",
+            "--client-id",
+            "tiny-limited",
+            "--request-percentage",
+            "1",
+        ],
+    );
     let limited = client("tiny", &b, "tiny", "tiny-limited", &["6"]);
     let (f, l) = (
         free["requests_per_s"].as_f64().unwrap(),
         limited["requests_per_s"].as_f64().unwrap(),
     );
-    assert!(l < f * 0.5, "1 % of a thread should cut {f:.0} req/s well down, got {l:.0}");
-    assert!(limited["throttle_events"].as_u64().unwrap() > 0, "{limited}");
+    assert!(
+        l < f * 0.5,
+        "1 % of a thread should cut {f:.0} req/s well down, got {l:.0}"
+    );
+    assert!(
+        limited["throttle_events"].as_u64().unwrap() > 0,
+        "{limited}"
+    );
     assert_eq!(free["throttle_events"].as_u64().unwrap(), 0, "{free}");
 }
 
@@ -117,8 +169,23 @@ fn a_request_percentage_slows_a_client_of_tiny_requests() {
 fn an_unthrottled_client_keeps_its_throughput_next_to_a_throttled_one() {
     let b = broker();
     create_topic(&b, "shared");
-    quotas(&b, &["alter", "--client-id", "slow-producer", "--producer-byte-rate", "1000000"]);
-    let alone = client("produce", &b, "shared", "free-producer", &["1", "5", "20000000"]);
+    quotas(
+        &b,
+        &[
+            "alter",
+            "--client-id",
+            "slow-producer",
+            "--producer-byte-rate",
+            "1000000",
+        ],
+    );
+    let alone = client(
+        "produce",
+        &b,
+        "shared",
+        "free-producer",
+        &["1", "5", "20000000"],
+    );
     let bootstrap = b.bootstrap();
     let throttled = std::thread::spawn(move || {
         let mut cmd = python_script("quota_clients.py");
@@ -128,40 +195,109 @@ fn an_unthrottled_client_keeps_its_throughput_next_to_a_throttled_one() {
             .summary()
     });
     std::thread::sleep(Duration::from_millis(500));
-    let together = client("produce", &b, "shared", "free-producer", &["1", "5", "20000000"]);
+    let together = client(
+        "produce",
+        &b,
+        "shared",
+        "free-producer",
+        &["1", "5", "20000000"],
+    );
     let throttled = throttled.join().unwrap();
     eprintln!("alone: {alone}\ntogether: {together}\nthrottled: {throttled}");
-    let (a, t) = (alone["rate"].as_f64().unwrap(), together["rate"].as_f64().unwrap());
+    let (a, t) = (
+        alone["rate"].as_f64().unwrap(),
+        together["rate"].as_f64().unwrap(),
+    );
     assert!(
         t >= a * 0.9,
         "unthrottled producer: {a:.0} B/s alone, {t:.0} B/s next to a throttled one"
     );
-    assert_eq!(together["throttle_events"].as_u64().unwrap(), 0, "{together}");
-    assert!(throttled["throttle_events"].as_u64().unwrap() > 0, "{throttled}");
+    assert_eq!(
+        together["throttle_events"].as_u64().unwrap(),
+        0,
+        "{together}"
+    );
+    assert!(
+        throttled["throttle_events"].as_u64().unwrap() > 0,
+        "{throttled}"
+    );
 }
 
 #[test]
 fn kafka_python_reports_the_throttle_in_its_own_metrics() {
     let b = broker();
     create_topic(&b, "kp");
-    quotas(&b, &["alter", "--client-id", "kp", "--producer-byte-rate", "200000"]);
-    quotas(&b, &["alter", "--client-id", "kc", "--consumer-byte-rate", "200000"]);
+    quotas(
+        &b,
+        &[
+            "alter",
+            "--client-id",
+            "kp",
+            "--producer-byte-rate",
+            "200000",
+        ],
+    );
+    quotas(
+        &b,
+        &[
+            "alter",
+            "--client-id",
+            "kc",
+            "--consumer-byte-rate",
+            "200000",
+        ],
+    );
     let p = client("kprod", &b, "kp", "kp", &["8"]);
-    assert!(p["throttle_max_ms"].as_f64().unwrap() > 0.0, "producer: {p}");
+    assert!(
+        p["throttle_max_ms"].as_f64().unwrap() > 0.0,
+        "producer: {p}"
+    );
     // 8 s at the producer's quota and its first burst: more than the consumer's burst.
     let c = client("kcons", &b, "kp", "kc", &["8"]);
-    assert!(c["throttle_max_ms"].as_f64().unwrap() > 0.0, "consumer: {c}");
+    assert!(
+        c["throttle_max_ms"].as_f64().unwrap() > 0.0,
+        "consumer: {c}"
+    );
     let received = c["received"].as_f64().unwrap();
-    assert!(received <= 200_000.0 * (8.0 + 4.0) * 1.1, "consumer got {received} bytes");
+    assert!(
+        received <= 200_000.0 * (8.0 + 4.0) * 1.1,
+        "consumer got {received} bytes"
+    );
 }
 
 #[test]
 fn quotas_survive_kill_9_and_restart_and_are_readable_offline() {
     let mut b = broker();
-    quotas(&b, &["alter", "--user", "ANONYMOUS", "--default", "client-id", "--request-percentage", "25.5"]);
-    quotas(&b, &["alter", "--default", "user", "--consumer-byte-rate", "4096"]);
-    quotas(&b, &["alter", "--client-id", "gone", "--producer-byte-rate", "1"]);
-    quotas(&b, &["alter", "--client-id", "gone", "--delete", "producer_byte_rate"]);
+    quotas(
+        &b,
+        &[
+            "alter",
+            "--user",
+            "ANONYMOUS",
+            "--default",
+            "client-id",
+            "--request-percentage",
+            "25.5",
+        ],
+    );
+    quotas(
+        &b,
+        &["alter", "--default", "user", "--consumer-byte-rate", "4096"],
+    );
+    quotas(
+        &b,
+        &["alter", "--client-id", "gone", "--producer-byte-rate", "1"],
+    );
+    quotas(
+        &b,
+        &[
+            "alter",
+            "--client-id",
+            "gone",
+            "--delete",
+            "producer_byte_rate",
+        ],
+    );
     let before = quotas(&b, &["describe", "--json"]);
     b.restart(); // SIGKILL, then a new start on the same data directory
     let after = quotas(&b, &["describe", "--json"]);
@@ -169,9 +305,18 @@ fn quotas_survive_kill_9_and_restart_and_are_readable_offline() {
     let v: Value = serde_json::from_str(&after).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
     assert_eq!(v[0]["entity"], serde_json::json!({"user": null}));
-    assert_eq!(v[0]["quotas"], serde_json::json!({"consumer_byte_rate": 4096}));
-    assert_eq!(v[1]["entity"], serde_json::json!({"user": "ANONYMOUS", "client-id": null}));
-    assert_eq!(v[1]["quotas"], serde_json::json!({"request_percentage": 25.5}));
+    assert_eq!(
+        v[0]["quotas"],
+        serde_json::json!({"consumer_byte_rate": 4096})
+    );
+    assert_eq!(
+        v[1]["entity"],
+        serde_json::json!({"user": "ANONYMOUS", "client-id": null})
+    );
+    assert_eq!(
+        v[1]["quotas"],
+        serde_json::json!({"request_percentage": 25.5})
+    );
     // Filters: exact, default, strict.
     let one: Value =
         serde_json::from_str(&quotas(&b, &["describe", "--user", "ANONYMOUS", "--json"])).unwrap();
@@ -185,7 +330,8 @@ fn quotas_survive_kill_9_and_restart_and_are_readable_offline() {
     // Offline, once the broker is stopped: the same set.
     b.stop();
     let mut cmd = runnel();
-    cmd.args(["quotas", "describe", "--json", "-d"]).arg(b.data_dir());
+    cmd.args(["quotas", "describe", "--json", "-d"])
+        .arg(b.data_dir());
     let offline = run_ok(&mut cmd, b"", "quotas describe -d").stdout;
     assert_eq!(offline, after);
 }
@@ -211,7 +357,14 @@ fn alter_client_quotas_refuses_what_kafka_refuses_with_kafkas_messages() {
             "INVALID_REQUEST (Empty user not supported)",
         ),
         (
-            &["--client-id", "c", "--delete", "producer_byte_rate", "--delete", "producer_byte_rate"],
+            &[
+                "--client-id",
+                "c",
+                "--delete",
+                "producer_byte_rate",
+                "--delete",
+                "producer_byte_rate",
+            ],
             "INVALID_REQUEST (Duplicate quota key producer_byte_rate not updating quota for this entity ClientQuotaEntity(entries={client-id=c}))",
         ),
     ];
@@ -222,7 +375,17 @@ fn alter_client_quotas_refuses_what_kafka_refuses_with_kafkas_messages() {
         assert!(err.contains(message), "{args:?}: {err}");
     }
     // validate_only changes nothing; nothing invalid was stored.
-    quotas(&b, &["alter", "--client-id", "c", "--producer-byte-rate", "10", "--validate-only"]);
+    quotas(
+        &b,
+        &[
+            "alter",
+            "--client-id",
+            "c",
+            "--producer-byte-rate",
+            "10",
+            "--validate-only",
+        ],
+    );
     assert_eq!(quotas(&b, &["describe", "--json"]).trim(), "[]");
 }
 
@@ -267,12 +430,8 @@ fn the_java_client_alters_and_describes_quotas_and_reports_the_throttle() {
     }
     let mut classpath = kafka_java_classpath();
     let classes = tempfile::tempdir().unwrap();
-    let joined = |paths: &[std::path::PathBuf]| {
-        std::env::join_paths(paths)
-            .unwrap()
-            .into_string()
-            .unwrap()
-    };
+    let joined =
+        |paths: &[std::path::PathBuf]| std::env::join_paths(paths).unwrap().into_string().unwrap();
     run_with_timeout(
         Command::new("javac")
             .arg("-d")
@@ -302,11 +461,22 @@ fn the_java_client_alters_and_describes_quotas_and_reports_the_throttle() {
         steps[0]["quotas"],
         serde_json::json!({"java-p/producer_byte_rate": 200000, "java-c/consumer_byte_rate": 200000})
     );
-    assert!(steps[1]["throttle_max_ms"].as_f64().unwrap() > 0.0, "{}", steps[1]);
-    assert!(steps[2]["throttle_max_ms"].as_f64().unwrap() > 0.0, "{}", steps[2]);
+    assert!(
+        steps[1]["throttle_max_ms"].as_f64().unwrap() > 0.0,
+        "{}",
+        steps[1]
+    );
+    assert!(
+        steps[2]["throttle_max_ms"].as_f64().unwrap() > 0.0,
+        "{}",
+        steps[2]
+    );
     // The CLI sees what the Java Admin set.
     let described = quotas(&b, &["describe", "--client-id", "java-p", "--json"]);
-    assert!(described.contains("\"producer_byte_rate\": 200000"), "{described}");
+    assert!(
+        described.contains("\"producer_byte_rate\": 200000"),
+        "{described}"
+    );
 }
 
 /// `runnel produce` and `consume` (client id `runnel`) say on stderr that they were
@@ -315,21 +485,62 @@ fn the_java_client_alters_and_describes_quotas_and_reports_the_throttle() {
 fn runnel_produce_and_consume_note_the_throttle() {
     let b = broker();
     create_topic(&b, "cli");
-    quotas(&b, &["alter", "--client-id", "runnel", "--producer-byte-rate", "100000"]);
-    quotas(&b, &["alter", "--client-id", "runnel", "--consumer-byte-rate", "100000"]);
+    quotas(
+        &b,
+        &[
+            "alter",
+            "--client-id",
+            "runnel",
+            "--producer-byte-rate",
+            "100000",
+        ],
+    );
+    quotas(
+        &b,
+        &[
+            "alter",
+            "--client-id",
+            "runnel",
+            "--consumer-byte-rate",
+            "100000",
+        ],
+    );
     // 1 MB: past the first burst (4 windows of 100 KB).
     let line = format!("{}\n", "q".repeat(1000));
     let mut produce = runnel();
-    produce.args(["produce", "cli", "-b", &b.bootstrap(), "--batch-size", "16384"]);
+    produce.args([
+        "produce",
+        "cli",
+        "-b",
+        &b.bootstrap(),
+        "--batch-size",
+        "16384",
+    ]);
     let out = run_ok(&mut produce, line.repeat(1000).as_bytes(), "runnel produce");
-    assert!(out.stderr.contains("produce throttled by broker"), "{}", out.stderr);
-    assert!(out.stderr.contains("by the broker's quotas"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("produce throttled by broker"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("by the broker's quotas"),
+        "{}",
+        out.stderr
+    );
     let mut consume = runnel();
     consume.args(["consume", "cli", "-b", &b.bootstrap()]);
     let out = run_ok(&mut consume, b"", "runnel consume");
     assert_eq!(out.stdout.lines().count(), 1000);
-    assert!(out.stderr.contains("fetch throttled by broker"), "{}", out.stderr);
-    assert!(out.stderr.contains("by the broker's quotas"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("fetch throttled by broker"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("by the broker's quotas"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// controller_mutation_rate (KIP-599): the partitions a client creates are charged; once it is
@@ -338,10 +549,27 @@ fn runnel_produce_and_consume_note_the_throttle() {
 #[test]
 fn controller_mutation_rate_refuses_topic_creation_once_exceeded() {
     let b = broker();
-    quotas(&b, &["alter", "--client-id", "runnel", "--controller-mutation-rate", "1"]);
+    quotas(
+        &b,
+        &[
+            "alter",
+            "--client-id",
+            "runnel",
+            "--controller-mutation-rate",
+            "1",
+        ],
+    );
     let create = |name: &str, partitions: &str| {
         let mut cmd = runnel();
-        cmd.args(["topics", "create", name, "-p", partitions, "-b", &b.bootstrap()]);
+        cmd.args([
+            "topics",
+            "create",
+            name,
+            "-p",
+            partitions,
+            "-b",
+            &b.bootstrap(),
+        ]);
         harness::run(&mut cmd, b"")
     };
     // Windows of 1 s, 5 of them: 4 partitions fit the first 4 s at 1 per second.

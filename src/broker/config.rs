@@ -151,7 +151,11 @@ const BROKER_CONFIGS: &[(&str, &str, ConfigType)] = &[
     ("quota.window.num", "11", ConfigType::Int(1)),
     ("quota.window.size.seconds", "1", ConfigType::Int(1)),
     ("controller.quota.window.num", "11", ConfigType::Int(1)),
-    ("controller.quota.window.size.seconds", "1", ConfigType::Int(1)),
+    (
+        "controller.quota.window.size.seconds",
+        "1",
+        ConfigType::Int(1),
+    ),
 ];
 
 /// The broker's configuration.

@@ -225,8 +225,7 @@ impl Dispatcher {
                 let coordinators = self.coordinators.clone();
                 let quota = quota.clone();
                 lazy(Box::pin(async move {
-                    let (resp, spent) =
-                        Timed::new($handler(&coordinators, req, version)).await;
+                    let (resp, spent) = Timed::new($handler(&coordinators, req, version)).await;
                     let mut resp = resp?;
                     resp.throttle_time_ms = request_throttle(&quota, Some(spent));
                     reply(api, version, corr, &resp)
@@ -274,7 +273,10 @@ impl Dispatcher {
                         (0, _) | (_, None) => 0,
                         (_, Some(s)) => q.record_request_time(s.elapsed()),
                     };
-                    slot.store(q.throttle(bytes.max(time)), std::sync::atomic::Ordering::Relaxed);
+                    slot.store(
+                        q.throttle(bytes.max(time)),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                 }
                 Ok(Dispatched { reply, eager: true })
             }

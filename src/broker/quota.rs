@@ -219,7 +219,8 @@ impl Rate {
             });
             self.current = 0;
         }
-        let complete = now_ms.saturating_sub(self.samples[self.current].last_window_ms) >= w.size_ms;
+        let complete =
+            now_ms.saturating_sub(self.samples[self.current].last_window_ms) >= w.size_ms;
         if complete {
             self.current = (self.current + 1) % w.samples as usize;
             let fresh = Sample {
@@ -369,7 +370,9 @@ impl ClientQuotas {
         let configs = self.configs.read().unwrap_or_else(|p| p.into_inner());
         for t in QuotaType::ALL {
             let on = configs.values().any(|v| v.contains_key(t.key()));
-            self.managers[t.index()].enabled.store(on, Ordering::Relaxed);
+            self.managers[t.index()]
+                .enabled
+                .store(on, Ordering::Relaxed);
         }
     }
 
@@ -452,7 +455,14 @@ impl ClientQuotas {
     }
 
     /// [`Self::record`] at a given time on the quota clock.
-    pub fn record_at(&self, t: QuotaType, user: &str, client_id: &str, value: f64, now: u64) -> i32 {
+    pub fn record_at(
+        &self,
+        t: QuotaType,
+        user: &str,
+        client_id: &str,
+        value: f64,
+        now: u64,
+    ) -> i32 {
         let Some((bound, tags)) = self.resolve(t, user, client_id) else {
             return 0;
         };
@@ -561,7 +571,11 @@ fn resolve_in(
     for (e, has_user, has_client) in order {
         if let Some(v) = configs.get(&e).and_then(|m| m.get(key)) {
             let tags = (
-                if has_user { user.to_string() } else { String::new() },
+                if has_user {
+                    user.to_string()
+                } else {
+                    String::new()
+                },
                 if has_client {
                     client_id.to_string()
                 } else {
@@ -770,12 +784,18 @@ mod tests {
         )])
         .unwrap();
         // 10 s window from the start: 10 000 bytes are within quota.
-        assert_eq!(q.record_at(QuotaType::Produce, ANONYMOUS, "p", 10_000.0, 0), 0);
+        assert_eq!(
+            q.record_at(QuotaType::Produce, ANONYMOUS, "p", 10_000.0, 0),
+            0
+        );
         // 10 000 more: rate 2000/s over 10 s, throttled 10 s.
         let t = q.record_at(QuotaType::Produce, ANONYMOUS, "p", 10_000.0, 0);
         assert_eq!(t, 10_000);
         // Another client id is not affected.
-        assert_eq!(q.record_at(QuotaType::Produce, ANONYMOUS, "other", 1e9, 0), 0);
+        assert_eq!(
+            q.record_at(QuotaType::Produce, ANONYMOUS, "other", 1e9, 0),
+            0
+        );
         // The fetch quota is separate.
         assert!(!q.enabled(QuotaType::Fetch));
         assert_eq!(q.record_at(QuotaType::Fetch, ANONYMOUS, "p", 1e9, 0), 0);
@@ -787,7 +807,10 @@ mod tests {
     #[test]
     fn precedence_over_all_entity_combinations_follows_kafkas_order() {
         let ranked: [(QuotaEntity, (&str, &str)); 8] = [
-            (entity(&[(USER, Some("u")), (CLIENT_ID, Some("c"))]), ("u", "c")),
+            (
+                entity(&[(USER, Some("u")), (CLIENT_ID, Some("c"))]),
+                ("u", "c"),
+            ),
             (entity(&[(USER, Some("u")), (CLIENT_ID, None)]), ("u", "c")),
             (entity(&[(USER, Some("u"))]), ("u", "")),
             (entity(&[(USER, None), (CLIENT_ID, Some("c"))]), ("u", "c")),
@@ -856,8 +879,14 @@ mod tests {
         let alice = entity(&[(USER, Some("alice")), (CLIENT_ID, None)]);
         let dflt = entity(&[(CLIENT_ID, None)]);
         q.apply(vec![
-            (alice.clone(), [("request_percentage".to_string(), 12.5)].into()),
-            (dflt.clone(), [("producer_byte_rate".to_string(), 1024.0)].into()),
+            (
+                alice.clone(),
+                [("request_percentage".to_string(), 12.5)].into(),
+            ),
+            (
+                dflt.clone(),
+                [("producer_byte_rate".to_string(), 1024.0)].into(),
+            ),
         ])
         .unwrap();
         drop(q);

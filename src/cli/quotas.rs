@@ -182,7 +182,9 @@ pub fn run(args: QuotasArgs) -> anyhow::Result<()> {
             .collect();
             ops.extend(delete.into_iter().map(|k| (k, None)));
             if ops.is_empty() {
-                anyhow::bail!("nothing to alter: give a quota (e.g. --producer-byte-rate) or --delete QUOTA");
+                anyhow::bail!(
+                    "nothing to alter: give a quota (e.g. --producer-byte-rate) or --delete QUOTA"
+                );
             }
             match &args.connect.data_dir {
                 Some(dir) => {

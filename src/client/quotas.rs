@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::messages::{
     AlterClientQuotasRequest, AlterClientQuotasResponse, ApiKey, DescribeClientQuotasRequest,
-    DescribeClientQuotasResponse, alter_client_quotas_request,
-    describe_client_quotas_request,
+    DescribeClientQuotasResponse, alter_client_quotas_request, describe_client_quotas_request,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -57,7 +56,10 @@ pub async fn describe_client_quotas(
 }
 
 /// The DescribeClientQuotas request for a filter.
-pub fn describe_request(components: &[(String, Match)], strict: bool) -> DescribeClientQuotasRequest {
+pub fn describe_request(
+    components: &[(String, Match)],
+    strict: bool,
+) -> DescribeClientQuotasRequest {
     DescribeClientQuotasRequest::default()
         .with_components(
             components
@@ -104,7 +106,11 @@ pub fn describe_entries(
                     )
                 })
                 .collect(),
-            values: e.values.iter().map(|v| (v.key.to_string(), v.value)).collect(),
+            values: e
+                .values
+                .iter()
+                .map(|v| (v.key.to_string(), v.value))
+                .collect(),
         })
         .collect())
 }

@@ -6,7 +6,8 @@
 
 use super::{log_error_code, str_bytes};
 use crate::broker::quota::{
-    CLIENT_ID, CONNECTION_CREATION_RATE, ClientQuotas, EntityComponent, IP, QuotaEntity, QuotaType, USER,
+    CLIENT_ID, CONNECTION_CREATION_RATE, ClientQuotas, EntityComponent, IP, QuotaEntity, QuotaType,
+    USER,
 };
 use crate::broker::state::Broker;
 use kafka_protocol::error::ResponseError;
@@ -114,7 +115,10 @@ pub fn describe_client_quotas(
 
 /// DescribeClientQuotas over a set of quotas (the broker's, or a data
 /// directory's offline).
-pub fn describe(quotas: &ClientQuotas, req: &DescribeClientQuotasRequest) -> DescribeClientQuotasResponse {
+pub fn describe(
+    quotas: &ClientQuotas,
+    req: &DescribeClientQuotasRequest,
+) -> DescribeClientQuotasResponse {
     let mut resp = DescribeClientQuotasResponse::default();
     let filter = match parse_filter(req) {
         Ok(f) => f,
@@ -172,11 +176,12 @@ enum ValueType {
     Double,
 }
 
+/// The quota keys an entity accepts and their value types.
+type QuotaKeys = Vec<(&'static str, ValueType)>;
+
 /// Kafka's `validateEntity` + `configKeysForEntityType`: the entity in
 /// canonical form and the keys it accepts.
-fn validate_entity(
-    e: &[(String, Option<String>)],
-) -> Result<(QuotaEntity, Vec<(&'static str, ValueType)>), Refusal> {
+fn validate_entity(e: &[(String, Option<String>)]) -> Result<(QuotaEntity, QuotaKeys), Refusal> {
     if e.is_empty() {
         return Err(invalid("Invalid empty client quota entity"));
     }
@@ -240,7 +245,11 @@ fn validate_entity(
 }
 
 /// Kafka's `validateQuotaKeyValue`.
-fn validate_value(keys: &[(&'static str, ValueType)], key: &str, value: f64) -> Result<(), Refusal> {
+fn validate_value(
+    keys: &[(&'static str, ValueType)],
+    key: &str,
+    value: f64,
+) -> Result<(), Refusal> {
     let Some((_, kind)) = keys.iter().find(|(k, _)| *k == key) else {
         return Err(invalid(format!("Invalid configuration key {key}")));
     };
@@ -388,7 +397,10 @@ mod tests {
             msg(&[("group", Some("g"))]).unwrap(),
             "Unhandled client quota entity type: group"
         );
-        assert_eq!(msg(&[("user", Some(""))]).unwrap(), "Empty user not supported");
+        assert_eq!(
+            msg(&[("user", Some(""))]).unwrap(),
+            "Empty user not supported"
+        );
         assert_eq!(
             msg(&[("user", Some("a")), ("user", Some("b"))]).unwrap(),
             "Invalid client quota entity, duplicate entity entry user"
@@ -404,7 +416,10 @@ mod tests {
     fn value_validation_messages_are_kafkas() {
         let (_, keys) = validate_entity(&raw(&[("user", Some("u"))])).unwrap();
         let msg = |k: &str, v: f64| validate_value(&keys, k, v).err().map(|r| r.1);
-        assert_eq!(msg("bogus", 1.0).unwrap(), "Invalid configuration key bogus");
+        assert_eq!(
+            msg("bogus", 1.0).unwrap(),
+            "Invalid configuration key bogus"
+        );
         assert_eq!(
             msg("producer_byte_rate", 0.0).unwrap(),
             "Quota producer_byte_rate must be greater than 0"

@@ -103,9 +103,12 @@ pub fn create_partitions(
             .iter()
             .filter_map(|t| {
                 let name = t.name.0.as_str();
-                broker
-                    .topic(name)
-                    .map(|found| (name.to_string(), (found.partitions.len() as i64, i64::from(t.count))))
+                broker.topic(name).map(|found| {
+                    (
+                        name.to_string(),
+                        (found.partitions.len() as i64, i64::from(t.count)),
+                    )
+                })
             })
             .collect()
     } else {
@@ -134,9 +137,15 @@ pub fn delete_topics(
         let mut resp = DeleteTopicsResponse::default();
         let names: Vec<(Option<kafka_protocol::messages::TopicName>, uuid::Uuid)> = if version >= 6
         {
-            req.topics.iter().map(|t| (t.name.clone(), t.topic_id)).collect()
+            req.topics
+                .iter()
+                .map(|t| (t.name.clone(), t.topic_id))
+                .collect()
         } else {
-            req.topic_names.iter().map(|n| (Some(n.clone()), uuid::Uuid::nil())).collect()
+            req.topic_names
+                .iter()
+                .map(|n| (Some(n.clone()), uuid::Uuid::nil()))
+                .collect()
         };
         for (name, id) in names {
             let mut r = DeletableTopicResult::default();
@@ -150,8 +159,16 @@ pub fn delete_topics(
     }
     // Partitions of each topic by id, taken before they are deleted.
     let sizes: HashMap<uuid::Uuid, i64> = if quota.is_some() {
-        let mut named: Vec<String> = req.topic_names.iter().map(|n| n.0.as_str().to_string()).collect();
-        named.extend(req.topics.iter().filter_map(|t| t.name.as_ref().map(|n| n.0.as_str().to_string())));
+        let mut named: Vec<String> = req
+            .topic_names
+            .iter()
+            .map(|n| n.0.as_str().to_string())
+            .collect();
+        named.extend(
+            req.topics
+                .iter()
+                .filter_map(|t| t.name.as_ref().map(|n| n.0.as_str().to_string())),
+        );
         let mut sizes: HashMap<uuid::Uuid, i64> = named
             .iter()
             .filter_map(|n| broker.topic(n))
