@@ -268,6 +268,15 @@ impl Rate {
         elapsed.max(1)
     }
 
+    /// Whether every sample has left the window (nothing recorded for
+    /// `samples` windows).
+    pub fn is_idle(&self, now_ms: u64, w: QuotaWindow) -> bool {
+        let expire_age = u64::from(w.samples) * w.size_ms;
+        self.samples
+            .iter()
+            .all(|s| now_ms.saturating_sub(s.last_window_ms) >= expire_age)
+    }
+
     /// The rate per second at `now_ms` (Kafka's `Rate.measure`).
     pub fn measure(&mut self, now_ms: u64, w: QuotaWindow) -> f64 {
         self.purge_obsolete(now_ms, w);
@@ -285,6 +294,9 @@ pub fn throttle_time_ms(rate: f64, bound: f64, window_ms: u64) -> i32 {
     let ms = (rate - bound) / bound * window_ms as f64;
     ms.round().min(i32::MAX as f64) as i32
 }
+
+/// Rates kept per quota type before idle ones are dropped.
+const MAX_IDLE_SENSORS: usize = 1024;
 
 /// The metric tags a rate is kept under: (user tag, client-id tag).
 type Tags = (String, String);
@@ -471,6 +483,12 @@ impl ClientQuotas {
             .sensors
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        if sensors.len() >= MAX_IDLE_SENSORS && !sensors.contains_key(&tags) {
+            // Kafka expires a client's sensors after an hour of inactivity;
+            // here those with nothing left in their window go once many
+            // clients have been seen.
+            sensors.retain(|_, r| !r.is_idle(now, w));
+        }
         let rate = sensors.entry(tags).or_default();
         rate.record(value, now, w);
         let measured = rate.measure(now, w);
@@ -762,6 +780,24 @@ mod tests {
         // (2 full windows = samples - 1): 300 / 2 = 150 per second.
         assert_eq!(r.window_size_ms(9000, cfg), 2000);
         assert!((r.measure(9000, cfg) - 150.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn idle_rates_are_dropped_once_many_clients_were_seen() {
+        let q = ClientQuotas::in_memory(w(2, 1000));
+        q.apply(vec![(
+            entity(&[(CLIENT_ID, None)]),
+            [("producer_byte_rate".to_string(), 1e9)].into(),
+        )])
+        .unwrap();
+        for i in 0..MAX_IDLE_SENSORS {
+            q.record_at(QuotaType::Produce, ANONYMOUS, &format!("c{i}"), 1.0, 0);
+        }
+        let count = |q: &ClientQuotas| q.managers[0].sensors.lock().unwrap().len();
+        assert_eq!(count(&q), MAX_IDLE_SENSORS);
+        // 2 s later every one of them is idle: a new client clears them.
+        q.record_at(QuotaType::Produce, ANONYMOUS, "new", 1.0, 2000);
+        assert_eq!(count(&q), 1);
     }
 
     #[test]
