@@ -264,7 +264,7 @@ _runnel() {
             return 0
             ;;
         runnel__subcmd__consume)
-            opts="-d -b -o -p -g -n -f -h -V --data-dir --brokers --offset --partition --group --commit-before-print --max-messages --follow --format --json --help --version"
+            opts="-d -b -o -p -g -n -f -h -V --data-dir --brokers --offset --partition --group --commit-before-print --max-messages --follow --format --json --isolation --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -320,6 +320,10 @@ _runnel() {
                     ;;
                 --format)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --isolation)
+                    COMPREPLY=($(compgen -W "read_committed read_uncommitted" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1028,7 +1032,7 @@ _runnel() {
             return 0
             ;;
         runnel__subcmd__produce)
-            opts="-d -b -f -K -p -H -Z -h -V --data-dir --brokers --file --key-separator --partition --header --null-empty --compression --acks --linger-ms --batch-size --help --version"
+            opts="-d -b -f -K -p -H -Z -h -V --data-dir --brokers --file --key-separator --partition --header --null-empty --compression --acks --linger-ms --batch-size --transactional-id --transaction-timeout-ms --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1095,6 +1099,14 @@ _runnel() {
                     return 0
                     ;;
                 --batch-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --transactional-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --transaction-timeout-ms)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -106,6 +106,8 @@ complete -c runnel -n "__fish_runnel_using_subcommand produce" -l acks -d 'Ackno
 all\t'All in-sync replicas have them (runnel serve: fsynced)'"
 complete -c runnel -n "__fish_runnel_using_subcommand produce" -l linger-ms -d 'How long a batch waits for more records before it is sent anyway (broker mode)' -r
 complete -c runnel -n "__fish_runnel_using_subcommand produce" -l batch-size -d 'Target size of a record batch in bytes (capped by the topic\'s max.message.bytes)' -r
+complete -c runnel -n "__fish_runnel_using_subcommand produce" -l transactional-id -d 'Load the whole input in one transaction with this transactional.id: committed at the end, aborted on any error or Ctrl-C (broker mode only; refused with -d)' -r
+complete -c runnel -n "__fish_runnel_using_subcommand produce" -l transaction-timeout-ms -d 'How long the broker lets the transaction stay open before aborting it (transaction.timeout.ms) [default: 60000]' -r
 complete -c runnel -n "__fish_runnel_using_subcommand produce" -s Z -l null-empty -d 'Send an empty value as null (a tombstone, which deletes the key in a compacted topic)'
 complete -c runnel -n "__fish_runnel_using_subcommand produce" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c runnel -n "__fish_runnel_using_subcommand produce" -s V -l version -d 'Print version'
@@ -116,6 +118,8 @@ complete -c runnel -n "__fish_runnel_using_subcommand consume" -s p -l partition
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s g -l group -d 'Consume as a member of this consumer group: read the partitions the group assigns, from its committed offsets (-o only where it has none), and commit what was printed (see --help)' -r
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s n -l max-messages -d 'Stop after this many records' -r
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -l format -d 'Output format with kcat\'s tokens (%t %p %o %k %s %K %S %T %h %%, \\n \\t \\r \\\\)' -r
+complete -c runnel -n "__fish_runnel_using_subcommand consume" -l isolation -d 'Whether records of aborted and open transactions are shown (see --help)' -r -f -a "read_committed\t'Committed records only, up to the last stable offset'
+read_uncommitted\t'Every record, aborted and open transactions included'"
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -l commit-before-print -d 'With --group: commit offsets before printing the records (at-most-once) instead of after (at-least-once)'
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -s f -l follow -d 'Keep waiting for new records at the end of the log, until Ctrl-C'
 complete -c runnel -n "__fish_runnel_using_subcommand consume" -l json -d 'Print one JSON object per record and line (see --help for the keys)'

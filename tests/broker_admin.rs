@@ -281,7 +281,7 @@ async fn topic_admin_configs_and_cluster() {
         ApiKey::InitProducerId,
         4,
         10,
-        &InitProducerIdRequest::default(),
+        &InitProducerIdRequest::default().with_transactional_id(None),
     )
     .await;
     let p2: InitProducerIdResponse = round_trip(
@@ -289,11 +289,23 @@ async fn topic_admin_configs_and_cluster() {
         ApiKey::InitProducerId,
         4,
         11,
-        &InitProducerIdRequest::default(),
+        &InitProducerIdRequest::default().with_transactional_id(None),
     )
     .await;
     assert_eq!((p1.error_code, p1.producer_epoch), (0, 0));
     assert_ne!(p1.producer_id, p2.producer_id);
+    // An empty transactional id is not "none" (Kafka: INVALID_REQUEST).
+    let empty: InitProducerIdResponse = round_trip(
+        &mut c,
+        ApiKey::InitProducerId,
+        4,
+        12,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str(""))))
+            .with_transaction_timeout_ms(60_000),
+    )
+    .await;
+    assert_eq!(empty.error_code, 42);
 
     // DeleteTopics by id (v6) and by name; unknown ones get their error.
     let mut by_id = DeleteTopicState::default();

@@ -71,7 +71,7 @@ async fn log_end_offset(s: &mut TcpStream) -> i64 {
 }
 
 async fn init_producer_id(s: &mut TcpStream) -> i64 {
-    let mut req = InitProducerIdRequest::default();
+    let mut req = InitProducerIdRequest::default().with_transactional_id(None);
     req.transaction_timeout_ms = 60_000;
     req.producer_id = ProducerId(-1);
     req.producer_epoch = -1;

@@ -53,6 +53,12 @@ impl BrokerBackend {
         )
     }
 
+    /// The network runtime, for threads other than the command's (a
+    /// signal handler).
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
+    }
+
     /// Runs a future of the client to completion on the network runtime.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)

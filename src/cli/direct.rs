@@ -3,9 +3,12 @@
 
 use super::backend::{NewTopic, PartitionState, TopicDescription, TopicListing, TopicStore};
 use super::connect::Access;
+use crate::log::producer_state::{decode_snapshot, list_snapshots, snapshot_file};
 use crate::log::{DataDir, Log, LogError};
+use crate::record::BatchHeader;
+use crate::record::batch::BatchIter;
 use anyhow::Context;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -34,6 +37,64 @@ pub struct DirectBackend {
     dir: DataDir,
     logs: BTreeMap<(String, i32), Log>,
     unwritten_bytes: u64,
+    /// Open transactions of read-only logs, by partition.
+    open_txns: BTreeMap<(String, i32), OpenTransactions>,
+}
+
+/// The open transactions of a partition read without a lock: a read-only
+/// [`Log`] keeps no producer state, so its last stable offset is found as
+/// the log loader finds it: the newest producer snapshot, then the batch
+/// headers after it (kept up to date as the writer appends).
+#[derive(Debug, Default)]
+struct OpenTransactions {
+    /// Producer id → first offset of its open transaction.
+    first_offsets: HashMap<i64, i64>,
+    /// Offset up to which the log was looked at.
+    scanned_to: Option<i64>,
+}
+
+impl OpenTransactions {
+    /// Starts from the newest readable snapshot within `[start, end]`, read
+    /// only (a reader deletes no stray snapshot, unlike the loader).
+    fn load(dir: &Path, start: i64, end: i64) -> Self {
+        let snapshots = list_snapshots(dir).unwrap_or_default();
+        for &offset in snapshots.iter().rev() {
+            if offset > end || offset < start {
+                continue;
+            }
+            let entries = std::fs::read(snapshot_file(dir, offset))
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| decode_snapshot(&bytes));
+            if let Ok(entries) = entries {
+                return OpenTransactions {
+                    first_offsets: entries
+                        .iter()
+                        .filter_map(|e| e.current_txn_first_offset.map(|o| (e.producer_id, o)))
+                        .collect(),
+                    scanned_to: Some(offset),
+                };
+            }
+        }
+        OpenTransactions {
+            first_offsets: HashMap::new(),
+            scanned_to: Some(start),
+        }
+    }
+
+    /// Follows one batch: a transactional batch opens its producer's
+    /// transaction, a control batch (marker) closes it.
+    fn replay(&mut self, header: &BatchHeader) {
+        if header.producer_id >= 0 && header.is_transactional() {
+            if header.is_control() {
+                self.first_offsets.remove(&header.producer_id);
+            } else {
+                self.first_offsets
+                    .entry(header.producer_id)
+                    .or_insert(header.base_offset);
+            }
+        }
+        self.scanned_to = Some(header.last_offset() + 1);
+    }
 }
 
 impl DirectBackend {
@@ -49,6 +110,7 @@ impl DirectBackend {
             dir,
             logs: BTreeMap::new(),
             unwritten_bytes: 0,
+            open_txns: BTreeMap::new(),
         })
     }
 
@@ -143,6 +205,76 @@ impl DirectBackend {
             log.refresh()?;
         }
         Ok((log.log_start_offset(), log.log_end_offset()))
+    }
+
+    /// The last stable offset: the first offset of the oldest transaction
+    /// still open, else the log end offset (where read_committed stops).
+    pub fn last_stable_offset(&mut self, topic: &str, partition: i32) -> anyhow::Result<i64> {
+        let read_only = self.dir.is_read_only();
+        let Some(log) = self.log(topic, partition)? else {
+            return Ok(0);
+        };
+        if !read_only {
+            return Ok(log.last_stable_offset());
+        }
+        log.refresh()?;
+        let (start, end) = (log.log_start_offset(), log.log_end_offset());
+        let dir = self.dir.partition_dir(topic, partition);
+        let mut txns = self
+            .open_txns
+            .remove(&(topic.to_string(), partition))
+            .unwrap_or_else(|| OpenTransactions::load(&dir, start, end));
+        let mut buf = Vec::new();
+        while let Some(from) = txns.scanned_to.filter(|&o| o < end) {
+            match self.fetch(topic, partition, from.max(start), 1 << 20, &mut buf)? {
+                Fetched::Batches => {}
+                Fetched::AtEnd => break,
+                Fetched::OutOfRange { start, .. } => {
+                    txns.scanned_to = Some(start);
+                    continue;
+                }
+            }
+            let mut moved = false;
+            for (header, _) in BatchIter::new(&buf) {
+                if header.last_offset() >= from {
+                    txns.replay(&header);
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        let lso = txns
+            .first_offsets
+            .values()
+            .copied()
+            .min()
+            .map_or(end, |o| o.max(start).min(end));
+        self.open_txns.insert((topic.to_string(), partition), txns);
+        Ok(lso)
+    }
+
+    /// The aborted transactions overlapping `[start, upper)`, from the
+    /// `.txnindex` files, as a read_committed Fetch returns them.
+    pub fn aborted_transactions(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        start: i64,
+        upper: i64,
+    ) -> anyhow::Result<Vec<crate::client::completed_fetch::AbortedTxn>> {
+        let Some(log) = self.log(topic, partition)? else {
+            return Ok(Vec::new());
+        };
+        Ok(log
+            .aborted_transactions(start, upper)?
+            .into_iter()
+            .map(|a| crate::client::completed_fetch::AbortedTxn {
+                producer_id: a.producer_id,
+                first_offset: a.first_offset,
+            })
+            .collect())
     }
 
     /// The first offset at or after `timestamp`.

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use crate::record::{BatchBuilder, Compression, Header};
 
 use super::error::ClientError;
+use super::transaction::ProducerStamp;
 
 /// Where a batch's outcome is published: the base offset (-1 with acks=0)
 /// or the error.
@@ -113,15 +114,48 @@ enum Taken {
 }
 
 impl TakenBatch {
+    /// Topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Partition.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// Records not yet encoded: how many, `None` for a batch encoded
+    /// before (a retry, which keeps its producer id and sequence).
+    pub fn records_to_encode(&self) -> Option<usize> {
+        match &self.state {
+            Taken::Open(batch) => Some(batch.builder.len()),
+            Taken::Encoded(_) => None,
+        }
+    }
+
     /// The encoded batch, ready to send.
     pub fn finish(self) -> ReadyBatch {
+        self.finish_stamped(None)
+    }
+
+    /// The encoded batch with an idempotent producer's id, epoch and base
+    /// sequence (and the transactional bit) in its header, if `stamp`; a
+    /// batch encoded before keeps the header it has.
+    pub fn finish_stamped(self, stamp: Option<ProducerStamp>) -> ReadyBatch {
         match self.state {
             Taken::Encoded(batch) => batch,
             Taken::Open(batch) => ReadyBatch {
                 topic: self.topic,
                 partition: self.partition,
                 records: batch.builder.len(),
-                data: Bytes::from(batch.builder.finish()),
+                data: Bytes::from(match stamp {
+                    Some(s) => batch
+                        .builder
+                        .producer(s.producer_id, s.producer_epoch, s.base_sequence)
+                        .transactional(s.transactional)
+                        .finish(),
+                    None => batch.builder.finish(),
+                }),
                 reserved: batch.reserved,
                 attempts: 0,
                 sequence: batch.sequence,
@@ -549,6 +583,43 @@ mod tests {
             );
         }
         assert!(seen.iter().all(|&p| (0..3).contains(&p)));
+    }
+
+    #[test]
+    fn stamped_batches_carry_producer_id_epoch_and_sequence() {
+        let now = Instant::now();
+        let mut acc = Accumulator::new(Compression::None, 1 << 20, Duration::ZERO);
+        push(&mut acc, 0, b"a", now);
+        push(&mut acc, 0, b"b", now);
+        let taken = acc.take("t", 0, now, usize::MAX).expect("batch");
+        assert_eq!(taken.records_to_encode(), Some(2));
+        let stamp = ProducerStamp {
+            producer_id: 42,
+            producer_epoch: 3,
+            base_sequence: 17,
+            transactional: true,
+        };
+        let ready = taken.finish_stamped(Some(stamp));
+        let header = crate::record::batch::validate(&ready.data).expect("valid CRC");
+        assert_eq!(
+            (
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence
+            ),
+            (42, 3, 17)
+        );
+        assert!(header.is_transactional());
+        // A retry goes out as it was encoded: same producer id and sequence.
+        acc.requeue(ready, now);
+        let again = acc.take("t", 0, now, usize::MAX).expect("the retry");
+        assert_eq!(again.records_to_encode(), None);
+        let other = ProducerStamp {
+            base_sequence: 99,
+            ..stamp
+        };
+        let header = BatchHeader::parse(&again.finish_stamped(Some(other)).data).expect("v2");
+        assert_eq!(header.base_sequence, 17);
     }
 
     #[test]

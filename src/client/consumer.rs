@@ -5,6 +5,12 @@
 //! skipped), and the high watermark of each partition so a caller can stop
 //! at the end like `kcat -e`.
 //!
+//! Under read_committed (`isolation_level` 1) the broker answers up to the
+//! last stable offset, which is then the end (ListOffsets latest and each
+//! Fetch), and the records of aborted transactions are skipped with the
+//! Fetch response's aborted transactions ([`AbortedFilter`], as Kafka's
+//! `CompletedFetch`).
+//!
 //! Group membership (issue 4) builds on this: a group consumer assigns the
 //! partitions the coordinator gives it, seeks them to committed offsets and
 //! reads [`Consumer::positions`] to commit.
@@ -23,8 +29,9 @@ use crate::record::Record;
 use crate::record::decode::{decode_batch_bytes, scan};
 
 use super::cluster::Cluster;
+use super::completed_fetch::{AbortedFilter, AbortedTxn};
 use super::error::ClientError;
-use super::offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, list_offsets};
+use super::offsets::{EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, list_offsets, list_offsets_isolated};
 
 /// OFFSET_OUT_OF_RANGE.
 const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -99,7 +106,8 @@ pub struct PartitionPosition {
     pub partition: i32,
     /// Offset of the next record to return.
     pub position: i64,
-    /// High watermark as last seen (-1 if unknown).
+    /// High watermark as last seen (-1 if unknown); under read_committed
+    /// the last stable offset, where such a consumer's reading ends.
     pub high_watermark: i64,
     /// Log start offset as last seen (-1 if unknown).
     pub log_start_offset: i64,
@@ -201,7 +209,13 @@ impl Consumer {
     ) -> Result<Vec<PartitionPosition>, ClientError> {
         let query = |ts: i64| partitions.iter().map(|&p| (p, ts)).collect::<Vec<_>>();
         let earliest = list_offsets(&self.cluster, topic, &query(EARLIEST_TIMESTAMP)).await?;
-        let latest = list_offsets(&self.cluster, topic, &query(LATEST_TIMESTAMP)).await?;
+        let latest = list_offsets_isolated(
+            &self.cluster,
+            topic,
+            &query(LATEST_TIMESTAMP),
+            self.config.isolation_level,
+        )
+        .await?;
         let by_time = match start {
             OffsetSpec::Timestamp(ts) => {
                 Some(list_offsets(&self.cluster, topic, &query(ts)).await?)
@@ -342,6 +356,7 @@ impl Consumer {
             return Err(e);
         }
         let mut first_error = None;
+        let read_committed = self.config.isolation_level == 1;
         for t in response.responses {
             for p in t.partitions {
                 let Some(state) = self
@@ -374,12 +389,28 @@ impl Consumer {
                     first_error.get_or_insert(e);
                     continue;
                 }
-                state.high_watermark = p.high_watermark;
+                state.high_watermark = if read_committed && p.last_stable_offset >= 0 {
+                    p.last_stable_offset
+                } else {
+                    p.high_watermark
+                };
                 if p.log_start_offset >= 0 {
                     state.log_start_offset = p.log_start_offset;
                 }
                 if let Some(data) = p.records {
-                    decode_into(state, data, out)?;
+                    let aborted = if read_committed {
+                        p.aborted_transactions
+                            .iter()
+                            .flatten()
+                            .map(|a| AbortedTxn {
+                                producer_id: a.producer_id.0,
+                                first_offset: a.first_offset,
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    decode_into(state, data, AbortedFilter::new(aborted), out)?;
                 }
             }
         }
@@ -391,12 +422,15 @@ impl Consumer {
 }
 
 /// Decodes the batches of a fetch response's record set into `out`, skipping
-/// records before the partition's position and control batches, and moves
-/// the position past every complete batch. A batch cut off at the end of
-/// the set (the broker fills up to the byte limit) is left for the next fetch.
+/// records before the partition's position, control batches and (with the
+/// aborted transactions of a read_committed fetch in `filter`) aborted
+/// batches, and moves the position past every complete batch. A batch cut
+/// off at the end of the set (the broker fills up to the byte limit) is
+/// left for the next fetch.
 fn decode_into(
     state: &mut PartitionPosition,
     data: Bytes,
+    mut filter: AbortedFilter,
     out: &mut Vec<ConsumerRecord>,
 ) -> Result<(), ClientError> {
     let corrupt = |state: &PartitionPosition, message: String| ClientError::CorruptRecords {
@@ -411,10 +445,12 @@ fn decode_into(
             Err(e) if matches!(e.error, crate::record::BatchError::Truncated { .. }) => break,
             Err(e) => return Err(corrupt(state, e.to_string())),
         };
+        // The filter sees every batch, in order, to follow the markers.
+        let aborted = filter.is_aborted(&summary, bytes);
         if summary.last_offset < state.position {
             continue;
         }
-        if !summary.is_control {
+        if !summary.is_control && !aborted {
             let batch = data.slice(position..position + bytes.len());
             let records = decode_batch_bytes(&batch).map_err(|e| corrupt(state, e.to_string()))?;
             out.extend(
@@ -476,7 +512,13 @@ mod tests {
         data.extend(&third[..third.len() - 3]);
         let mut s = state(11);
         let mut out = Vec::new();
-        decode_into(&mut s, Bytes::from(data), &mut out).expect("decodes");
+        decode_into(
+            &mut s,
+            Bytes::from(data),
+            AbortedFilter::default(),
+            &mut out,
+        )
+        .expect("decodes");
         assert_eq!(
             values(&out),
             vec![
@@ -500,9 +542,41 @@ mod tests {
         data.extend(batch_at(6, &["x"], Compression::None));
         let mut s = state(5);
         let mut out = Vec::new();
-        decode_into(&mut s, Bytes::from(data), &mut out).expect("decodes");
+        decode_into(
+            &mut s,
+            Bytes::from(data),
+            AbortedFilter::default(),
+            &mut out,
+        )
+        .expect("decodes");
         assert_eq!(values(&out), vec![(6, "x".into())]);
         assert_eq!(s.position, 7);
+    }
+
+    #[test]
+    fn read_committed_skips_aborted_transactions_and_markers() {
+        use crate::client::completed_fetch::build::{marker, transactional};
+        // Producer 5 aborts 0-1, producer 6 commits 2; the position starts at 1.
+        let mut data = transactional(0, 5, &["a", "b"]);
+        data.extend(transactional(2, 6, &["c"]));
+        data.extend(marker(3, 5, false));
+        data.extend(marker(4, 6, true));
+        data.extend(batch_at(5, &["plain"], Compression::None));
+        let aborted = vec![AbortedTxn {
+            producer_id: 5,
+            first_offset: 0,
+        }];
+        let mut s = state(1);
+        let mut out = Vec::new();
+        let data = Bytes::from(data);
+        decode_into(&mut s, data.clone(), AbortedFilter::new(aborted), &mut out).expect("ok");
+        assert_eq!(values(&out), vec![(2, "c".into()), (5, "plain".into())]);
+        assert_eq!(s.position, 6);
+        // read_uncommitted shows the aborted records too, never the markers.
+        let (mut s, mut out) = (state(0), Vec::new());
+        decode_into(&mut s, data, AbortedFilter::default(), &mut out).expect("ok");
+        let offsets: Vec<i64> = out.iter().map(|r| r.record.offset).collect();
+        assert_eq!(offsets, vec![0, 1, 2, 5]);
     }
 
     #[test]
@@ -511,7 +585,13 @@ mod tests {
         let last = data.len() - 1;
         data[last] ^= 0xff;
         let mut s = state(0);
-        let err = decode_into(&mut s, Bytes::from(data), &mut Vec::new()).expect_err("corrupt");
+        let err = decode_into(
+            &mut s,
+            Bytes::from(data),
+            AbortedFilter::default(),
+            &mut Vec::new(),
+        )
+        .expect_err("corrupt");
         assert!(
             err.to_string()
                 .starts_with("corrupt data in t-0 at offset 0"),

@@ -3,7 +3,10 @@
 //! go to each partition's leader, versions are negotiated per broker.
 //!
 //! Start with [`Client::connect`]; from it come an [`Admin`] for topics, a
-//! [`Producer`] and a [`Consumer`]:
+//! [`Producer`] (idempotent with `enable_idempotence`, transactional with a
+//! `transactional_id`: [`Producer::init_transactions`],
+//! [`Producer::begin_transaction`], [`Producer::commit_transaction`]) and a
+//! [`Consumer`] (`isolation_level` 1 reads committed records only):
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), runnel::client::ClientError> {
@@ -34,6 +37,7 @@
 pub mod accumulator;
 pub mod admin;
 pub mod cluster;
+pub mod completed_fetch;
 pub mod connection;
 pub mod consumer;
 pub mod error;
@@ -42,6 +46,7 @@ pub mod offsets;
 pub mod producer;
 pub mod quotas;
 pub mod throttle;
+pub mod transaction;
 pub mod versions;
 
 use std::sync::Arc;
@@ -54,6 +59,7 @@ pub use error::{ClientError, KafkaCode};
 pub use producer::{
     Acks, DeliveryHandle, Producer, ProducerConfig, ProducerRecord, RecordMetadata, RecordRef,
 };
+pub use transaction::{TransactionManager, TransactionState};
 
 /// A connection to a Kafka cluster; cheap to clone.
 #[derive(Debug, Clone)]

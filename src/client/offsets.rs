@@ -34,6 +34,17 @@ pub async fn list_offsets(
     topic: &str,
     queries: &[(i32, i64)],
 ) -> Result<Vec<ListedOffset>, ClientError> {
+    list_offsets_isolated(cluster, topic, queries, 0).await
+}
+
+/// [`list_offsets`] with an isolation level: under read_committed (1) the
+/// latest offset is the last stable offset.
+pub async fn list_offsets_isolated(
+    cluster: &Cluster,
+    topic: &str,
+    queries: &[(i32, i64)],
+    isolation_level: i8,
+) -> Result<Vec<ListedOffset>, ClientError> {
     let mut answers = Vec::with_capacity(queries.len());
     let mut todo: Vec<(i32, i64)> = queries.to_vec();
     for attempt in 0..5 {
@@ -55,7 +66,7 @@ pub async fn list_offsets(
         let mut retry = Vec::new();
         let mut last_error = None;
         for (leader, parts) in by_leader {
-            match list_from_leader(cluster, leader, topic, &parts).await {
+            match list_from_leader(cluster, leader, topic, &parts, isolation_level).await {
                 Ok(results) => {
                     for result in results {
                         match result {
@@ -103,7 +114,7 @@ pub async fn list_offsets_once(
     }
     let mut answers = Vec::new();
     for (leader, parts) in by_leader {
-        let results = list_from_leader(cluster, leader, topic, &parts).await?;
+        let results = list_from_leader(cluster, leader, topic, &parts, 0).await?;
         answers.extend(results.into_iter().filter_map(Result::ok));
     }
     answers.sort_by_key(|a| a.partition);
@@ -117,11 +128,13 @@ async fn list_from_leader(
     leader: i32,
     topic: &str,
     parts: &[(i32, i64)],
+    isolation_level: i8,
 ) -> Result<Vec<PartitionResult>, ClientError> {
     let conn = cluster.connection(leader).await?;
     let version = conn.version(ApiKey::ListOffsets)?;
     let request = ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
+        .with_isolation_level(isolation_level)
         .with_topics(vec![
             ListOffsetsTopic::default()
                 .with_name(TopicName(StrBytes::from_string(topic.to_string())))

@@ -11,6 +11,16 @@
 //! with `max_in_flight > 1` those may already be in flight and land before
 //! it, as with Kafka's non-idempotent producer; `max_in_flight = 1` keeps
 //! the order through retries too.
+//!
+//! Idempotence and transactions (KIP-98): with `enable_idempotence` or a
+//! `transactional_id`, a [`TransactionManager`] gives every batch the
+//! producer id, epoch and its partition's next sequence as it is encoded,
+//! so a retry is a duplicate the broker recognises (and a batch that
+//! overtook a retried one is answered OUT_OF_ORDER_SEQUENCE_NUMBER and
+//! retried after it). A transactional producer sends records between
+//! [`Producer::begin_transaction`] and [`Producer::commit_transaction`] /
+//! [`Producer::abort_transaction`]; its sender adds each partition to the
+//! transaction (AddPartitionsToTxn) before the partition's first batch.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,6 +39,7 @@ use crate::record::{Compression, Header};
 use super::accumulator::{Accumulator, BatchOutcome, ReadyBatch, Sendable, record_size};
 use super::cluster::Cluster;
 use super::error::ClientError;
+use super::transaction::{TransactionManager, TransactionState, codes};
 
 /// How many brokers must have a record before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -89,6 +100,16 @@ pub struct ProducerConfig {
     pub buffer_memory: usize,
     /// Largest Produce request, at least one batch (`max.request.size`).
     pub max_request_size: usize,
+    /// Stamp batches with a producer id and sequences so the broker drops
+    /// retried duplicates (`enable.idempotence`); at most 5 requests are
+    /// then in flight per broker, as Kafka requires.
+    pub enable_idempotence: bool,
+    /// Makes the producer transactional, with idempotence
+    /// (`transactional.id`).
+    pub transactional_id: Option<String>,
+    /// How long the coordinator lets a transaction stay open before it
+    /// aborts it (`transaction.timeout.ms`).
+    pub transaction_timeout: Duration,
 }
 
 impl Default for ProducerConfig {
@@ -104,6 +125,9 @@ impl Default for ProducerConfig {
             request_timeout: Duration::from_secs(30),
             buffer_memory: 32 * 1024 * 1024,
             max_request_size: 1024 * 1024,
+            enable_idempotence: false,
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -234,6 +258,8 @@ struct Shared {
     flushing: AtomicUsize,
     closed: AtomicBool,
     first_error: Mutex<Option<ClientError>>,
+    /// Producer id, sequences and transactions, if idempotent.
+    txn: Option<Arc<TransactionManager>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -265,6 +291,19 @@ impl Producer {
     /// A producer on `cluster`; starts its sender task.
     pub fn new(cluster: Arc<Cluster>, config: ProducerConfig) -> Self {
         let memory = config.buffer_memory.clamp(1, u32::MAX as usize);
+        let idempotent = config.enable_idempotence || config.transactional_id.is_some();
+        let txn = idempotent.then(|| {
+            Arc::new(TransactionManager::new(
+                config.transactional_id.clone(),
+                config.transaction_timeout,
+            ))
+        });
+        // The broker remembers the last five batches of a producer.
+        let max_in_flight = if idempotent {
+            config.max_in_flight.clamp(1, 5)
+        } else {
+            config.max_in_flight.max(1)
+        };
         let shared = Arc::new(Shared {
             accumulator: Mutex::new(Accumulator::new(
                 config.compression,
@@ -279,8 +318,9 @@ impl Producer {
             flushing: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             first_error: Mutex::new(None),
+            txn,
             config: ProducerConfig {
-                max_in_flight: config.max_in_flight.max(1),
+                max_in_flight,
                 buffer_memory: memory,
                 ..config
             },
@@ -301,6 +341,9 @@ impl Producer {
         let shared = &self.shared;
         if shared.closed.load(Ordering::Acquire) {
             return Err(ClientError::ProducerClosed);
+        }
+        if let Some(txn) = &shared.txn {
+            txn.check_can_send()?;
         }
         let count = match shared.cluster.cached_partition_count(record.topic) {
             Some(count) => count,
@@ -332,6 +375,9 @@ impl Producer {
         let shared = &self.shared;
         if shared.closed.load(Ordering::Acquire) {
             return Err(ClientError::ProducerClosed);
+        }
+        if let Some(txn) = &shared.txn {
+            txn.check_can_send()?;
         }
         let Some(count) = shared.cluster.cached_partition_count(record.topic) else {
             return Ok(false);
@@ -422,6 +468,59 @@ impl Producer {
     pub fn pending(&self) -> usize {
         self.shared.outstanding.load(Ordering::Acquire)
     }
+
+    /// The producer id, sequences and transaction state, if the producer
+    /// is idempotent or transactional.
+    pub fn transaction_manager(&self) -> Option<&Arc<TransactionManager>> {
+        self.shared.txn.as_ref()
+    }
+
+    fn transactional(&self) -> Result<&Arc<TransactionManager>, ClientError> {
+        self.shared
+            .txn
+            .as_ref()
+            .filter(|t| t.is_transactional())
+            .ok_or_else(|| ClientError::Invalid("the producer has no transactional id".to_string()))
+    }
+
+    /// Gets the producer id and epoch from the transaction coordinator
+    /// (InitProducerId), fencing older producers of the same transactional
+    /// id and letting the coordinator abort their open transaction
+    /// (Kafka's `initTransactions`). Call once, before the first transaction.
+    pub async fn init_transactions(&self) -> Result<(), ClientError> {
+        self.transactional()?.init(&self.shared.cluster).await
+    }
+
+    /// Opens a transaction: records sent from now on commit or abort together.
+    pub fn begin_transaction(&self) -> Result<(), ClientError> {
+        self.transactional()?.begin()
+    }
+
+    /// Sends everything buffered, waits until every record is
+    /// acknowledged, then commits (EndTxn). If a record failed, nothing is
+    /// committed: the error is returned and only
+    /// [`Producer::abort_transaction`] may follow.
+    pub async fn commit_transaction(&self) -> Result<(), ClientError> {
+        let txn = self.transactional()?;
+        if txn.state() == TransactionState::InTransaction {
+            // A failed record made the transaction abortable already.
+            self.flush().await?;
+        }
+        txn.end(&self.shared.cluster, true).await
+    }
+
+    /// Waits for the records sent (their outcome does not matter), then
+    /// aborts the transaction (EndTxn): none of its records will be seen
+    /// by read_committed consumers.
+    pub async fn abort_transaction(&self) -> Result<(), ClientError> {
+        let txn = self.transactional()?;
+        if txn.state() == TransactionState::FatalError {
+            // Fenced: the new producer (or the coordinator's timeout) aborts it.
+            return txn.end(&self.shared.cluster, false).await;
+        }
+        let _ = self.flush().await;
+        txn.end(&self.shared.cluster, false).await
+    }
 }
 
 impl Drop for Producer {
@@ -440,11 +539,31 @@ impl Drop for Producer {
 async fn run_sender(shared: Arc<Shared>) {
     let mut in_flight: HashMap<i32, Arc<Semaphore>> = HashMap::new();
     let mut rotation = 0usize;
+    if let Some(txn) = &shared.txn
+        && !txn.is_transactional()
+        && let Err(e) = txn.init(&shared.cluster).await
+    {
+        // Every batch fails with it (below).
+        txn.record_fatal(e);
+    }
     loop {
         let closed = shared.closed.load(Ordering::Acquire);
         let flush = closed || shared.flushing.load(Ordering::Acquire) > 0;
         let now = Instant::now();
-        let sendable = lock(&shared.accumulator).sendable(now, flush);
+        let mut sendable = lock(&shared.accumulator).sendable(now, flush);
+        if let Some(txn) = &shared.txn {
+            let failed = match txn.fatal_error() {
+                // No batch can be written any more.
+                Some(e) => Some((sendable.clone(), e)),
+                None => add_partitions(&shared, txn, &sendable, now).await,
+            };
+            if let Some((parts, e)) = failed {
+                for part in &parts {
+                    fail_partition(&shared, part, &e);
+                }
+                sendable = lock(&shared.accumulator).sendable(now, flush);
+            }
+        }
         let mut progress = false;
         let mut deadline: Option<Instant> = None;
         // Per leader: whether a partition is ready, and its partitions.
@@ -512,6 +631,54 @@ async fn run_sender(shared: Arc<Shared>) {
     }
 }
 
+/// Adds the ready partitions not yet in the open transaction to it
+/// (AddPartitionsToTxn) before their first batch is sent; on failure, the
+/// partitions and the error to fail their batches with.
+async fn add_partitions(
+    shared: &Shared,
+    txn: &TransactionManager,
+    sendable: &[Sendable],
+    now: Instant,
+) -> Option<(Vec<Sendable>, ClientError)> {
+    if !txn.is_transactional() {
+        return None;
+    }
+    let ready: Vec<(String, i32)> = sendable
+        .iter()
+        .filter(|s| s.ready_at <= now)
+        .map(|s| (s.topic.clone(), s.partition))
+        .collect();
+    let todo = txn.partitions_to_add(&ready);
+    if todo.is_empty() {
+        return None;
+    }
+    match txn.add_partitions(&shared.cluster, &todo).await {
+        Ok(()) => None,
+        Err(e) => Some((
+            sendable
+                .iter()
+                .filter(|s| todo.iter().any(|(t, p)| *t == s.topic && *p == s.partition))
+                .cloned()
+                .collect(),
+            e,
+        )),
+    }
+}
+
+/// Fails every batch of `part` with `error`.
+fn fail_partition(shared: &Shared, part: &Sendable, error: &ClientError) {
+    loop {
+        let taken = lock(&shared.accumulator).take(
+            &part.topic,
+            part.partition,
+            Instant::now() + Duration::from_secs(3600),
+            usize::MAX,
+        );
+        let Some(batch) = taken else { break };
+        complete(shared, batch.finish(), Err(error.clone()));
+    }
+}
+
 /// Takes the batches of one request to a leader: at most one per partition
 /// of `parts`, at least one, up to `max_request_size` bytes. The first
 /// partition looked at turns with `rotation`, so no partition starves when
@@ -535,7 +702,11 @@ fn take_request(
         };
         let batch = lock(&shared.accumulator).take(&part.topic, part.partition, now, room);
         if let Some(batch) = batch {
-            let batch = batch.finish();
+            let stamp = match (&shared.txn, batch.records_to_encode()) {
+                (Some(txn), Some(records)) => txn.stamp(&part.topic, part.partition, records),
+                _ => None,
+            };
+            let batch = batch.finish_stamped(stamp);
             size += batch.data.len();
             taken.push(batch);
         }
@@ -655,6 +826,12 @@ fn handle_response(
                 .first()
                 .and_then(|r| r.batch_index_error_message.as_deref().map(str::to_string))
         });
+        // The broker had the batch already (older brokers say so instead of
+        // answering with its first offsets).
+        if p.error_code == codes::DUPLICATE_SEQUENCE_NUMBER && shared.txn.is_some() {
+            complete(shared, batch, Ok(p.base_offset));
+            continue;
+        }
         match ClientError::kafka(context, p.error_code, message.as_deref()) {
             None => complete(shared, batch, Ok(p.base_offset)),
             Some(e) => fail_or_retry(shared, batch, e),
@@ -665,7 +842,13 @@ fn handle_response(
 /// Retries a batch after a backoff if the error is retriable and retries
 /// remain; fails it otherwise.
 fn fail_or_retry(shared: &Arc<Shared>, mut batch: ReadyBatch, error: ClientError) {
-    if !error.is_retriable() || batch.attempts >= shared.config.retries {
+    // With sequences, a batch that overtook a retried one of its partition
+    // is refused until that one is in: it is retried after it.
+    let retriable = error.is_retriable()
+        || (shared.txn.is_some()
+            && matches!(&error, ClientError::Kafka { code, .. }
+                if code.0 == codes::OUT_OF_ORDER_SEQUENCE_NUMBER));
+    if !retriable || batch.attempts >= shared.config.retries {
         complete(shared, batch, Err(error));
         return;
     }
@@ -684,6 +867,9 @@ fn fail_or_retry(shared: &Arc<Shared>, mut batch: ReadyBatch, error: ClientError
 fn complete(shared: &Shared, batch: ReadyBatch, result: Result<i64, ClientError>) {
     if let Err(e) = &result {
         lock(&shared.first_error).get_or_insert_with(|| e.clone());
+        if let Some(txn) = &shared.txn {
+            txn.record_error(e);
+        }
     }
     batch.complete(result);
     shared.memory.add_permits(batch.reserved);

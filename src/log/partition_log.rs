@@ -371,7 +371,9 @@ impl Log {
             log.leader_epochs
                 .assign(FIRST_LEADER_EPOCH, log.log_start_offset);
         }
-        log.leader_epochs.flush()?;
+        // Best effort (a full disk must not stop the open): what is not
+        // written now is written before the next append.
+        log.flush_leader_epochs();
         if recovered_any {
             // What was read back may still be only in the page cache.
             for seg in log.segments.values() {
@@ -862,6 +864,19 @@ impl Log {
         })
     }
 
+    /// Writes the leader epoch checkpoint if it changed, where a failure
+    /// must not fail the operation (open, retention, close: retention frees
+    /// a full disk): the cache stays dirty and is written before the next
+    /// append, which fails on the error instead.
+    fn flush_leader_epochs(&mut self) {
+        if let Err(e) = self.leader_epochs.flush() {
+            tracing::warn!(
+                "{}: leader epoch checkpoint not written: {e}",
+                self.dir.display()
+            );
+        }
+    }
+
     /// The current leader epoch (the cache's latest; 0 for a single broker).
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epochs
@@ -1244,7 +1259,7 @@ impl Log {
                 .on_log_start_offset_incremented(self.log_start_offset)?;
             self.leader_epochs
                 .truncate_from_start(self.log_start_offset);
-            self.leader_epochs.flush()?;
+            self.flush_leader_epochs();
             sync_dir(&self.dir)?;
         }
         Ok(deleted)
@@ -1268,7 +1283,7 @@ impl Log {
         self.producer_state
             .on_log_start_offset_incremented(offset)?;
         self.leader_epochs.truncate_from_start(offset);
-        self.leader_epochs.flush()?;
+        self.flush_leader_epochs();
         self.publish_checkpoint();
         Ok(())
     }
@@ -1333,7 +1348,7 @@ impl Log {
         }
         self.active_mut().finish()?;
         self.flush()?;
-        self.leader_epochs.flush()?;
+        self.flush_leader_epochs();
         // A clean close leaves the whole state in a snapshot at the log end,
         // so the next open replays nothing. Without it (a full disk) the
         // next open replays from an older one: slower, as correct.

@@ -55,7 +55,7 @@ use super::error::{LogError, Result};
 use super::segment::io_err;
 use crate::record::BatchHeader;
 use crate::record::control::{ControlRecordType, EndTxnMarker};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -248,6 +248,10 @@ pub enum Prepared {
 pub struct ProducerStateManager {
     dir: PathBuf,
     producers: HashMap<i64, ProducerStateEntry>,
+    /// The open transactions as (first offset, producer id), oldest first
+    /// (Kafka's `ongoingTxns`): kept in step with the entries'
+    /// `current_txn_first_offset` by every change of an entry.
+    ongoing: BTreeSet<(i64, i64)>,
     /// Offset after the last batch applied (the offset a snapshot taken now
     /// is named after).
     map_end_offset: i64,
@@ -261,6 +265,7 @@ impl ProducerStateManager {
         ProducerStateManager {
             dir: dir.to_path_buf(),
             producers: HashMap::new(),
+            ongoing: BTreeSet::new(),
             map_end_offset: 0,
             producer_id_expiration_ms,
         }
@@ -289,10 +294,19 @@ impl ProducerStateManager {
     /// First offset of the oldest open transaction (Kafka's
     /// `firstUnstableOffset`), `None` when none is open.
     pub fn first_unstable_offset(&self) -> Option<i64> {
-        self.producers
-            .values()
-            .filter_map(|e| e.current_txn_first_offset)
-            .min()
+        self.ongoing.first().map(|&(first, _)| first)
+    }
+
+    /// Records a change of `producer_id`'s open transaction in `ongoing`.
+    fn track(&mut self, producer_id: i64, before: Option<i64>, after: Option<i64>) {
+        if before != after {
+            if let Some(first) = before {
+                self.ongoing.remove(&(first, producer_id));
+            }
+            if let Some(first) = after {
+                self.ongoing.insert((first, producer_id));
+            }
+        }
     }
 
     /// The last stable offset once `completed` is applied (Kafka's
@@ -300,12 +314,10 @@ impl ProducerStateManager {
     /// transaction of another producer still open, else the offset after
     /// the marker.
     pub fn last_stable_offset_after(&self, completed: &CompletedTxn) -> i64 {
-        self.producers
-            .values()
-            .filter(|e| e.producer_id != completed.producer_id)
-            .filter_map(|e| e.current_txn_first_offset)
-            .min()
-            .unwrap_or(completed.last_offset + 1)
+        self.ongoing
+            .iter()
+            .find(|&&(_, pid)| pid != completed.producer_id)
+            .map_or(completed.last_offset + 1, |&(first, _)| first)
     }
 
     /// Checks a transaction marker the coordinator writes at `offset`
@@ -364,13 +376,16 @@ impl ProducerStateManager {
             .producers
             .entry(header.producer_id)
             .or_insert_with(|| ProducerStateEntry::empty(header.producer_id));
-        apply_marker(
+        let before = entry.current_txn_first_offset;
+        let completed = apply_marker(
             entry,
             header.producer_epoch,
             marker,
             header.base_offset,
             header.max_timestamp,
-        )
+        );
+        self.track(header.producer_id, before, None);
+        completed
     }
 
     /// Checks the batches of one produce request against the state (Kafka's
@@ -428,7 +443,12 @@ impl ProducerStateManager {
     /// log up to `end_offset` (exclusive).
     pub fn commit(&mut self, updated: Vec<ProducerStateEntry>, end_offset: i64) {
         for e in updated {
-            self.producers.insert(e.producer_id, e);
+            let (pid, after) = (e.producer_id, e.current_txn_first_offset);
+            let before = self
+                .producers
+                .insert(pid, e)
+                .and_then(|old| old.current_txn_first_offset);
+            self.track(pid, before, after);
         }
         self.map_end_offset = self.map_end_offset.max(end_offset);
     }
@@ -452,6 +472,7 @@ impl ProducerStateManager {
                     entry.producer_epoch
                 );
             }
+            let before = entry.current_txn_first_offset;
             apply_batch(
                 entry,
                 &PendingBatch {
@@ -461,6 +482,8 @@ impl ProducerStateManager {
                     max_timestamp: header.max_timestamp,
                 },
             );
+            let after = entry.current_txn_first_offset;
+            self.track(header.producer_id, before, after);
         }
         self.map_end_offset = self.map_end_offset.max(end);
     }
@@ -565,6 +588,7 @@ impl ProducerStateManager {
         now_ms: i64,
     ) -> Result<i64> {
         self.producers.clear();
+        self.ongoing.clear();
         let offsets = list_snapshots(&self.dir)?;
         for &o in offsets.iter().rev() {
             if o > log_end_offset {
@@ -589,6 +613,9 @@ impl ProducerStateManager {
                 Ok(entries) => {
                     for e in entries {
                         if !is_expired(&e, now_ms, self.producer_id_expiration_ms) {
+                            if let Some(first) = e.current_txn_first_offset {
+                                self.ongoing.insert((first, e.producer_id));
+                            }
                             self.producers.insert(e.producer_id, e);
                         }
                     }
@@ -1041,6 +1068,112 @@ mod tests {
         assert_eq!(s.remove_expired_producers(1999), 0);
         assert_eq!(s.remove_expired_producers(2000), 1);
         assert!(s.last_entry(7).is_none() && s.last_entry(8).is_some());
+    }
+
+    fn txn_header(pid: i64, epoch: i16, seq: i32, n: usize) -> BatchHeader {
+        let mut b = BatchBuilder::new(Compression::None, 0)
+            .producer(pid, epoch, seq)
+            .transactional(true);
+        for _ in 0..n {
+            b.push(1000, None, Some(b"v"), &[]);
+        }
+        BatchHeader::parse(&b.finish()).unwrap()
+    }
+
+    fn end_txn(control: ControlRecordType, coordinator_epoch: i32) -> EndTxnMarker {
+        EndTxnMarker {
+            control,
+            coordinator_epoch,
+        }
+    }
+
+    /// Prepares and commits a marker at `offset`.
+    fn mark(
+        s: &mut ProducerStateManager,
+        pid: i64,
+        epoch: i16,
+        m: EndTxnMarker,
+        offset: i64,
+    ) -> std::result::Result<Option<CompletedTxn>, ProducerStateError> {
+        let (entry, completed) = s.prepare_marker(pid, epoch, &m, offset, 5)?;
+        s.commit(vec![entry], offset + 1);
+        Ok(completed)
+    }
+
+    #[test]
+    fn markers_complete_transactions_and_move_the_first_unstable_offset() {
+        let (_d, mut s) = manager();
+        append(&mut s, &txn_header(7, 0, 0, 2), 10).unwrap();
+        append(&mut s, &txn_header(8, 0, 0, 1), 12).unwrap();
+        append(&mut s, &txn_header(7, 0, 2, 1), 13).unwrap();
+        assert_eq!(s.first_unstable_offset(), Some(10));
+        let done = mark(&mut s, 7, 0, end_txn(ControlRecordType::Abort, 1), 14)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            done,
+            CompletedTxn {
+                producer_id: 7,
+                first_offset: 10,
+                last_offset: 14,
+                is_aborted: true
+            }
+        );
+        assert_eq!(
+            s.last_stable_offset_after(&done),
+            12,
+            "producer 8 still open"
+        );
+        assert_eq!(s.first_unstable_offset(), Some(12));
+        // No transaction open: nothing completed, the marker is still taken.
+        assert_eq!(
+            mark(&mut s, 7, 0, end_txn(ControlRecordType::Commit, 1), 15).unwrap(),
+            None
+        );
+        // Coordinator epoch older than the last marker's: fenced, nothing staged.
+        assert!(matches!(
+            mark(&mut s, 7, 0, end_txn(ControlRecordType::Commit, 0), 16),
+            Err(ProducerStateError::TransactionCoordinatorFenced(_))
+        ));
+        assert!(matches!(
+            mark(&mut s, 8, -1, end_txn(ControlRecordType::Commit, 0), 16),
+            Err(ProducerStateError::InvalidProducerEpoch(_))
+        ));
+        assert_eq!(s.first_unstable_offset(), Some(12));
+        let done = mark(&mut s, 8, 0, end_txn(ControlRecordType::Commit, 0), 16)
+            .unwrap()
+            .unwrap();
+        assert!(!done.is_aborted);
+        assert_eq!(s.last_stable_offset_after(&done), 17);
+        assert_eq!(s.first_unstable_offset(), None);
+        // A plain batch while a transaction is open is INVALID_TXN_STATE.
+        append(&mut s, &txn_header(7, 0, 3, 1), 17).unwrap();
+        assert!(matches!(
+            append(&mut s, &header(7, 0, 4, 1), 18),
+            Err(ProducerStateError::InvalidTxnState(_))
+        ));
+    }
+
+    #[test]
+    fn open_transactions_survive_a_snapshot_and_replay() {
+        let (d, mut s) = manager();
+        append(&mut s, &txn_header(7, 0, 0, 2), 0).unwrap();
+        append(&mut s, &header(9, 0, 0, 1), 2).unwrap();
+        s.take_snapshot().unwrap();
+        let mut t = ProducerStateManager::new(d.path(), i64::MAX);
+        assert_eq!(t.load(0, 3, 0).unwrap(), 3);
+        assert_eq!(t.first_unstable_offset(), Some(0));
+        let mut marker_header = txn_header(7, 0, -1, 1);
+        marker_header.base_offset = 3;
+        let done = t
+            .replay_marker(&marker_header, &end_txn(ControlRecordType::Abort, 0))
+            .unwrap();
+        assert_eq!((done.first_offset, done.last_offset), (0, 3));
+        assert_eq!(t.first_unstable_offset(), None);
+        let mut again = txn_header(7, 0, 2, 1);
+        again.base_offset = 4;
+        t.replay(&again);
+        assert_eq!(t.first_unstable_offset(), Some(4));
     }
 
     /// Hand-built bytes of Kafka's version 1 snapshot with one entry.

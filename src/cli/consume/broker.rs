@@ -2,7 +2,7 @@
 //! partitions [`Cursors::active`] names are the consumer's assignment, each
 //! poll long-polls their leaders.
 
-use super::{Cursor, Cursors, Printer, Round, Source, StartOffset};
+use super::{Cursor, Cursors, Isolation, Printer, Round, Source, StartOffset};
 use crate::cli::broker::{BrokerBackend, topic_error};
 use crate::cli::format::RecordView;
 use crate::client::{ClientError, Consumer, ConsumerConfig, OffsetSpec};
@@ -31,17 +31,21 @@ pub(super) struct BrokerSource<'a> {
 
 impl<'a> BrokerSource<'a> {
     /// Starts each of `partitions` at `start` (resolved by the consumer with
-    /// ListOffsets, all partitions at once).
+    /// ListOffsets, all partitions at once); without `follow` each stops at
+    /// its end as of now: the high watermark, or under read_committed the
+    /// last stable offset.
     pub(super) fn new(
         broker: &'a BrokerBackend,
         topic: &'a str,
         partitions: &[i32],
         start: StartOffset,
         follow: bool,
+        isolation: Isolation,
     ) -> anyhow::Result<Self> {
         let mut consumer = broker.client().consumer(ConsumerConfig {
             max_wait: FETCH_MAX_WAIT,
             partition_max_bytes: PARTITION_FETCH_BYTES,
+            isolation_level: isolation.level(),
             ..ConsumerConfig::default()
         });
         let spec = match start {

@@ -1,9 +1,15 @@
 //! Consuming from a data directory: batches read straight from the segment
 //! files, records printed from the read buffer without copying them.
+//!
+//! Under read_committed each partition is read up to its last stable
+//! offset, and the batches of aborted transactions (from the `.txnindex`
+//! files) are skipped as a read_committed Fetch's consumer skips them
+//! ([`AbortedFilter`]).
 
-use super::{Cursor, Cursors, Printer, Round, Source, StartOffset};
+use super::{Cursor, Cursors, Isolation, Printer, Round, Source, StartOffset};
 use crate::cli::direct::{DirectBackend, Fetched};
 use crate::cli::format::RecordView;
+use crate::client::completed_fetch::AbortedFilter;
 use crate::record::BatchError;
 use crate::record::decode::{self, BatchRecords};
 use std::collections::BTreeMap;
@@ -22,6 +28,7 @@ pub(super) struct DirectSource<'a> {
     topic: &'a str,
     cursors: Cursors,
     buf: Vec<u8>,
+    isolation: Isolation,
 }
 
 impl<'a> DirectSource<'a> {
@@ -32,12 +39,23 @@ impl<'a> DirectSource<'a> {
         partitions: &[i32],
         start: StartOffset,
         follow: bool,
+        isolation: Isolation,
     ) -> anyhow::Result<Self> {
-        Self::resuming(dir, topic, partitions, &BTreeMap::new(), start, follow)
+        Self::resuming(
+            dir,
+            topic,
+            partitions,
+            &BTreeMap::new(),
+            start,
+            follow,
+            isolation,
+        )
     }
 
     /// Starts each of `partitions` at its offset in `resume` (a group's
-    /// committed offsets), the others at `start`.
+    /// committed offsets), the others at `start`. Without `follow` each
+    /// stops at its end as of now: the log end offset, or under
+    /// read_committed the last stable offset.
     pub(super) fn resuming(
         dir: &'a mut DirectBackend,
         topic: &'a str,
@@ -45,10 +63,14 @@ impl<'a> DirectSource<'a> {
         resume: &BTreeMap<i32, i64>,
         start: StartOffset,
         follow: bool,
+        isolation: Isolation,
     ) -> anyhow::Result<Self> {
         let mut list = Vec::with_capacity(partitions.len());
         for &partition in partitions {
-            let (log_start, log_end) = dir.offsets(topic, partition)?;
+            let (log_start, mut log_end) = dir.offsets(topic, partition)?;
+            if isolation == Isolation::ReadCommitted {
+                log_end = dir.last_stable_offset(topic, partition)?;
+            }
             let next = match (resume.get(&partition), start) {
                 (Some(&offset), _) => offset,
                 (None, start) => match start {
@@ -68,6 +90,7 @@ impl<'a> DirectSource<'a> {
             topic,
             cursors: Cursors { list, follow },
             buf: Vec::new(),
+            isolation,
         })
     }
 }
@@ -90,6 +113,29 @@ impl Source for DirectSource<'_> {
                 break;
             }
             let before = cursor.clone();
+            let (upper, filter) = match self.isolation {
+                Isolation::ReadUncommitted => (i64::MAX, AbortedFilter::default()),
+                Isolation::ReadCommitted => {
+                    let lso = self.dir.last_stable_offset(self.topic, cursor.partition)?;
+                    if cursor.next >= lso {
+                        // Nothing stable to read yet (or the end).
+                        if cursor.stop.is_some() {
+                            cursor.done = true;
+                        }
+                        if *cursor != before {
+                            round = Round::Moved;
+                        }
+                        continue;
+                    }
+                    let aborted = self.dir.aborted_transactions(
+                        self.topic,
+                        cursor.partition,
+                        cursor.next,
+                        lso,
+                    )?;
+                    (lso, AbortedFilter::new(aborted))
+                }
+            };
             match self.dir.fetch(
                 self.topic,
                 cursor.partition,
@@ -97,7 +143,9 @@ impl Source for DirectSource<'_> {
                 FETCH_BYTES,
                 &mut self.buf,
             )? {
-                Fetched::Batches => print_batches(self.topic, &self.buf, cursor, printer)?,
+                Fetched::Batches => {
+                    print_batches(self.topic, &self.buf, cursor, upper, filter, printer)?
+                }
                 // Retention or compaction removed what we wanted; skip ahead as Kafka's
                 // auto.offset.reset=earliest would.
                 Fetched::OutOfRange { start, .. } if cursor.next < start => cursor.next = start,
@@ -115,12 +163,15 @@ impl Source for DirectSource<'_> {
     }
 }
 
-/// Offers the records of the batches in `buf` to `printer` and moves the
-/// cursor past every batch read whole.
+/// Offers the records of the batches in `buf` below `upper` to `printer`
+/// (not those of batches `filter` finds aborted, nor control batches) and
+/// moves the cursor past every batch read whole.
 fn print_batches<W: Write>(
     topic: &str,
     buf: &[u8],
     cursor: &mut Cursor,
+    upper: i64,
+    mut filter: AbortedFilter,
     printer: &mut Printer<'_, W>,
 ) -> anyhow::Result<()> {
     let partition = cursor.partition;
@@ -135,6 +186,11 @@ fn print_batches<W: Write>(
                 e.error
             ),
         };
+        if summary.base_offset >= upper {
+            break;
+        }
+        // The filter sees every batch, in order, to follow the markers.
+        let aborted = filter.is_aborted(&summary, bytes);
         if summary.last_offset < cursor.next {
             continue;
         }
@@ -144,8 +200,9 @@ fn print_batches<W: Write>(
                 summary.base_offset
             )
         };
-        if summary.is_control {
-            // Transaction markers are not records.
+        if summary.is_control || aborted {
+            // Transaction markers are not records; aborted records are
+            // not shown under read_committed.
         } else if summary.magic == 2 {
             let batch = BatchRecords::new(bytes).map_err(corrupt)?;
             for record in batch.iter() {

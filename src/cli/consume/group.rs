@@ -8,7 +8,7 @@
 //! ([`DirectGroupOffsets`]), where `runnel serve` finds them later.
 
 use super::direct::DirectSource;
-use super::{Printer, Round, Source, StartOffset, print_records};
+use super::{Isolation, Printer, Round, Source, StartOffset, print_records};
 use crate::broker::group::DirectGroupOffsets;
 use crate::cli::broker::{BrokerBackend, topic_error};
 use crate::cli::direct::DirectBackend;
@@ -61,6 +61,7 @@ pub(super) fn consume_broker<W: Write>(
     start: StartOffset,
     follow: bool,
     mode: CommitMode,
+    isolation: Isolation,
     printer: &mut Printer<'_, W>,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<()> {
@@ -69,6 +70,7 @@ pub(super) fn consume_broker<W: Write>(
     config.consumer = ConsumerConfig {
         max_wait: FETCH_MAX_WAIT,
         partition_max_bytes: PARTITION_FETCH_BYTES,
+        isolation_level: isolation.level(),
         ..ConsumerConfig::default()
     };
     let mut member = broker
@@ -177,6 +179,7 @@ pub(super) fn consume_direct<W: Write>(
     start: StartOffset,
     follow: bool,
     mode: CommitMode,
+    isolation: Isolation,
     printer: &mut Printer<'_, W>,
     interrupted: &AtomicBool,
 ) -> anyhow::Result<()> {
@@ -186,7 +189,8 @@ pub(super) fn consume_direct<W: Write>(
         .with_context(|| format!("cannot open the offsets of group '{group}'"))?;
     let result = (|| {
         let committed = offsets.committed(group, topic)?;
-        let source = DirectSource::resuming(dir, topic, partitions, &committed, start, follow)?;
+        let source =
+            DirectSource::resuming(dir, topic, partitions, &committed, start, follow, isolation)?;
         let mut source = Committing {
             source,
             offsets: &mut offsets,

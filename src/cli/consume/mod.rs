@@ -35,6 +35,12 @@ a summary (records, bytes, elapsed) goes to stderr and the exit code is 0. A clo
 In a data directory (-d) consume takes no lock, so it can follow a topic while another
 runnel process writes to it.
 
+--isolation read_committed (the default, as librdkafka and kcat) shows only records of
+committed transactions and non-transactional records, and reads each partition up to its
+last stable offset (the first offset of a transaction still open), so it stops or waits
+there. read_uncommitted shows aborted and still-open transactions' records too. Commit and
+abort markers are never shown.
+
 With --group G, consume joins consumer group G (like kcat -G): the group's members share the
 topic's partitions, each partition starts at the group's committed offset, or where -o says
 (beginning or end) if it has none, and offsets are committed once the records are printed
@@ -124,6 +130,27 @@ impl FromStr for StartOffset {
     }
 }
 
+/// Which records of transactions are read (Kafka's `isolation.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Isolation {
+    /// Committed records only, up to the last stable offset.
+    #[value(name = "read_committed")]
+    ReadCommitted,
+    /// Every record, aborted and open transactions included.
+    #[value(name = "read_uncommitted")]
+    ReadUncommitted,
+}
+
+impl Isolation {
+    /// The `isolation_level` of Fetch and ListOffsets requests.
+    pub fn level(self) -> i8 {
+        match self {
+            Isolation::ReadCommitted => 1,
+            Isolation::ReadUncommitted => 0,
+        }
+    }
+}
+
 /// Arguments of `runnel consume`.
 #[derive(Debug, clap::Args)]
 pub struct ConsumeArgs {
@@ -182,6 +209,15 @@ pub struct ConsumeArgs {
     /// Print one JSON object per record and line (see --help for the keys).
     #[arg(long)]
     pub json: bool,
+
+    /// Whether records of aborted and open transactions are shown (see --help).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "read_committed",
+        value_name = "LEVEL"
+    )]
+    pub isolation: Isolation,
 }
 
 /// Runs `runnel consume`.
@@ -232,6 +268,7 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
             start,
             follow,
             mode,
+            args.isolation,
             &mut printer,
             &interrupted,
         ),
@@ -242,15 +279,18 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
             start,
             follow,
             mode,
+            args.isolation,
             &mut printer,
             &interrupted,
         ),
         (Backend::Direct(dir), None) => {
-            let mut source = DirectSource::new(dir, topic, &partitions, start, follow)?;
+            let mut source =
+                DirectSource::new(dir, topic, &partitions, start, follow, args.isolation)?;
             print_records(&mut source, &mut printer, follow, &interrupted)
         }
         (Backend::Broker(broker), None) => {
-            let mut source = BrokerSource::new(broker, topic, &partitions, start, follow)?;
+            let mut source =
+                BrokerSource::new(broker, topic, &partitions, start, follow, args.isolation)?;
             print_records(&mut source, &mut printer, follow, &interrupted)
         }
     };

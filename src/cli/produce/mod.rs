@@ -45,6 +45,14 @@ to --linger-ms for more records, several are in flight at once, retriable errors
 retried, --acks says what the broker must confirm, and runnel exits once every record
 is acknowledged (or with the first error).
 
+With --transactional-id ID (broker mode), the whole input is one Kafka transaction: an
+all-or-nothing load. runnel initializes the transactional producer (fencing an older one
+with the same ID), sends every line inside the transaction, and commits once every record
+is acknowledged. On any error (a record over max.message.bytes, a broker error) or Ctrl-C
+the transaction is aborted instead: read_committed consumers (runnel consume's default)
+see none of its records, the summary says 'aborted' and the exit code is 1. Transactions
+need a broker; with -d, --transactional-id is refused as a usage error.
+
 A summary (records, bytes, elapsed time, records/s, MB/s) goes to stderr; a progress bar
 too when reading a --file and stderr is a terminal.";
 
@@ -61,7 +69,11 @@ EXAMPLES:
 
     Delete key 'user-1' in a compacted topic (an empty value sent as null, a tombstone):
 
-        echo 'user-1:' | runnel produce users -K : -Z";
+        echo 'user-1:' | runnel produce users -K : -Z
+
+    Load a file all-or-nothing, in one transaction:
+
+        runnel produce orders -f orders.txt --transactional-id orders-load";
 
 /// Compression codec of produced batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -162,6 +174,16 @@ pub struct ProduceArgs {
     /// Target size of a record batch in bytes (capped by the topic's max.message.bytes).
     #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES")]
     pub batch_size: usize,
+
+    /// Load the whole input in one transaction with this transactional.id: committed at the
+    /// end, aborted on any error or Ctrl-C (broker mode only; refused with -d).
+    #[arg(long, value_name = "ID", conflicts_with = "data_dir")]
+    pub transactional_id: Option<String>,
+
+    /// How long the broker lets the transaction stay open before aborting it
+    /// (transaction.timeout.ms) [default: 60000].
+    #[arg(long, value_name = "MS", requires = "transactional_id")]
+    pub transaction_timeout_ms: Option<u64>,
 }
 
 /// Read buffer for the input: large enough for few syscalls, small enough to
@@ -230,8 +252,13 @@ trait Sink {
     ) -> anyhow::Result<()>;
 
     /// Sends what is pending and waits until everything is durable (data
-    /// directory) or acknowledged (broker).
+    /// directory) or acknowledged (broker); commits the transaction if any.
     fn finish(&mut self) -> anyhow::Result<()>;
+
+    /// Aborts the transaction after an error (nothing to do without one).
+    fn abort(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// Sends every input line; returns the summary line.
@@ -284,8 +311,15 @@ fn produce(
             config,
             args.acks.into(),
             Duration::from_millis(args.linger_ms),
-        )),
+            args.transactional_id
+                .as_ref()
+                .map(|id| broker::Transaction {
+                    id: id.clone(),
+                    timeout: Duration::from_millis(args.transaction_timeout_ms.unwrap_or(60_000)),
+                }),
+        )?),
     };
+    let transactional = args.transactional_id.is_some();
     let mut partitioner = Partitioner {
         fixed: args.partition,
         count: partitions,
@@ -304,61 +338,89 @@ fn produce(
     let mut lines = LineReader::with_capacity(READ_BUFFER, input);
     let (mut records, mut bytes): (u64, u64) = (0, 0);
     let mut last_tick: u64 = 0;
-    loop {
-        let line = match lines.next_line() {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(e) => {
-                let source = args
-                    .file
-                    .as_ref()
-                    .map_or("stdin".to_string(), |p| p.display().to_string());
-                return Err(anyhow::Error::new(e).context(format!("cannot read {source}")));
-            }
-        };
-        let (key, value) = match &finder {
-            Some(finder) => match finder.find(line) {
-                Some(at) => (Some(&line[..at]), &line[at + finder.needle().len()..]),
-                None => (None, line),
-            },
-            None => (None, line),
-        };
-        let value = if args.null_empty && value.is_empty() {
-            None
-        } else {
-            Some(value)
-        };
-        let payload = key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len);
-        let size = RECORD_OVERHEAD + payload + headers_size;
-        if let Some(max) = max_batch
-            && batch::HEADER_SIZE + size > max
-        {
-            // Keep what came before: send it, sync it, then fail.
-            sink.finish()?;
-            anyhow::bail!(
-                "line {}: record of {} bytes exceeds max.message.bytes={max} of topic '{}'{}",
-                records + 1,
-                batch::HEADER_SIZE + size,
-                args.topic,
-                if records > 0 {
-                    " (the lines before it were written)"
-                } else {
-                    " (nothing was written)"
+    let mut load = || -> anyhow::Result<()> {
+        loop {
+            let line = match lines.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(e) => {
+                    let source = args
+                        .file
+                        .as_ref()
+                        .map_or("stdin".to_string(), |p| p.display().to_string());
+                    return Err(anyhow::Error::new(e).context(format!("cannot read {source}")));
                 }
-            );
+            };
+            let (key, value) = match &finder {
+                Some(finder) => match finder.find(line) {
+                    Some(at) => (Some(&line[..at]), &line[at + finder.needle().len()..]),
+                    None => (None, line),
+                },
+                None => (None, line),
+            };
+            let value = if args.null_empty && value.is_empty() {
+                None
+            } else {
+                Some(value)
+            };
+            let payload = key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len);
+            let size = RECORD_OVERHEAD + payload + headers_size;
+            if let Some(max) = max_batch
+                && batch::HEADER_SIZE + size > max
+            {
+                // Keep what came before: send it, sync it, then fail (in a
+                // transaction, what came before is aborted instead).
+                if !transactional {
+                    sink.finish()?;
+                }
+                anyhow::bail!(
+                    "line {}: record of {} bytes exceeds max.message.bytes={max} of topic '{}'{}",
+                    records + 1,
+                    batch::HEADER_SIZE + size,
+                    args.topic,
+                    if records > 0 && !transactional {
+                        " (the lines before it were written)"
+                    } else if !transactional {
+                        " (nothing was written)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            let partition = partitioner.choose(key, value, size);
+            sink.push(partition, key, value, size)?;
+            records += 1;
+            bytes += payload as u64;
+            if lines.consumed() - last_tick >= 1 << 20 {
+                last_tick = lines.consumed();
+                bar.set_position(last_tick);
+            }
         }
-        let partition = partitioner.choose(key, value, size);
-        sink.push(partition, key, value, size)?;
-        records += 1;
-        bytes += payload as u64;
-        if lines.consumed() - last_tick >= 1 << 20 {
-            last_tick = lines.consumed();
-            bar.set_position(last_tick);
-        }
-    }
-    sink.finish()?;
+        sink.finish()
+    };
+    let loaded = load();
     bar.finish_and_clear();
-    Ok(throughput(records, bytes, started.elapsed()))
+    if let Err(e) = loaded {
+        if !transactional {
+            return Err(e);
+        }
+        let done = throughput(records, bytes, started.elapsed());
+        return Err(match sink.abort() {
+            Ok(()) => e.context(format!(
+                "transaction aborted after {done}; none of its records is visible to read_committed consumers"
+            )),
+            Err(abort) => e.context(format!(
+                "transaction not committed after {done}, and the abort failed ({}); the broker aborts it after --transaction-timeout-ms",
+                super::error_line(&abort)
+            )),
+        });
+    }
+    let summary = throughput(records, bytes, started.elapsed());
+    Ok(if transactional {
+        format!("{summary} in one transaction, committed")
+    } else {
+        summary
+    })
 }
 
 /// Chooses each record's partition, the same way whatever the sink, so the

@@ -129,7 +129,7 @@ async def ctp():
         end = await consumer.end_offsets(in_tps)
         inputs = []
         deadline = time.time() + DEADLINE_S
-        while any(await consumer.position(tp) < end[tp] for tp in in_tps):
+        while any([await consumer.position(tp) < end[tp] for tp in in_tps]):
             check(time.time() < deadline, f"round {round_label}: input not read in time")
             for msgs in (await consumer.getmany(*in_tps, timeout_ms=200)).values():
                 inputs += msgs

@@ -131,17 +131,16 @@ def fence():
     b.init_transactions(DEADLINE_S)
     emit(step="init-second")
 
-    # A is now a zombie: whatever it does next must fail for good.
-    a_errors = []
-    a.produce(topic, key=b"zombie-late", value=b"late", partition=0,
-              on_delivery=lambda err, _msg: err and a_errors.append(err))
-    a.flush(10)
+    # A is now a zombie: whatever it does next must fail for good (librdkafka raises the
+    # fatal error from whichever call comes after the refused produce: flush or commit).
     fenced = None
     try:
+        a.produce(topic, key=b"zombie-late", value=b"late", partition=0)
+        a.flush(10)
         a.commit_transaction(DEADLINE_S)
     except KafkaException as e:
         fenced = e.args[0]
-    check(fenced is not None, "the fenced producer's commit succeeded")
+    check(fenced is not None, "the fenced producer's late record and commit succeeded")
     if not fenced.fatal() and fenced.txn_requires_abort():
         # An abortable error first (the late record refused): the abort must then be fenced.
         emit(step="zombie-commit-abortable", error=fenced.name(), message=fenced.str())
