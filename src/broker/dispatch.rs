@@ -33,8 +33,9 @@ pub struct RequestContext {
     /// Correlation id of the request.
     pub correlation_id: i32,
     /// The user quotas are resolved for: the authenticated principal's
-    /// name, [`super::quota::ANONYMOUS`] until authentication exists.
-    pub user: String,
+    /// name, [`super::quota::ANONYMOUS`] until authentication exists
+    /// (borrowed, so that unauthenticated requests allocate nothing for it).
+    pub user: std::borrow::Cow<'static, str>,
 }
 
 /// A response still being produced; resolves to the frame to send, or
@@ -169,13 +170,13 @@ impl Dispatcher {
                 .unwrap_or_default(),
             peer,
             correlation_id: header.correlation_id,
-            user: super::quota::ANONYMOUS.to_string(),
+            user: std::borrow::Cow::Borrowed(super::quota::ANONYMOUS),
         };
         // Quotas cost nothing unless one is configured.
         let quota = self.broker.quotas.any_enabled().then(|| RequestQuota {
             quotas: self.broker.quotas.clone(),
             channel: channel.clone(),
-            user: ctx.user.clone(),
+            user: ctx.user.to_string(),
             client_id: ctx.client_id.clone(),
         });
         let corr = header.correlation_id;
