@@ -588,3 +588,76 @@ fn controller_mutation_rate_refuses_topic_creation_once_exceeded() {
     other.args([b.bootstrap().as_str(), "m4", "3"]);
     run_ok(&mut other, b"", "create_topic.py as another client");
 }
+
+/// The broker itself holds a throttled client back (KIP-219: it stops reading from the
+/// connection), also when the client ignores `throttle_time_ms`: 12 produce requests of 50 KB
+/// sent at once on one connection, by a client id limited to 100 KB/s, are answered over
+/// seconds, not at once.
+#[test]
+fn the_broker_stops_reading_from_a_throttled_connection() {
+    use bytes::{Buf, BufMut, BytesMut};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{
+        ApiKey, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, TopicName,
+    };
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+    use std::io::{Read, Write};
+
+    let b = Broker::start_with(&["-c", "quota.window.num=2", "-c", "quota.window.size.seconds=1"]);
+    create_topic(&b, "raw");
+    quotas(&b, &["alter", "--client-id", "raw", "--producer-byte-rate", "100000"]);
+    let version = 9;
+    let value = vec![b'r'; 50_000];
+    let mut stream = std::net::TcpStream::connect(b.bootstrap()).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let started = std::time::Instant::now();
+    for corr in 0..12 {
+        let mut batch = runnel::record::BatchBuilder::new(runnel::record::Compression::None, 0);
+        batch.push(0, None, Some(&value), &[]);
+        let mut pd = PartitionProduceData::default();
+        pd.index = 0;
+        pd.records = Some(bytes::Bytes::from(batch.finish()));
+        let mut td = TopicProduceData::default();
+        td.name = TopicName(StrBytes::from_static_str("raw"));
+        td.partition_data = vec![pd];
+        let mut req = ProduceRequest::default();
+        req.acks = 1;
+        req.timeout_ms = 5000;
+        req.topic_data = vec![td];
+        let mut header = RequestHeader::default();
+        header.request_api_key = ApiKey::Produce as i16;
+        header.request_api_version = version;
+        header.correlation_id = corr;
+        header.client_id = Some(StrBytes::from_static_str("raw"));
+        let mut buf = BytesMut::new();
+        buf.put_i32(0);
+        header
+            .encode(&mut buf, ApiKey::Produce.request_header_version(version))
+            .unwrap();
+        req.encode(&mut buf, version).unwrap();
+        let len = (buf.len() - 4) as i32;
+        buf[..4].copy_from_slice(&len.to_be_bytes());
+        stream.write_all(&buf).unwrap();
+    }
+    let mut throttles = Vec::new();
+    for corr in 0..12 {
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).unwrap();
+        let mut frame = vec![0u8; i32::from_be_bytes(len) as usize];
+        stream.read_exact(&mut frame).unwrap();
+        let mut frame = bytes::Bytes::from(frame);
+        let header =
+            ResponseHeader::decode(&mut frame, ApiKey::Produce.response_header_version(version))
+                .unwrap();
+        assert_eq!(header.correlation_id, corr);
+        let resp = ProduceResponse::decode(&mut frame, version).unwrap();
+        assert_eq!(frame.remaining(), 0);
+        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+        throttles.push(resp.throttle_time_ms);
+    }
+    let elapsed = started.elapsed();
+    eprintln!("12 x 50 KB answered in {elapsed:?}, throttle times {throttles:?}");
+    assert!(throttles.iter().any(|t| *t > 0), "{throttles:?}");
+    // 600 KB at 100 KB/s with one window of allowance: about 5 s; without the mute, at once.
+    assert!(elapsed >= Duration::from_secs(3), "answered in {elapsed:?}: {throttles:?}");
+}
