@@ -603,13 +603,29 @@ fn the_broker_stops_reading_from_a_throttled_connection() {
     use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
     use std::io::{Read, Write};
 
-    let b = Broker::start_with(&["-c", "quota.window.num=2", "-c", "quota.window.size.seconds=1"]);
+    let b = Broker::start_with(&[
+        "-c",
+        "quota.window.num=2",
+        "-c",
+        "quota.window.size.seconds=1",
+    ]);
     create_topic(&b, "raw");
-    quotas(&b, &["alter", "--client-id", "raw", "--producer-byte-rate", "100000"]);
+    quotas(
+        &b,
+        &[
+            "alter",
+            "--client-id",
+            "raw",
+            "--producer-byte-rate",
+            "100000",
+        ],
+    );
     let version = 9;
     let value = vec![b'r'; 50_000];
     let mut stream = std::net::TcpStream::connect(b.bootstrap()).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     let started = std::time::Instant::now();
     for corr in 0..12 {
         let mut batch = runnel::record::BatchBuilder::new(runnel::record::Compression::None, 0);
@@ -659,5 +675,8 @@ fn the_broker_stops_reading_from_a_throttled_connection() {
     eprintln!("12 x 50 KB answered in {elapsed:?}, throttle times {throttles:?}");
     assert!(throttles.iter().any(|t| *t > 0), "{throttles:?}");
     // 600 KB at 100 KB/s with one window of allowance: about 5 s; without the mute, at once.
-    assert!(elapsed >= Duration::from_secs(3), "answered in {elapsed:?}: {throttles:?}");
+    assert!(
+        elapsed >= Duration::from_secs(3),
+        "answered in {elapsed:?}: {throttles:?}"
+    );
 }
