@@ -180,6 +180,27 @@ fn a_transactional_load_is_committed_and_read_both_ways() {
 }
 
 #[test]
+fn a_large_load_over_several_partitions_is_one_committed_transaction() {
+    // Runs of unkeyed records over 3 partitions: a request to the leader carries open
+    // batches of partitions that are not ready yet, which must have been
+    // added to the transaction too (else INVALID_TXN_STATE).
+    let s = start();
+    s.broker.ok(&["topics", "create", "bulk", "-p", "3"], "");
+    let input: String = (0..300_000)
+        .map(|i| format!("record-value-{i}\n"))
+        .collect();
+    let out = s.broker.run(
+        &["produce", "bulk", "--transactional-id", "bulk-load"],
+        &input,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("300000 records"), "{stderr}");
+    let committed = consume(&s.broker, "bulk", "read_committed");
+    assert_eq!(committed.lines().count(), 300_000);
+}
+
+#[test]
 fn a_failed_load_is_aborted_and_only_read_uncommitted_sees_it() {
     let s = start();
     s.broker.ok(
@@ -270,6 +291,44 @@ fn ctrl_c_aborts_the_transaction() {
         lines(&consume(&s.broker, "live", "read_uncommitted")).len(),
         20
     );
+}
+
+#[test]
+fn a_load_slower_than_its_transaction_timeout_is_aborted_by_the_broker() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::start_with(
+        &dir.path().join("data"),
+        &dir.path().join("serve.log"),
+        &["transaction.abort.timed.out.transaction.cleanup.interval.ms=200"],
+    );
+    broker.ok(&["topics", "create", "slow"], "");
+    let mut child = runnel()
+        .args(["produce", "slow", "--transactional-id", "slow-load"])
+        .args(["--transaction-timeout-ms", "1000", "--linger-ms", "0"])
+        .args(["-b", &broker.addr])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn produce");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "too-late").expect("write");
+    stdin.flush().expect("flush");
+    // The input ends well after the transaction timed out.
+    std::thread::sleep(Duration::from_secs(4));
+    drop(stdin);
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    let mut stderr = String::new();
+    for line in BufReader::new(child.stderr.take().expect("stderr")).lines() {
+        stderr.push_str(&line.expect("utf-8"));
+    }
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("not committed") || stderr.contains("aborted"),
+        "{stderr}"
+    );
+    assert_eq!(consume(&broker, "slow", "read_committed"), "");
+    assert_eq!(consume(&broker, "slow", "read_uncommitted"), "too-late\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,4 +468,16 @@ fn consume_in_a_data_directory_reads_committed_up_to_the_last_stable_offset() {
         .map(|l| json(l)["offset"].as_i64().expect("offset"))
         .collect();
     assert_eq!(offsets, vec![0, 1, 2, 4]);
+    // Without producer snapshots the open transaction is found by reading
+    // the batch headers from the log start.
+    let mut removed = 0;
+    for entry in std::fs::read_dir(data.join("t-0")).expect("partition dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "snapshot") {
+            std::fs::remove_file(path).expect("remove snapshot");
+            removed += 1;
+        }
+    }
+    assert!(removed > 0, "the writer left producer snapshots");
+    assert_eq!(ok_direct(&data, &["consume", "t"], ""), committed);
 }

@@ -3,10 +3,10 @@
 
 use super::backend::{NewTopic, PartitionState, TopicDescription, TopicListing, TopicStore};
 use super::connect::Access;
+use crate::log::partition_log::ReadSlice;
 use crate::log::producer_state::{decode_snapshot, list_snapshots, snapshot_file};
 use crate::log::{DataDir, Log, LogError};
-use crate::record::BatchHeader;
-use crate::record::batch::BatchIter;
+use crate::record::{BatchHeader, batch};
 use anyhow::Context;
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::FileExt;
@@ -211,6 +211,9 @@ impl DirectBackend {
     /// still open, else the log end offset (where read_committed stops).
     pub fn last_stable_offset(&mut self, topic: &str, partition: i32) -> anyhow::Result<i64> {
         let read_only = self.dir.is_read_only();
+        let dir = self.dir.partition_dir(topic, partition);
+        let key = (topic.to_string(), partition);
+        let cached = self.open_txns.remove(&key);
         let Some(log) = self.log(topic, partition)? else {
             return Ok(0);
         };
@@ -219,29 +222,24 @@ impl DirectBackend {
         }
         log.refresh()?;
         let (start, end) = (log.log_start_offset(), log.log_end_offset());
-        let dir = self.dir.partition_dir(topic, partition);
-        let mut txns = self
-            .open_txns
-            .remove(&(topic.to_string(), partition))
-            .unwrap_or_else(|| OpenTransactions::load(&dir, start, end));
-        let mut buf = Vec::new();
+        let mut txns = cached.unwrap_or_else(|| OpenTransactions::load(&dir, start, end));
         while let Some(from) = txns.scanned_to.filter(|&o| o < end) {
-            match self.fetch(topic, partition, from.max(start), 1 << 20, &mut buf)? {
-                Fetched::Batches => {}
-                Fetched::AtEnd => break,
-                Fetched::OutOfRange { start, .. } => {
+            let slice = match read_slice(log, from.max(start), SCAN_BYTES)? {
+                Ok(Some(slice)) => slice,
+                Ok(None) => break,
+                Err((start, _)) => {
                     txns.scanned_to = Some(start);
                     continue;
                 }
-            }
-            let mut moved = false;
-            for (header, _) in BatchIter::new(&buf) {
+            };
+            let before = txns.scanned_to;
+            scan_headers(&slice, |header| {
                 if header.last_offset() >= from {
-                    txns.replay(&header);
-                    moved = true;
+                    txns.replay(header);
                 }
-            }
-            if !moved {
+            })
+            .with_context(|| format!("cannot read partition {partition} of topic '{topic}'"))?;
+            if txns.scanned_to == before {
                 break;
             }
         }
@@ -251,7 +249,7 @@ impl DirectBackend {
             .copied()
             .min()
             .map_or(end, |o| o.max(start).min(end));
-        self.open_txns.insert((topic.to_string(), partition), txns);
+        self.open_txns.insert(key, txns);
         Ok(lso)
     }
 
@@ -443,6 +441,41 @@ fn read_slice(
         Err(LogError::OffsetOutOfRange { start, end, .. }) => Ok(Err((start, end))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Bytes of whole batches looked at per step of the open transactions' scan.
+const SCAN_BYTES: usize = 256 * 1024 * 1024;
+
+/// Calls `f` with the header of every v2 batch in `slice`, reading only the
+/// headers (a window of 64 KiB at a time), so following the open
+/// transactions costs little next to reading the records.
+fn scan_headers(slice: &ReadSlice, mut f: impl FnMut(&BatchHeader)) -> std::io::Result<()> {
+    const WINDOW: usize = 64 * 1024;
+    let end = slice.position + slice.len as u64;
+    let mut window = vec![0u8; WINDOW];
+    let (mut window_at, mut window_len) = (0u64, 0usize);
+    let mut pos = slice.position;
+    while pos + batch::HEADER_SIZE as u64 <= end {
+        let inside =
+            pos >= window_at && pos + batch::HEADER_SIZE as u64 <= window_at + window_len as u64;
+        if !inside {
+            window_len = WINDOW.min((end - pos) as usize);
+            slice.file.read_exact_at(&mut window[..window_len], pos)?;
+            window_at = pos;
+        }
+        let at = (pos - window_at) as usize;
+        let bytes = &window[at..at + batch::HEADER_SIZE];
+        let length = i32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        if length <= 0 {
+            break;
+        }
+        // Legacy message sets (magic 0/1) hold no transactions.
+        if let Ok(header) = BatchHeader::parse(bytes) {
+            f(&header);
+        }
+        pos += batch::LOG_OVERHEAD as u64 + length as u64;
+    }
+    Ok(())
 }
 
 /// Whether a partition directory holds any `.log` segment.

@@ -550,18 +550,21 @@ async fn run_sender(shared: Arc<Shared>) {
         let closed = shared.closed.load(Ordering::Acquire);
         let flush = closed || shared.flushing.load(Ordering::Acquire) > 0;
         let now = Instant::now();
-        let mut sendable = lock(&shared.accumulator).sendable(now, flush);
+        let sendable = lock(&shared.accumulator).sendable(now, flush);
         if let Some(txn) = &shared.txn {
             let failed = match txn.fatal_error() {
                 // No batch can be written any more.
                 Some(e) => Some((sendable.clone(), e)),
-                None => add_partitions(&shared, txn, &sendable, now).await,
+                None => add_partitions(&shared, txn, &sendable).await,
             };
-            if let Some((parts, e)) = failed {
+            if let Some((parts, e)) = failed
+                && !parts.is_empty()
+            {
                 for part in &parts {
                     fail_partition(&shared, part, &e);
                 }
-                sendable = lock(&shared.accumulator).sendable(now, flush);
+                // Partitions may have come meanwhile: they are added first.
+                continue;
             }
         }
         let mut progress = false;
@@ -631,24 +634,24 @@ async fn run_sender(shared: Arc<Shared>) {
     }
 }
 
-/// Adds the ready partitions not yet in the open transaction to it
-/// (AddPartitionsToTxn) before their first batch is sent; on failure, the
-/// partitions and the error to fail their batches with.
+/// Adds the partitions holding batches that are not yet in the open
+/// transaction to it (AddPartitionsToTxn) before any batch of theirs is
+/// sent: a request to a leader takes open batches of its partitions that
+/// are not ready too. On failure, the partitions and the error to fail
+/// their batches with.
 async fn add_partitions(
     shared: &Shared,
     txn: &TransactionManager,
     sendable: &[Sendable],
-    now: Instant,
 ) -> Option<(Vec<Sendable>, ClientError)> {
     if !txn.is_transactional() {
         return None;
     }
-    let ready: Vec<(String, i32)> = sendable
+    let holding: Vec<(String, i32)> = sendable
         .iter()
-        .filter(|s| s.ready_at <= now)
         .map(|s| (s.topic.clone(), s.partition))
         .collect();
-    let todo = txn.partitions_to_add(&ready);
+    let todo = txn.partitions_to_add(&holding);
     if todo.is_empty() {
         return None;
     }
@@ -848,7 +851,16 @@ fn fail_or_retry(shared: &Arc<Shared>, mut batch: ReadyBatch, error: ClientError
         || (shared.txn.is_some()
             && matches!(&error, ClientError::Kafka { code, .. }
                 if code.0 == codes::OUT_OF_ORDER_SEQUENCE_NUMBER));
-    if !retriable || batch.attempts >= shared.config.retries {
+    // A transaction that can only be aborted gains nothing from retries
+    // (Kafka's producer fails its pending batches then).
+    let doomed = shared.txn.as_ref().is_some_and(|t| {
+        t.is_transactional()
+            && matches!(
+                t.state(),
+                TransactionState::AbortableError | TransactionState::FatalError
+            )
+    });
+    if doomed || !retriable || batch.attempts >= shared.config.retries {
         complete(shared, batch, Err(error));
         return;
     }

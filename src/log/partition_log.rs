@@ -118,6 +118,9 @@ pub struct Log {
     /// Leader epochs (owns `leader-epoch-checkpoint`): epoch 0 from the log
     /// start offset for a single broker.
     leader_epochs: LeaderEpochFileCache,
+    /// A read-only log's producer state was loaded
+    /// ([`Log::refresh_producer_state`]).
+    producer_state_loaded: bool,
 }
 
 /// `producer.id.expiration.ms` of a log config.
@@ -253,6 +256,7 @@ impl Log {
                 failures: None,
                 producer_state: ProducerStateManager::new(dir, ttl),
                 leader_epochs: load_leader_epochs(dir),
+                producer_state_loaded: true,
             };
             log.recovery_point = log.log_end_offset();
             log.producer_state.set_map_end_offset(log.log_end_offset());
@@ -359,6 +363,7 @@ impl Log {
             failures: None,
             producer_state: ProducerStateManager::new(dir, ttl),
             leader_epochs: load_leader_epochs(dir),
+            producer_state_loaded: true,
         };
         let first = log.first_segment().base_offset();
         log.log_start_offset = opts.log_start_offset.max(first).min(log.log_end_offset());
@@ -397,6 +402,49 @@ impl Log {
             txn_rebuild_from.unwrap_or(end),
             now_ms(),
         )?;
+        let aborted = self.replay_producer_state(from)?;
+        for entry in aborted {
+            if let Some((_, seg)) = self.segments.range_mut(..=entry.last_offset).next_back() {
+                seg.txn_index_mut().append(entry)?;
+            }
+        }
+        self.producer_state.set_map_end_offset(end);
+        Ok(())
+    }
+
+    /// For a read-only log (a direct-mode reader): loads the producer state
+    /// from the newest snapshot (deleting nothing) at the first call, then
+    /// replays the batch headers the writer appended since, so that
+    /// [`Log::last_stable_offset`] and [`Log::first_unstable_offset`] see
+    /// the open transactions. Call [`Log::refresh`] first to pick up new
+    /// segments. Without it a read-only log knows no transaction, and its
+    /// last stable offset is its log end offset.
+    ///
+    /// # Errors
+    /// An I/O error reading a snapshot or the log.
+    pub fn refresh_producer_state(&mut self) -> Result<()> {
+        let (start, end) = (self.log_start_offset, self.log_end_offset());
+        if !self.read_only {
+            return Ok(());
+        }
+        let from = if self.producer_state_loaded {
+            self.producer_state.map_end_offset().max(start)
+        } else {
+            self.producer_state_loaded = true;
+            self.producer_state.load_read_only(start, end, now_ms())?
+        };
+        if from < end {
+            // The aborts among them are in the writer's `.txnindex` files.
+            self.replay_producer_state(from)?;
+        }
+        self.producer_state.set_map_end_offset(end);
+        Ok(())
+    }
+
+    /// Replays the batch headers (and markers) from offset `from` to the log
+    /// end into the producer state; returns the aborted transactions met,
+    /// as `.txnindex` entries.
+    fn replay_producer_state(&mut self, from: i64) -> Result<Vec<TxnIndexEntry>> {
         let floor = self
             .segments
             .range(..=from)
@@ -453,19 +501,13 @@ impl Log {
                 }
             }
         }
-        for entry in aborted {
-            if let Some((_, seg)) = self.segments.range_mut(..=entry.last_offset).next_back() {
-                seg.txn_index_mut().append(entry)?;
-            }
-        }
-        self.producer_state.set_map_end_offset(end);
         if replayed > 0 {
             tracing::debug!(
                 "{}: producer state from offset {from}, {replayed} batches replayed",
                 self.dir.display()
             );
         }
-        Ok(())
+        Ok(aborted)
     }
 
     /// The partition's producer state.
@@ -491,6 +533,7 @@ impl Log {
             producer_state: ProducerStateManager::new(dir, ttl),
             leader_epochs: LeaderEpochFileCache::load(dir, false)
                 .unwrap_or_else(|_| LeaderEpochFileCache::empty(dir)),
+            producer_state_loaded: false,
         };
         log.refresh()?;
         if log.segments.is_empty() {

@@ -587,10 +587,44 @@ impl ProducerStateManager {
         limit: i64,
         now_ms: i64,
     ) -> Result<i64> {
+        self.load_snapshot(log_start_offset, log_end_offset, limit, now_ms, true)
+    }
+
+    /// [`Self::load`] for a read-only view of a log another process writes:
+    /// no file is deleted (newer or unreadable snapshots are skipped).
+    ///
+    /// # Errors
+    /// An I/O error listing the directory.
+    pub fn load_read_only(
+        &mut self,
+        log_start_offset: i64,
+        log_end_offset: i64,
+        now_ms: i64,
+    ) -> Result<i64> {
+        self.load_snapshot(
+            log_start_offset,
+            log_end_offset,
+            log_end_offset,
+            now_ms,
+            false,
+        )
+    }
+
+    fn load_snapshot(
+        &mut self,
+        log_start_offset: i64,
+        log_end_offset: i64,
+        limit: i64,
+        now_ms: i64,
+        delete: bool,
+    ) -> Result<i64> {
         self.producers.clear();
         self.ongoing.clear();
         let offsets = list_snapshots(&self.dir)?;
         for &o in offsets.iter().rev() {
+            if o > log_end_offset && !delete {
+                continue;
+            }
             if o > log_end_offset {
                 tracing::info!(
                     "{}: deleting producer snapshot {o} past the log end offset {log_end_offset}",
@@ -622,6 +656,7 @@ impl ProducerStateManager {
                     self.map_end_offset = o;
                     return Ok(o);
                 }
+                Err(_) if !delete => {}
                 Err(why) => {
                     tracing::warn!(
                         "{}: producer snapshot unreadable ({why}); deleted, trying an older one",

@@ -122,14 +122,23 @@ pub fn txn_index_file(dir: &Path, base_offset: i64) -> PathBuf {
     super::segment::segment_file(dir, base_offset, TXN_INDEX_SUFFIX)
 }
 
-/// The entries of a `.txnindex` file, empty when there is none.
-fn read_file(path: &Path) -> Result<Vec<TxnIndexEntry>> {
+/// The entries of a `.txnindex` file, empty when there is none. As Kafka's
+/// reader, a partial entry at the end (a torn append) is not read; with
+/// `whole`, it is an error instead.
+fn read_file(path: &Path, whole: bool) -> Result<Vec<TxnIndexEntry>> {
     match std::fs::read(path) {
-        Ok(bytes) => decode_entries(&bytes).map_err(|(position, reason)| LogError::Corrupt {
-            path: path.to_path_buf(),
-            position,
-            reason,
-        }),
+        Ok(bytes) => {
+            let complete = if whole {
+                bytes.len()
+            } else {
+                bytes.len() - bytes.len() % ENTRY_SIZE
+            };
+            decode_entries(&bytes[..complete]).map_err(|(position, reason)| LogError::Corrupt {
+                path: path.to_path_buf(),
+                position,
+                reason,
+            })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(io_err(path)(e)),
     }
@@ -188,11 +197,11 @@ impl TransactionIndex {
     /// An I/O error, or [`LogError::Corrupt`] for a file that does not decode.
     pub fn entries(&self) -> Result<Vec<TxnIndexEntry>> {
         if !self.cache {
-            return read_file(&self.path);
+            return read_file(&self.path, false);
         }
         let mut guard = self.entries.lock().expect("txn index lock");
         if guard.is_none() {
-            *guard = Some(read_file(&self.path)?);
+            *guard = Some(read_file(&self.path, false)?);
         }
         Ok(guard.as_ref().expect("loaded").clone())
     }
@@ -225,6 +234,13 @@ impl TransactionIndex {
                 .append(true)
                 .open(&self.path)
                 .map_err(io_err(&self.path))?;
+            // A partial entry left by a torn append is cut, so that entries
+            // stay aligned.
+            let len = f.metadata().map_err(io_err(&self.path))?.len();
+            let whole = len - len % ENTRY_SIZE as u64;
+            if whole != len {
+                f.set_len(whole).map_err(io_err(&self.path))?;
+            }
             self.file = Some(f);
         }
         let f = self.file.as_mut().expect("opened");
@@ -255,13 +271,14 @@ impl TransactionIndex {
         Ok((out, false))
     }
 
-    /// Checks the file (Kafka's `sanityCheck`): it decodes and no marker
-    /// lies before the segment's start or at or past `end_offset`.
+    /// Checks the file (Kafka's `sanityCheck`, stricter): it decodes
+    /// whole, with no partial entry at its end, and no marker lies before
+    /// the segment's start or at or past `end_offset`.
     ///
     /// # Errors
     /// [`LogError::Corrupt`] naming what is wrong, or an I/O error.
     pub fn sanity_check(&self, end_offset: i64) -> Result<()> {
-        let entries = read_file(&self.path)?;
+        let entries = read_file(&self.path, true)?;
         for (i, e) in entries.iter().enumerate() {
             if e.last_offset < self.start_offset || e.last_offset >= end_offset {
                 return Err(LogError::Corrupt {
@@ -398,6 +415,28 @@ mod tests {
         let mut b = kafka_entry();
         b.extend_from_slice(&kafka_entry()[..10]);
         assert_eq!(decode_entries(&b).unwrap_err().0, 34);
+        // A torn append: not read (as Kafka), but the sanity check fails.
+        let dir = tempfile::tempdir().unwrap();
+        let path = txn_index_file(dir.path(), 0);
+        std::fs::write(&path, &b).unwrap();
+        let idx = TransactionIndex::read_only(path, 0);
+        assert_eq!(idx.entries().unwrap().len(), 1);
+        assert!(idx.sanity_check(1000).is_err());
+        let mut idx = TransactionIndex::new(idx.path().to_path_buf(), 0);
+        let next = TxnIndexEntry {
+            producer_id: 6,
+            first_offset: 111,
+            last_offset: 120,
+            last_stable_offset: 121,
+        };
+        idx.append(next).unwrap();
+        let mut want = kafka_entry();
+        want.extend_from_slice(&next.encode());
+        assert_eq!(
+            std::fs::read(idx.path()).unwrap(),
+            want,
+            "the partial entry was cut"
+        );
         let mut b = kafka_entry();
         b[1] = 1;
         assert!(decode_entries(&b).unwrap_err().1.contains("version 1"));

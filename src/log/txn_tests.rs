@@ -576,3 +576,44 @@ fn leader_epoch_checkpoint_follows_the_log_start_and_answers_offset_for_leader_e
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "0\n1\n0 50\n");
     assert_eq!(log.end_offset_for_epoch(0), (0, end));
 }
+
+#[test]
+fn a_read_only_view_follows_the_writers_open_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    for _ in 0..30 {
+        log.append(&plain(3)).unwrap();
+    }
+    let first = log.log_end_offset();
+    log.append(&txn_batch(7, 0, 2, true)).unwrap();
+    log.append(&plain(1)).unwrap();
+    let mut view = Log::open_read_only(dir.path(), small_config()).unwrap();
+    assert_eq!(
+        view.last_stable_offset(),
+        view.log_end_offset(),
+        "not loaded yet"
+    );
+    view.refresh_producer_state().unwrap();
+    assert_eq!(view.last_stable_offset(), first);
+    abort(&mut log, 7);
+    log.append(&txn_batch(8, 0, 1, true)).unwrap();
+    let second = log.log_end_offset() - 1;
+    view.refresh().unwrap();
+    view.refresh_producer_state().unwrap();
+    assert_eq!(view.last_stable_offset(), second);
+    assert_eq!(
+        view.aborted_transactions(0, i64::MAX).unwrap(),
+        vec![aborted(7, first)]
+    );
+    commit(&mut log, 8);
+    view.refresh().unwrap();
+    view.refresh_producer_state().unwrap();
+    assert_eq!(view.last_stable_offset(), log.log_end_offset());
+    let names = std::fs::read_dir(dir.path()).unwrap().count();
+    drop(view);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        names,
+        "the view wrote nothing"
+    );
+}

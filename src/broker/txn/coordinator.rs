@@ -1498,6 +1498,136 @@ mod tests {
             .collect()
     }
 
+    /// The marker writer on real logs (what the broker's does): a control
+    /// batch per partition with `Log::append_control`, then a flush.
+    struct LogMarkers {
+        logs: HashMap<(String, i32), Mutex<crate::log::Log>>,
+    }
+
+    impl TxnMarkerWriter for LogMarkers {
+        fn write_markers(
+            &self,
+            producer_id: i64,
+            producer_epoch: i16,
+            coordinator_epoch: i32,
+            commit: bool,
+            partitions: Vec<(String, i32)>,
+        ) -> BoxFuture<'_, Vec<MarkerResult>> {
+            use crate::record::control::{ControlRecordType, EndTxnMarker};
+            let marker = EndTxnMarker {
+                control: if commit {
+                    ControlRecordType::Commit
+                } else {
+                    ControlRecordType::Abort
+                },
+                coordinator_epoch,
+            };
+            let results = partitions
+                .into_iter()
+                .map(|tp| {
+                    let code = match self.logs.get(&tp) {
+                        None => UNKNOWN_TOPIC_OR_PARTITION,
+                        Some(log) => {
+                            let mut log = log.lock().unwrap();
+                            match log
+                                .append_control(producer_id, producer_epoch, marker)
+                                .and_then(|_| log.flush())
+                            {
+                                Ok(()) => NONE,
+                                Err(e) => crate::broker::handlers::log_error_code(&e),
+                            }
+                        }
+                    };
+                    (tp, code)
+                })
+                .collect();
+            Box::pin(async move { results })
+        }
+    }
+
+    fn txn_batch(pid: i64, epoch: i16, seq: i32) -> Vec<u8> {
+        let mut b = crate::record::BatchBuilder::new(crate::record::Compression::None, now_ms())
+            .producer(pid, epoch, seq)
+            .transactional(true);
+        b.push(now_ms(), None, Some(b"v"), &[]);
+        b.finish()
+    }
+
+    /// The coordinator and the log side together: markers close the
+    /// transaction in the log (last stable offset, aborted transactions),
+    /// and the epoch bump of a fence makes the log refuse the zombie.
+    #[test]
+    fn markers_on_real_logs_complete_and_fence_transactions() {
+        let dir = tempfile::tempdir().unwrap();
+        rt().block_on(async {
+            let data_dir = DataDir::open(dir.path(), true).unwrap();
+            data_dir.create_topic("data", 2, &BTreeMap::new()).unwrap();
+            let logs = (0..2)
+                .map(|p| {
+                    (
+                        ("data".to_string(), p),
+                        Mutex::new(data_dir.open_log("data", p).unwrap()),
+                    )
+                })
+                .collect();
+            let markers = Arc::new(LogMarkers { logs });
+            let store = LogStore::open_topic(
+                &data_dir,
+                TRANSACTION_STATE_TOPIC,
+                3,
+                &[("cleanup.policy", "compact")],
+                GroupCommit::start(),
+            )
+            .unwrap();
+            let ids = Arc::new(ProducerIdManager::open(dir.path()).unwrap());
+            let coordinator = TransactionCoordinator::new(
+                config(),
+                Arc::new(store),
+                markers.clone(),
+                Arc::new(move || ids.generate()),
+                Arc::new(|_: &str, _: i32| true),
+            );
+            coordinator.load().await.unwrap();
+            let node = Node {
+                coordinator,
+                markers: Arc::default(),
+                _data_dir: data_dir,
+            };
+            let log = |p: i32| markers.logs[&("data".to_string(), p)].lock().unwrap();
+            let pid = node.init("t").await.producer_id.0;
+            node.add("t", pid, 0, &[("data", 0), ("data", 1)], 3).await;
+            let first = log(0).append(&txn_batch(pid, 0, 0)).unwrap().base_offset;
+            assert_eq!(log(0).last_stable_offset(), first, "open transaction");
+            assert_eq!(node.end("t", pid, 0, true, 3).await, NONE);
+            let end = log(0).log_end_offset();
+            assert_eq!(log(0).last_stable_offset(), end);
+            assert_eq!(
+                log(1).log_end_offset(),
+                1,
+                "a marker in the untouched partition too"
+            );
+
+            node.add("t", pid, 0, &[("data", 0)], 3).await;
+            let second = log(0).append(&txn_batch(pid, 0, 1)).unwrap().base_offset;
+            assert_eq!(node.init("t").await.error_code, CONCURRENT_TRANSACTIONS);
+            let end = log(0).log_end_offset();
+            assert_eq!(log(0).last_stable_offset(), end, "aborted by the fence");
+            let aborted = log(0).aborted_transactions(0, end).unwrap();
+            assert_eq!(aborted.len(), 1);
+            assert_eq!(
+                (aborted[0].producer_id, aborted[0].first_offset),
+                (pid, second)
+            );
+            // The zombie's next batch (epoch 0) is refused by the log.
+            assert!(matches!(
+                log(0).append(&txn_batch(pid, 0, 2)),
+                Err(LogError::InvalidProducerEpoch(_))
+            ));
+            let r = node.init("t").await;
+            assert_eq!((r.error_code, r.producer_epoch), (NONE, 2));
+        });
+    }
+
     #[test]
     fn codes_are_kafkas() {
         assert_eq!(

@@ -409,9 +409,10 @@ fn produce(
             Ok(()) => e.context(format!(
                 "transaction aborted after {done}; none of its records is visible to read_committed consumers"
             )),
-            Err(abort) => e.context(format!(
-                "transaction not committed after {done}, and the abort failed ({}); the broker aborts it after --transaction-timeout-ms",
-                super::error_line(&abort)
+            // Fenced or timed out (the broker aborted it already), or the
+            // coordinator is unreachable: the original error says which.
+            Err(_) => e.context(format!(
+                "transaction not committed after {done}; the broker aborts it (at once if the producer was fenced or the transaction timed out, else after --transaction-timeout-ms)"
             )),
         });
     }

@@ -7,10 +7,11 @@ Runs transactions until STOP_FILE exists. Transaction number n of incarnation IN
 `INC-n` and has a random number k (1..MAX_RECORDS) of records; record j has key `INC-n/j`,
 value `INC-n k j` and goes to partition j % PARTITIONS. Half the records are sent and flushed,
 then the producer sleeps a few milliseconds, sends the rest and commits: so a kill often finds
-a transaction open with records already in the log. Before each transaction `begin LABEL K` is
-appended to PROGRESS_FILE, after each successful commit `commit LABEL K` (line-buffered, so
+a transaction open with records already in the log. PROGRESS_FILE gets (line-buffered, so
 whoever kills this process knows whether a transaction was open and which ones were
-acknowledged as committed).
+acknowledged as committed) `start INC` first, `ready INC SECONDS` once init_transactions
+returned, `begin LABEL K` before each transaction and `commit LABEL K` after each successful
+commit.
 
 Usage: kill_loop_txn_producer.py BOOTSTRAP TOPIC PARTITIONS TRANSACTIONAL_ID INC PROGRESS_FILE
                                  STOP_FILE
@@ -43,12 +44,14 @@ producer = Producer({
     "reconnect.backoff.max.ms": 200,
 })
 progress = open(progress_path, "a", buffering=1)
+progress.write(f"start {inc}\n")
 
 start = time.monotonic()
 try:
     producer.init_transactions(30)
 except KafkaException as e:
     fail(f"init_transactions of incarnation {inc}: {e.args[0]}")
+progress.write(f"ready {inc} {time.monotonic() - start:.3f}\n")
 
 n = committed = 0
 while not os.path.exists(stop_path) and time.monotonic() - start < DEADLINE_S:
