@@ -37,6 +37,9 @@ _runnel() {
             runnel,produce)
                 cmd="runnel__subcmd__produce"
                 ;;
+            runnel,quotas)
+                cmd="runnel__subcmd__quotas"
+                ;;
             runnel,serve)
                 cmd="runnel__subcmd__serve"
                 ;;
@@ -112,6 +115,9 @@ _runnel() {
             runnel__subcmd__help,produce)
                 cmd="runnel__subcmd__help__subcmd__produce"
                 ;;
+            runnel__subcmd__help,quotas)
+                cmd="runnel__subcmd__help__subcmd__quotas"
+                ;;
             runnel__subcmd__help,serve)
                 cmd="runnel__subcmd__help__subcmd__serve"
                 ;;
@@ -136,6 +142,12 @@ _runnel() {
             runnel__subcmd__help__subcmd__groups,reset-offsets)
                 cmd="runnel__subcmd__help__subcmd__groups__subcmd__reset__subcmd__offsets"
                 ;;
+            runnel__subcmd__help__subcmd__quotas,alter)
+                cmd="runnel__subcmd__help__subcmd__quotas__subcmd__alter"
+                ;;
+            runnel__subcmd__help__subcmd__quotas,describe)
+                cmd="runnel__subcmd__help__subcmd__quotas__subcmd__describe"
+                ;;
             runnel__subcmd__help__subcmd__topics,alter)
                 cmd="runnel__subcmd__help__subcmd__topics__subcmd__alter"
                 ;;
@@ -150,6 +162,24 @@ _runnel() {
                 ;;
             runnel__subcmd__help__subcmd__topics,list)
                 cmd="runnel__subcmd__help__subcmd__topics__subcmd__list"
+                ;;
+            runnel__subcmd__quotas,alter)
+                cmd="runnel__subcmd__quotas__subcmd__alter"
+                ;;
+            runnel__subcmd__quotas,describe)
+                cmd="runnel__subcmd__quotas__subcmd__describe"
+                ;;
+            runnel__subcmd__quotas,help)
+                cmd="runnel__subcmd__quotas__subcmd__help"
+                ;;
+            runnel__subcmd__quotas__subcmd__help,alter)
+                cmd="runnel__subcmd__quotas__subcmd__help__subcmd__alter"
+                ;;
+            runnel__subcmd__quotas__subcmd__help,describe)
+                cmd="runnel__subcmd__quotas__subcmd__help__subcmd__describe"
+                ;;
+            runnel__subcmd__quotas__subcmd__help,help)
+                cmd="runnel__subcmd__quotas__subcmd__help__subcmd__help"
                 ;;
             runnel__subcmd__topics,alter)
                 cmd="runnel__subcmd__topics__subcmd__alter"
@@ -194,7 +224,7 @@ _runnel() {
 
     case "${cmd}" in
         runnel)
-            opts="-h -V --help --version serve topics produce consume inspect compact groups generate help"
+            opts="-h -V --help --version serve topics produce consume inspect compact groups quotas generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -652,7 +682,7 @@ _runnel() {
             return 0
             ;;
         runnel__subcmd__help)
-            opts="serve topics produce consume inspect compact groups generate help"
+            opts="serve topics produce consume inspect compact groups quotas generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -836,6 +866,48 @@ _runnel() {
         runnel__subcmd__help__subcmd__produce)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runnel__subcmd__help__subcmd__quotas)
+            opts="describe alter"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runnel__subcmd__help__subcmd__quotas__subcmd__alter)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runnel__subcmd__help__subcmd__quotas__subcmd__describe)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1038,6 +1110,196 @@ _runnel() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runnel__subcmd__quotas)
+            opts="-d -b -h -V --data-dir --brokers --json --help --version describe alter help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --brokers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runnel__subcmd__quotas__subcmd__alter)
+            opts="-d -b -h -V --user --client-id --default --producer-byte-rate --consumer-byte-rate --request-percentage --controller-mutation-rate --delete --validate-only --data-dir --brokers --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --default)
+                    COMPREPLY=($(compgen -W "user client-id" -- "${cur}"))
+                    return 0
+                    ;;
+                --producer-byte-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --consumer-byte-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --request-percentage)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --controller-mutation-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --delete)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --brokers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runnel__subcmd__quotas__subcmd__describe)
+            opts="-d -b -h -V --user --client-id --default --strict --data-dir --brokers --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --default)
+                    COMPREPLY=($(compgen -W "user client-id" -- "${cur}"))
+                    return 0
+                    ;;
+                --data-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --brokers)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runnel__subcmd__quotas__subcmd__help)
+            opts="describe alter help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runnel__subcmd__quotas__subcmd__help__subcmd__alter)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runnel__subcmd__quotas__subcmd__help__subcmd__describe)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        runnel__subcmd__quotas__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -33,6 +33,7 @@ complete -c runnel -n "__fish_runnel_needs_command" -f -a "consume" -d 'Read rec
 complete -c runnel -n "__fish_runnel_needs_command" -f -a "inspect" -d 'Show and verify segment files (.log, .index, .timeindex)'
 complete -c runnel -n "__fish_runnel_needs_command" -f -a "compact" -d 'Compact the partitions of compacted topics in a data directory'
 complete -c runnel -n "__fish_runnel_needs_command" -f -a "groups" -d 'List, describe, reset and delete consumer groups'
+complete -c runnel -n "__fish_runnel_needs_command" -f -a "quotas" -d 'Describe and alter client quotas (byte rates, request percentage)'
 complete -c runnel -n "__fish_runnel_needs_command" -f -a "generate" -d 'Generate shell completions and man pages'
 complete -c runnel -n "__fish_runnel_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c runnel -n "__fish_runnel_using_subcommand serve" -l listen -d 'Address to listen on [default: 127.0.0.1:9092, or `listeners` from the config file]' -r
@@ -179,6 +180,42 @@ complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_su
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from help" -f -a "reset-offsets" -d 'Move a group\'s committed offsets (a dry run unless --execute)'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a group and its committed offsets (the group must have no members)'
 complete -c runnel -n "__fish_runnel_using_subcommand groups; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and not __fish_seen_subcommand_from describe alter help" -s d -l data-dir -d 'Work directly on this data directory instead of talking to a broker' -r -F
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and not __fish_seen_subcommand_from describe alter help" -s b -l brokers -d 'Bootstrap brokers to talk to, comma-separated' -r
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and not __fish_seen_subcommand_from describe alter help" -l json -d 'Print JSON instead of a table'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and not __fish_seen_subcommand_from describe alter help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and not __fish_seen_subcommand_from describe alter help" -s V -l version -d 'Print version'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and not __fish_seen_subcommand_from describe alter help" -f -a "describe" -d 'List entities and their quotas'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and not __fish_seen_subcommand_from describe alter help" -f -a "alter" -d 'Set or remove quotas of one entity'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and not __fish_seen_subcommand_from describe alter help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from describe" -l user -d 'The user (principal name; ANONYMOUS for unauthenticated clients)' -r
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from describe" -l client-id -d 'The client id' -r
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from describe" -l default -d 'The <default> entity of this type: user or client-id (repeatable)' -r -f -a "user\t''
+client-id\t''"
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from describe" -s d -l data-dir -d 'Work directly on this data directory instead of talking to a broker' -r -F
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from describe" -s b -l brokers -d 'Bootstrap brokers to talk to, comma-separated' -r
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from describe" -l strict -d 'Only entities with exactly the components given'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from describe" -l json -d 'Print JSON instead of a table'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from describe" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from describe" -s V -l version -d 'Print version'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from alter" -l user -d 'The user (principal name; ANONYMOUS for unauthenticated clients)' -r
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from alter" -l client-id -d 'The client id' -r
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from alter" -l default -d 'The <default> entity of this type: user or client-id (repeatable)' -r -f -a "user\t''
+client-id\t''"
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from alter" -l producer-byte-rate -d 'producer_byte_rate: produce bytes per second' -r
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from alter" -l consumer-byte-rate -d 'consumer_byte_rate: fetch bytes per second' -r
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from alter" -l request-percentage -d 'request_percentage: percent of one request thread\'s time' -r
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from alter" -l controller-mutation-rate -d 'controller_mutation_rate: partitions created or deleted per second' -r
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from alter" -l delete -d 'Quota to remove, e.g. producer_byte_rate (repeatable)' -r
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from alter" -s d -l data-dir -d 'Work directly on this data directory instead of talking to a broker' -r -F
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from alter" -s b -l brokers -d 'Bootstrap brokers to talk to, comma-separated' -r
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from alter" -l validate-only -d 'Only check the alteration (validate_only); change nothing'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from alter" -l json -d 'Print JSON instead of a table'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from alter" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from alter" -s V -l version -d 'Print version'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from help" -f -a "describe" -d 'List entities and their quotas'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from help" -f -a "alter" -d 'Set or remove quotas of one entity'
+complete -c runnel -n "__fish_runnel_using_subcommand quotas; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c runnel -n "__fish_runnel_using_subcommand generate; and not __fish_seen_subcommand_from completions man help" -s h -l help -d 'Print help'
 complete -c runnel -n "__fish_runnel_using_subcommand generate; and not __fish_seen_subcommand_from completions man help" -s V -l version -d 'Print version'
 complete -c runnel -n "__fish_runnel_using_subcommand generate; and not __fish_seen_subcommand_from completions man help" -f -a "completions" -d 'Completions for bash (runnel.bash), zsh (_runnel) and fish (runnel.fish)'
@@ -191,15 +228,16 @@ complete -c runnel -n "__fish_runnel_using_subcommand generate; and __fish_seen_
 complete -c runnel -n "__fish_runnel_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "completions" -d 'Completions for bash (runnel.bash), zsh (_runnel) and fish (runnel.fish)'
 complete -c runnel -n "__fish_runnel_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "man" -d 'Man pages: runnel.1 and one page per subcommand (runnel-topics.1, ...)'
 complete -c runnel -n "__fish_runnel_using_subcommand generate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups generate help" -f -a "serve" -d 'Run a Kafka-compatible broker'
-complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups generate help" -f -a "topics" -d 'Create, list, describe, alter and delete topics'
-complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups generate help" -f -a "produce" -d 'Write records, one per input line'
-complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups generate help" -f -a "consume" -d 'Read records and print them (kcat-style format or JSON)'
-complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups generate help" -f -a "inspect" -d 'Show and verify segment files (.log, .index, .timeindex)'
-complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups generate help" -f -a "compact" -d 'Compact the partitions of compacted topics in a data directory'
-complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups generate help" -f -a "groups" -d 'List, describe, reset and delete consumer groups'
-complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups generate help" -f -a "generate" -d 'Generate shell completions and man pages'
-complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups quotas generate help" -f -a "serve" -d 'Run a Kafka-compatible broker'
+complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups quotas generate help" -f -a "topics" -d 'Create, list, describe, alter and delete topics'
+complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups quotas generate help" -f -a "produce" -d 'Write records, one per input line'
+complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups quotas generate help" -f -a "consume" -d 'Read records and print them (kcat-style format or JSON)'
+complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups quotas generate help" -f -a "inspect" -d 'Show and verify segment files (.log, .index, .timeindex)'
+complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups quotas generate help" -f -a "compact" -d 'Compact the partitions of compacted topics in a data directory'
+complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups quotas generate help" -f -a "groups" -d 'List, describe, reset and delete consumer groups'
+complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups quotas generate help" -f -a "quotas" -d 'Describe and alter client quotas (byte rates, request percentage)'
+complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups quotas generate help" -f -a "generate" -d 'Generate shell completions and man pages'
+complete -c runnel -n "__fish_runnel_using_subcommand help; and not __fish_seen_subcommand_from serve topics produce consume inspect compact groups quotas generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c runnel -n "__fish_runnel_using_subcommand help; and __fish_seen_subcommand_from topics" -f -a "create" -d 'Create a topic'
 complete -c runnel -n "__fish_runnel_using_subcommand help; and __fish_seen_subcommand_from topics" -f -a "list" -d 'List topics with their partition counts'
 complete -c runnel -n "__fish_runnel_using_subcommand help; and __fish_seen_subcommand_from topics" -f -a "describe" -d 'Show a topic\'s partitions (log start/end offsets, size, segments) and configs'
@@ -209,5 +247,7 @@ complete -c runnel -n "__fish_runnel_using_subcommand help; and __fish_seen_subc
 complete -c runnel -n "__fish_runnel_using_subcommand help; and __fish_seen_subcommand_from groups" -f -a "describe" -d 'Show a group\'s members and, per partition, committed offset, log end offset and lag'
 complete -c runnel -n "__fish_runnel_using_subcommand help; and __fish_seen_subcommand_from groups" -f -a "reset-offsets" -d 'Move a group\'s committed offsets (a dry run unless --execute)'
 complete -c runnel -n "__fish_runnel_using_subcommand help; and __fish_seen_subcommand_from groups" -f -a "delete" -d 'Delete a group and its committed offsets (the group must have no members)'
+complete -c runnel -n "__fish_runnel_using_subcommand help; and __fish_seen_subcommand_from quotas" -f -a "describe" -d 'List entities and their quotas'
+complete -c runnel -n "__fish_runnel_using_subcommand help; and __fish_seen_subcommand_from quotas" -f -a "alter" -d 'Set or remove quotas of one entity'
 complete -c runnel -n "__fish_runnel_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "completions" -d 'Completions for bash (runnel.bash), zsh (_runnel) and fish (runnel.fish)'
 complete -c runnel -n "__fish_runnel_using_subcommand help; and __fish_seen_subcommand_from generate" -f -a "man" -d 'Man pages: runnel.1 and one page per subcommand (runnel-topics.1, ...)'

@@ -148,6 +148,14 @@ const BROKER_CONFIGS: &[(&str, &str, ConfigType)] = &[
     ("log.dirs", "", ConfigType::String),
     ("log.dir", "", ConfigType::String),
     ("zookeeper.connect", "", ConfigType::String),
+    ("quota.window.num", "11", ConfigType::Int(1)),
+    ("quota.window.size.seconds", "1", ConfigType::Int(1)),
+    ("controller.quota.window.num", "11", ConfigType::Int(1)),
+    (
+        "controller.quota.window.size.seconds",
+        "1",
+        ConfigType::Int(1),
+    ),
 ];
 
 /// The broker's configuration.
@@ -389,6 +397,25 @@ impl BrokerConfig {
                 })?;
         }
         Ok((config, unknown))
+    }
+
+    /// The client quota windows (`quota.window.num`,
+    /// `quota.window.size.seconds`).
+    pub fn quota_window(&self) -> super::quota::QuotaWindow {
+        let num = |k: &str, d: u32| {
+            self.props
+                .get(k)
+                .and_then(|v| v.trim().parse::<u32>().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(d)
+        };
+        super::quota::QuotaWindow {
+            samples: num("quota.window.num", super::quota::DEFAULT_WINDOW_NUM),
+            size_ms: u64::from(num(
+                "quota.window.size.seconds",
+                super::quota::DEFAULT_WINDOW_SIZE_SECONDS,
+            )) * 1000,
+        }
     }
 
     /// Sets the advertised listener; an empty host means "derived from the

@@ -8,8 +8,14 @@
 //! is read, and given back once its response is complete, so connections
 //! sending large frames together wait for each other instead of pinning
 //! memory each.
+//!
+//! Quotas (KIP-219): a handler that throttles its client marks this
+//! connection's [`ChannelThrottle`]; the next request read is not
+//! dispatched until the throttle time has passed (the client is muted, its
+//! response already sent).
 
 use super::dispatch::{Dispatcher, PendingReply, Route};
+use super::quota::ChannelThrottle;
 use crate::protocol::writer::write_response;
 use crate::protocol::{FrameReader, RequestBudget, RequestPreamble};
 use std::net::SocketAddr;
@@ -78,6 +84,7 @@ pub async fn serve_connection(
 
     let mut queued = 0u64;
     let mut last_lazy = 0u64;
+    let channel = Arc::new(ChannelThrottle::default());
     loop {
         // The read stays the same future across idle checks, so a frame
         // arriving slowly is never cut.
@@ -131,6 +138,13 @@ pub async fn serve_connection(
                 break;
             }
         };
+        if let Some(until) = channel.muted_until() {
+            // Throttled: nothing more from this client until the time passes.
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
         let permit = frames.take_permit();
         let Some(pre) = RequestPreamble::parse(&frame) else {
             tracing::warn!(
@@ -148,7 +162,7 @@ pub async fn serve_connection(
                         break;
                     }
                 }
-                match dispatcher.dispatch(api, pre.api_version, peer, frame) {
+                match dispatcher.dispatch(api, pre.api_version, peer, frame, &channel) {
                     Ok(d) => d,
                     Err(e) => {
                         tracing::warn!(

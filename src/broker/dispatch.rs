@@ -7,6 +7,7 @@ use super::coordinators::Coordinators;
 use super::group::GroupCoordinator;
 use super::handlers;
 use super::legacy_produce;
+use super::quota::{ChannelThrottle, QuotaType, RequestQuota, ThrottleSlot, Timed};
 use super::state::Broker;
 use super::txn::TransactionCoordinator;
 use crate::protocol::{
@@ -31,6 +32,10 @@ pub struct RequestContext {
     pub peer: std::net::SocketAddr,
     /// Correlation id of the request.
     pub correlation_id: i32,
+    /// The user quotas are resolved for: the authenticated principal's
+    /// name, [`super::quota::ANONYMOUS`] until authentication exists
+    /// (borrowed, so that unauthenticated requests allocate nothing for it).
+    pub user: std::borrow::Cow<'static, str>,
 }
 
 /// A response still being produced; resolves to the frame to send, or
@@ -93,7 +98,9 @@ pub fn broker_apis() -> SupportedApis {
         .with(ApiKey::DescribeCluster, 0, 2)
         .with(ApiKey::TxnOffsetCommit, 0, 4)
         .with(ApiKey::DescribeProducers, 0, 0)
-        .with(ApiKey::OffsetForLeaderEpoch, 2, 4);
+        .with(ApiKey::OffsetForLeaderEpoch, 2, 4)
+        .with(ApiKey::DescribeClientQuotas, 0, 1)
+        .with(ApiKey::AlterClientQuotas, 0, 1);
     for (key, min, max) in GroupCoordinator::api_versions()
         .into_iter()
         .chain(TransactionCoordinator::versions())
@@ -151,7 +158,9 @@ impl Dispatcher {
         version: i16,
         peer: std::net::SocketAddr,
         frame: Bytes,
+        channel: &Arc<ChannelThrottle>,
     ) -> anyhow::Result<Dispatched> {
+        let request_size = frame.len();
         let (header, request) = decode_request(api, version, frame)?;
         let ctx = RequestContext {
             client_id: header
@@ -161,7 +170,15 @@ impl Dispatcher {
                 .unwrap_or_default(),
             peer,
             correlation_id: header.correlation_id,
+            user: std::borrow::Cow::Borrowed(super::quota::ANONYMOUS),
         };
+        // Quotas cost nothing unless one is configured.
+        let quota = self.broker.quotas.any_enabled().then(|| RequestQuota {
+            quotas: self.broker.quotas.clone(),
+            channel: channel.clone(),
+            user: ctx.user.to_string(),
+            client_id: ctx.client_id.clone(),
+        });
         let corr = header.correlation_id;
         let broker = self.broker.clone();
         let lazy = |reply: PendingReply| {
@@ -171,11 +188,34 @@ impl Dispatcher {
             })
         };
 
+        // Each handler's time is charged to the request quota and the
+        // throttle put in its response (KIP-219).
         macro_rules! simple {
             ($req:expr, $handler:path) => {{
                 let req = $req;
+                let quota = quota.clone();
                 lazy(Box::pin(async move {
-                    let resp = $handler(&broker, req, version);
+                    let started = quota.as_ref().map(|_| std::time::Instant::now());
+                    let mut resp = $handler(&broker, req, version);
+                    resp.throttle_time_ms = request_throttle(&quota, started.map(|s| s.elapsed()));
+                    reply(api, version, corr, &resp)
+                }))
+            }};
+        }
+        // Topic creation and deletion: also charged to the controller
+        // mutation quota; the longer throttle applies.
+        macro_rules! mutation {
+            ($req:expr, $handler:path) => {{
+                let req = $req;
+                let quota = quota.clone();
+                lazy(Box::pin(async move {
+                    let started = quota.as_ref().map(|_| std::time::Instant::now());
+                    let (mut resp, mutation) = $handler(&broker, &quota, req, version);
+                    let request = request_throttle(&quota, started.map(|s| s.elapsed()));
+                    resp.throttle_time_ms = match &quota {
+                        Some(q) => q.throttle(mutation.max(request)),
+                        None => 0,
+                    };
                     reply(api, version, corr, &resp)
                 }))
             }};
@@ -184,8 +224,11 @@ impl Dispatcher {
             ($req:expr, $handler:path) => {{
                 let req = $req;
                 let coordinators = self.coordinators.clone();
+                let quota = quota.clone();
                 lazy(Box::pin(async move {
-                    let resp = $handler(&coordinators, req, version).await?;
+                    let (resp, spent) = Timed::new($handler(&coordinators, req, version)).await;
+                    let mut resp = resp?;
+                    resp.throttle_time_ms = request_throttle(&quota, Some(spent));
                     reply(api, version, corr, &resp)
                 }))
             }};
@@ -195,8 +238,12 @@ impl Dispatcher {
             ($req:expr, $handler:path) => {{
                 let req = $req;
                 let coordinators = self.coordinators.clone();
+                let quota = quota.clone();
                 lazy(Box::pin(async move {
-                    let resp = $handler(&coordinators, &broker, req, version).await?;
+                    let (resp, spent) =
+                        Timed::new($handler(&coordinators, &broker, req, version)).await;
+                    let mut resp = resp?;
+                    resp.throttle_time_ms = request_throttle(&quota, Some(spent));
                     reply(api, version, corr, &resp)
                 }))
             }};
@@ -208,25 +255,57 @@ impl Dispatcher {
                 lazy(Box::pin(async move { reply(api, version, corr, &resp) }))
             }
             Request::Produce(req) => {
-                let reply =
-                    handlers::produce::handle(broker, &self.coordinators, req, version, corr);
+                let acks = req.acks;
+                let started = quota.as_ref().map(|_| std::time::Instant::now());
+                let slot: ThrottleSlot = quota.as_ref().map(|_| Default::default());
+                let reply = handlers::produce::handle(
+                    broker,
+                    &self.coordinators,
+                    req,
+                    version,
+                    corr,
+                    slot.clone(),
+                );
+                if let (Some(q), Some(slot)) = (&quota, slot) {
+                    // Kafka: the produce bytes always, the request time
+                    // unless acks=0; the longer throttle applies.
+                    let bytes = q.record(QuotaType::Produce, request_size as f64);
+                    let time = match (acks, started) {
+                        (0, _) | (_, None) => 0,
+                        (_, Some(s)) => q.record_request_time(s.elapsed()),
+                    };
+                    slot.store(
+                        q.throttle(bytes.max(time)),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                }
                 Ok(Dispatched { reply, eager: true })
             }
             Request::Fetch(req) => {
                 let shutdown = self.shutdown.clone();
                 lazy(Box::pin(async move {
-                    handlers::fetch::handle(&broker, req, version, corr, shutdown)
+                    handlers::fetch::handle(&broker, req, version, corr, shutdown, quota)
                         .await
                         .map(Some)
                 }))
             }
+            Request::DescribeClientQuotas(req) => {
+                simple!(req, handlers::client_quotas::describe_client_quotas)
+            }
+            Request::AlterClientQuotas(req) => {
+                simple!(req, handlers::client_quotas::alter_client_quotas)
+            }
             Request::Metadata(req) => simple!(req, handlers::metadata::handle),
             Request::ListOffsets(req) => simple!(req, handlers::list_offsets::handle),
-            Request::CreateTopics(req) => simple!(req, handlers::topics::create_topics),
-            Request::DeleteTopics(req) => simple!(req, handlers::topics::delete_topics),
+            Request::CreateTopics(req) => {
+                mutation!(req, handlers::controller_mutation::create_topics)
+            }
+            Request::DeleteTopics(req) => {
+                mutation!(req, handlers::controller_mutation::delete_topics)
+            }
             Request::DeleteRecords(req) => simple!(req, handlers::delete_records::handle),
             Request::CreatePartitions(req) => {
-                simple!(req, handlers::topics::create_partitions)
+                mutation!(req, handlers::controller_mutation::create_partitions)
             }
             Request::DescribeConfigs(req) => simple!(req, handlers::configs::describe_configs),
             Request::AlterConfigs(req) => simple!(req, handlers::configs::alter_configs),
@@ -247,9 +326,17 @@ impl Dispatcher {
             Request::FindCoordinator(req) => group!(req, handlers::group::find_coordinator),
             Request::JoinGroup(req) => {
                 let coordinators = self.coordinators.clone();
+                let quota = quota.clone();
                 lazy(Box::pin(async move {
-                    let resp =
-                        handlers::group::join_group(&coordinators, &ctx, req, version).await?;
+                    let (resp, spent) = Timed::new(handlers::group::join_group(
+                        &coordinators,
+                        &ctx,
+                        req,
+                        version,
+                    ))
+                    .await;
+                    let mut resp = resp?;
+                    resp.throttle_time_ms = request_throttle(&quota, Some(spent));
                     reply(api, version, corr, &resp)
                 }))
             }
@@ -264,6 +351,15 @@ impl Dispatcher {
             Request::OffsetDelete(req) => group!(req, handlers::group::offset_delete),
             Request::TxnOffsetCommit(req) => group!(req, handlers::group::txn_offset_commit),
         }
+    }
+}
+
+/// The request-quota throttle for a handler that ran for `spent`, the
+/// connection muted for it; 0 without quotas.
+fn request_throttle(quota: &Option<RequestQuota>, spent: Option<std::time::Duration>) -> i32 {
+    match (quota, spent) {
+        (Some(q), Some(spent)) => q.throttle(q.record_request_time(spent)),
+        _ => 0,
     }
 }
 
@@ -321,6 +417,8 @@ pub enum Request {
     EndTxn(EndTxnRequest),
     DescribeTransactions(DescribeTransactionsRequest),
     ListTransactions(ListTransactionsRequest),
+    DescribeClientQuotas(DescribeClientQuotasRequest),
+    AlterClientQuotas(AlterClientQuotasRequest),
 }
 
 /// Decodes a routed request frame: the header in the version `api` and
@@ -387,6 +485,8 @@ pub fn decode_request(
             decode!(DescribeTransactions, DescribeTransactionsRequest)
         }
         ApiKey::ListTransactions => decode!(ListTransactions, ListTransactionsRequest),
+        ApiKey::DescribeClientQuotas => decode!(DescribeClientQuotas, DescribeClientQuotasRequest),
+        ApiKey::AlterClientQuotas => decode!(AlterClientQuotas, AlterClientQuotasRequest),
         other => anyhow::bail!("no handler for {other:?}"),
     };
     Ok((header, request))

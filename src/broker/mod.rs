@@ -8,7 +8,8 @@
 //! [`coordinators`] directly (the group coordinator of [`group`] over the
 //! broker's `__consumer_offsets`). [`background`] runs retention and the log
 //! cleaner; [`config`] reads Kafka's broker configs;
-//! [`producer_id_manager`] hands out producer ids durably.
+//! [`producer_id_manager`] hands out producer ids durably; [`quota`]
+//! keeps client quotas and throttles clients over them.
 
 pub mod background;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod group;
 pub mod handlers;
 pub mod legacy_produce;
 pub mod producer_id_manager;
+pub mod quota;
 pub mod server;
 pub mod state;
 pub mod topic_config;

@@ -216,6 +216,8 @@ pub struct Broker {
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     producer_ids: super::producer_id_manager::ProducerIdManager,
     partition_cap: PartitionCap,
+    /// Client quotas (configs from the data directory, rates per client).
+    pub quotas: Arc<super::quota::ClientQuotas>,
 }
 
 /// File descriptors each partition keeps open: its active segment's
@@ -335,6 +337,10 @@ impl Broker {
             topics: RwLock::new(BTreeMap::new()),
             producer_ids: super::producer_id_manager::ProducerIdManager::open(&config.data_dir)?,
             partition_cap: PartitionCap::new(config.max_broker_partitions, raise_open_file_limit()),
+            quotas: Arc::new(super::quota::ClientQuotas::open(
+                &config.data_dir,
+                config.quota_window(),
+            )?),
             config,
         };
         if broker.partition_cap.partitions < broker.partition_cap.configured {

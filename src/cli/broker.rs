@@ -40,6 +40,19 @@ impl BrokerBackend {
         &self.client
     }
 
+    /// `, throttled N times (X ms in all, longest Y ms) by quotas` when a
+    /// broker throttled this client (KIP-219 throttle_time_ms), else "".
+    pub fn throttle_note(&self) -> String {
+        let t = self.client.cluster().throttle().summary();
+        if t.responses == 0 {
+            return String::new();
+        }
+        format!(
+            ", throttled {} times ({} ms in all, longest {} ms) by the broker's quotas",
+            t.responses, t.total_ms, t.max_ms
+        )
+    }
+
     /// The network runtime, for threads other than the command's (a
     /// signal handler).
     pub fn handle(&self) -> tokio::runtime::Handle {

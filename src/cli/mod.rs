@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod lines;
 pub mod output;
 pub mod produce;
+pub mod quotas;
 pub mod serve;
 pub mod topics;
 
@@ -111,6 +112,9 @@ pub enum Command {
     /// List, describe, reset and delete consumer groups.
     #[command(long_about = groups::LONG_ABOUT, after_long_help = groups::AFTER_HELP)]
     Groups(groups::GroupsArgs),
+    /// Describe and alter client quotas (byte rates, request percentage).
+    #[command(long_about = quotas::LONG_ABOUT, after_long_help = quotas::AFTER_HELP)]
+    Quotas(quotas::QuotasArgs),
     /// Generate shell completions and man pages.
     #[command(hide = true)]
     Generate(generate::GenerateArgs),
@@ -187,6 +191,7 @@ fn run(command: Command) -> anyhow::Result<i32> {
         Command::Inspect(args) => inspect::run(args),
         Command::Compact(args) => compact::run(args).map(|()| EXIT_OK),
         Command::Groups(args) => groups::run(args).map(|()| EXIT_OK),
+        Command::Quotas(args) => quotas::run(args).map(|()| EXIT_OK),
         Command::Generate(args) => generate::run(args).map(|()| EXIT_OK),
     }
 }

@@ -129,6 +129,8 @@ pub struct Cluster {
     config: ConnectionConfig,
     state: RwLock<State>,
     connections: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
+    /// Throttle times in the responses of this cluster's brokers.
+    throttle: super::throttle::ThrottleStats,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -176,9 +178,15 @@ impl Cluster {
                 ..State::default()
             }),
             connections: tokio::sync::Mutex::new(HashMap::new()),
+            throttle: Default::default(),
         });
         cluster.fetch_metadata(Some(&[]), false).await?;
         Ok(cluster)
+    }
+
+    /// Throttle times the brokers sent back (quotas).
+    pub fn throttle(&self) -> &super::throttle::ThrottleStats {
+        &self.throttle
     }
 
     /// The connection settings.

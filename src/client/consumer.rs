@@ -292,7 +292,12 @@ impl Consumer {
             fetches.spawn(async move {
                 let conn = cluster.connection(leader).await?;
                 let version = conn.version(ApiKey::Fetch)?;
-                conn.request_with_timeout(&request, version, timeout).await
+                let response = conn
+                    .request_with_timeout(&request, version, timeout)
+                    .await?;
+                let throttle = response.throttle_time_ms;
+                cluster.throttle().record(throttle, "fetch", conn.addr());
+                Ok(response)
             });
         }
         let mut records = Vec::new();

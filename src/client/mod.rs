@@ -44,6 +44,8 @@ pub mod error;
 pub mod group;
 pub mod offsets;
 pub mod producer;
+pub mod quotas;
+pub mod throttle;
 pub mod transaction;
 pub mod versions;
 

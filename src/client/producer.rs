@@ -801,6 +801,10 @@ fn handle_response(
     response: &ProduceResponse,
     addr: &str,
 ) {
+    shared
+        .cluster
+        .throttle()
+        .record(response.throttle_time_ms, "produce", addr);
     for batch in batches {
         let answer = response
             .responses

@@ -8,7 +8,9 @@
 //! ([`super::producer_state`]), a `<base offset>.txnindex` beside each
 //! segment that holds an abort marker ([`super::txn_index`]), each
 //! partition's `leader-epoch-checkpoint` ([`super::leader_epoch`]), the broker's `producer-id-block`
-//! ([`crate::broker::producer_id_manager`]), plus runnel's
+//! ([`crate::broker::producer_id_manager`]), the client quotas in
+//! `client-quotas.json` (JSON, written atomically: `.tmp`, fsync, rename;
+//! [`crate::broker::quota`]), plus runnel's
 //! `<topic>-0/topic.properties` (partitions, topic.id, then the topic's
 //! configs) and the `.lock` file naming the process that writes to the
 //! directory.

@@ -7,6 +7,7 @@
 //! which tells clients to keep sending full fetches.
 
 use super::log_error_code;
+use crate::broker::quota::{QuotaType, RequestQuota};
 use crate::broker::state::{Broker, Partition};
 use crate::log::txn_index::AbortedTxn;
 use crate::log::{LogError, ReadSlice};
@@ -129,14 +130,19 @@ fn read_partition(w: &Wanted, budget: usize, min_one: bool) -> ReadResult {
     result
 }
 
-/// Handles Fetch v4–v17 and returns the response frame.
+/// Handles Fetch v4–v17 and returns the response frame. With a consumer
+/// quota (`quota`), `max_bytes` is capped to what the quota allows in its
+/// window and a throttled fetch is answered empty with `throttle_time_ms`
+/// (Kafka's `KafkaApis.handleFetchRequest`).
 pub async fn handle(
     broker: &Broker,
     req: FetchRequest,
     version: i16,
     correlation_id: i32,
     mut shutdown: watch::Receiver<bool>,
+    quota: Option<RequestQuota>,
 ) -> anyhow::Result<ResponseBody> {
+    let started = quota.as_ref().map(|_| std::time::Instant::now());
     let by_id = version >= 13;
     let mut resp = FetchResponse::default();
     if req.session_id != 0 {
@@ -183,12 +189,21 @@ pub async fn handle(
             });
         }
     }
-    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    let mut max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    if let Some(cap) = quota.as_ref().and_then(|q| {
+        q.quotas
+            .max_value_in_window(QuotaType::Fetch, &q.user, &q.client_id)
+    }) {
+        max_bytes = max_bytes.min(cap);
+    }
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let deadline =
         Instant::now() + Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
     let notify = Arc::new(Notify::new());
+    // Handler time charged to the request quota: the reads, not the waits.
+    let mut spent = started.map_or(Duration::ZERO, |s| s.elapsed());
     let results = loop {
+        let pass = quota.as_ref().map(|_| std::time::Instant::now());
         for w in &wanted {
             if let Ok(p) = &w.handle {
                 p.wake_on_append(&notify);
@@ -205,6 +220,9 @@ pub async fn handle(
                 r
             })
             .collect();
+        if let Some(pass) = pass {
+            spent += pass.elapsed();
+        }
         if total >= min_bytes || any_error || *shutdown.borrow() || Instant::now() >= deadline {
             break results;
         }
@@ -214,6 +232,25 @@ pub async fn handle(
             _ = shutdown.changed() => {}
         }
     };
+    let mut results = results;
+    if let Some(q) = &quota {
+        let size: usize = results
+            .iter()
+            .filter_map(|r| r.slice.as_ref().map(|s| s.len))
+            .sum();
+        let request = q.record_request_time(spent);
+        let bytes = q.record(QuotaType::Fetch, size as f64);
+        let throttle = bytes.max(request);
+        if throttle > 0 {
+            // Answered empty: the bytes are not sent, so not charged.
+            q.quotas
+                .unrecord(QuotaType::Fetch, &q.user, &q.client_id, size as f64);
+            for r in &mut results {
+                r.slice = None;
+            }
+            resp.throttle_time_ms = q.throttle(throttle);
+        }
+    }
     let mut files = Vec::new();
     for (w, r) in wanted.iter().zip(results) {
         let mut pd = PartitionData::default();

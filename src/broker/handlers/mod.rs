@@ -1,8 +1,10 @@
 //! One module per API (or family of APIs): each turns a decoded request
 //! into its response against the broker state.
 
+pub mod client_quotas;
 pub mod cluster;
 pub mod configs;
+pub mod controller_mutation;
 pub mod delete_records;
 pub mod fetch;
 pub mod group;

@@ -9,6 +9,7 @@ use super::{log_error_code, now_ms, str_bytes};
 use crate::broker::coordinators::Coordinators;
 use crate::broker::dispatch::{PendingReply, reply};
 use crate::broker::legacy_produce::{self, LegacyProduceResponse};
+use crate::broker::quota::{ThrottleSlot, slot_value};
 use crate::broker::state::{Broker, Partition};
 use crate::log::validator::{RecordError, record_errors};
 use crate::record::BatchHeader;
@@ -138,8 +139,10 @@ fn append(
 fn encode(
     version: i16,
     corr: i32,
-    resp: &ProduceResponse,
+    resp: &mut ProduceResponse,
+    throttle: &ThrottleSlot,
 ) -> anyhow::Result<Option<crate::protocol::ResponseBody>> {
+    resp.throttle_time_ms = slot_value(throttle);
     if version < legacy_produce::FIRST_MODELLED_VERSION {
         reply(ApiKey::Produce, version, corr, &LegacyProduceResponse(resp))
     } else {
@@ -147,13 +150,15 @@ fn encode(
     }
 }
 
-/// Appends the request's batches now and returns the pending response.
+/// Appends the request's batches now and returns the pending response
+/// (whose `throttle_time_ms` is read from `throttle` when it is encoded).
 pub fn handle(
     broker: Arc<Broker>,
     coordinators: &Coordinators,
     req: ProduceRequest,
     version: i16,
     corr: i32,
+    throttle: ThrottleSlot,
 ) -> PendingReply {
     let acks = req.acks;
     let mut resp = ProduceResponse::default();
@@ -233,7 +238,7 @@ pub fn handle(
         return Box::pin(async { Ok(None) });
     }
     if durable.is_empty() {
-        return Box::pin(async move { encode(version, corr, &resp) });
+        return Box::pin(async move { encode(version, corr, &mut resp, &throttle) });
     }
     let mut files: Vec<Arc<File>> = Vec::new();
     for d in &durable {
@@ -264,6 +269,6 @@ pub fn handle(
                 }
             }
         }
-        encode(version, corr, &resp)
+        encode(version, corr, &mut resp, &throttle)
     })
 }

@@ -296,6 +296,10 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     };
     // What was printed before an error is still shown.
     let flushed = printer.out.flush();
+    let throttled = match &backend {
+        Backend::Broker(b) => b.throttle_note(),
+        Backend::Direct(_) => String::new(),
+    };
     if access == Access::Write {
         backend.close()?;
     }
@@ -304,7 +308,7 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let (records, bytes) = (printer.records, printer.bytes);
     drop(printer);
     eprintln!(
-        "runnel: consumed {}{}",
+        "runnel: consumed {}{throttled}{}",
         throughput(records, bytes, started.elapsed()),
         if interrupted.load(Ordering::Relaxed) {
             " (interrupted)"

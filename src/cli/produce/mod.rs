@@ -215,12 +215,16 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
 
     let mut backend = args.connect.open(Access::Write)?;
     let result = produce(&args, &mut backend, input, input_size);
+    let throttled = match &backend {
+        Backend::Broker(b) => b.throttle_note(),
+        Backend::Direct(_) => String::new(),
+    };
     // Close even after an error: what was written stays, and the data
     // directory is left clean.
     let closed = backend.close();
     let summary = result?;
     closed?;
-    eprintln!("runnel: produced {summary}");
+    eprintln!("runnel: produced {summary}{throttled}");
     Ok(())
 }
 
