@@ -953,22 +953,34 @@ async fn transactional_offsets_count_only_when_their_transaction_commits() {
     let partition = {
         let c = open(open_store(dir.path()), config());
         let resp = c
-            .txn_offset_commit(txn_commit_req("tg", 1000, "t1", 0, 10), 3)
+            .txn_offset_commit(txn_commit_req("tg", 1000, "t1", 0, 10), 3, || Ok(()))
             .await;
         encodes(&resp, 3);
         assert_eq!(resp.topics[0].partitions[0].error_code, 0);
         let resp = c
-            .txn_offset_commit(txn_commit_req("tg", 1001, "t1", 1, 20), 3)
+            .txn_offset_commit(txn_commit_req("tg", 1001, "t1", 1, 20), 3, || Ok(()))
             .await;
         assert_eq!(resp.topics[0].partitions[0].error_code, 0);
         // Unknown partitions are refused as for OffsetCommit.
         let resp = c
-            .txn_offset_commit(txn_commit_req("tg", 1000, "nope", 0, 1), 3)
+            .txn_offset_commit(txn_commit_req("tg", 1000, "nope", 0, 1), 3, || Ok(()))
             .await;
         assert_eq!(
             resp.topics[0].partitions[0].error_code,
             ResponseError::UnknownTopicOrPartition.code()
         );
+        // A partition not in the producer's transaction (as the transaction
+        // coordinator answers): refused, nothing written or pending.
+        let resp = c
+            .txn_offset_commit(txn_commit_req("tg", 1002, "t1", 2, 5), 3, || {
+                Err(ResponseError::InvalidTxnState.code())
+            })
+            .await;
+        assert_eq!(
+            resp.topics[0].partitions[0].error_code,
+            ResponseError::InvalidTxnState.code()
+        );
+        assert_eq!(fetch_stable(&c, "tg", "t1", 2).await, (0, -1));
         // Pending: invisible, and a stable fetch is told to retry.
         assert!(fetch_all(&c, "tg").await.is_empty());
         assert_eq!(

@@ -88,6 +88,14 @@ pub async fn serve_connection(
     loop {
         // The read stays the same future across idle checks, so a frame
         // arriving slowly is never cut.
+        if let Some(until) = channel.muted_until() {
+            // Throttled: nothing more is read from this client (no frame, so
+            // no share of queued.max.request.bytes) until the time passes.
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
         let frame = {
             let read = frames.next();
             tokio::pin!(read);
@@ -138,13 +146,6 @@ pub async fn serve_connection(
                 break;
             }
         };
-        if let Some(until) = channel.muted_until() {
-            // Throttled: nothing more from this client until the time passes.
-            tokio::select! {
-                _ = tokio::time::sleep_until(until) => {}
-                _ = shutdown.changed() => break,
-            }
-        }
         let permit = frames.take_permit();
         let Some(pre) = RequestPreamble::parse(&frame) else {
             tracing::warn!(

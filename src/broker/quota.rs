@@ -306,8 +306,19 @@ type Tags = (String, String);
 struct ClientQuotaManager {
     /// Whether any entity sets this type (the hot path's only check).
     enabled: AtomicBool,
-    /// Rates by metric tags; held only while one value is recorded.
-    sensors: Mutex<HashMap<Tags, Rate>>,
+    /// Rates by metric tags, and the count at which idle ones are next
+    /// swept; held only while one value is recorded.
+    sensors: Mutex<Sensors>,
+}
+
+/// The rates of one quota type.
+#[derive(Debug, Default)]
+struct Sensors {
+    rates: HashMap<Tags, Rate>,
+    /// Sweep idle rates when a new one would make this many (at least
+    /// [`MAX_IDLE_SENSORS`], twice what the last sweep left): the sweep's
+    /// cost is spread over the insertions between sweeps.
+    sweep_at: usize,
 }
 
 /// The broker's client quotas: configs by entity and one rate manager per
@@ -483,13 +494,17 @@ impl ClientQuotas {
             .sensors
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if sensors.len() >= MAX_IDLE_SENSORS && !sensors.contains_key(&tags) {
+        let sensors = &mut *sensors;
+        if sensors.rates.len() >= sensors.sweep_at.max(MAX_IDLE_SENSORS)
+            && !sensors.rates.contains_key(&tags)
+        {
             // Kafka expires a client's sensors after an hour of inactivity;
             // here those with nothing left in their window go once many
             // clients have been seen.
-            sensors.retain(|_, r| !r.is_idle(now, w));
+            sensors.rates.retain(|_, r| !r.is_idle(now, w));
+            sensors.sweep_at = (2 * sensors.rates.len()).max(MAX_IDLE_SENSORS);
         }
-        let rate = sensors.entry(tags).or_default();
+        let rate = sensors.rates.entry(tags).or_default();
         rate.record(value, now, w);
         let measured = rate.measure(now, w);
         if measured > bound {
@@ -520,7 +535,7 @@ impl ClientQuotas {
             .sensors
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let Some(rate) = sensors.get_mut(&tags) else {
+        let Some(rate) = sensors.rates.get_mut(&tags) else {
             return 0;
         };
         let measured = rate.measure(now, w);
@@ -542,7 +557,11 @@ impl ClientQuotas {
             .sensors
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        sensors.entry(tags).or_default().record(-value, now, w);
+        sensors
+            .rates
+            .entry(tags)
+            .or_default()
+            .record(-value, now, w);
     }
 
     /// The most a fetch may return to stay within a consumer's quota
@@ -676,7 +695,10 @@ impl RequestQuota {
             return 0;
         }
         let percent = elapsed.as_nanos() as f64 * 100.0 / 1e9;
-        self.record(QuotaType::Request, percent)
+        // Kafka bounds the request throttle at one sample window
+        // (`QuotaUtils.boundedThrottleTime`).
+        let bound = i32::try_from(self.quotas.window().size_ms).unwrap_or(i32::MAX);
+        self.record(QuotaType::Request, percent).min(bound)
     }
 
     /// Mutes the connection for `ms` and returns it (for the response).
@@ -793,7 +815,7 @@ mod tests {
         for i in 0..MAX_IDLE_SENSORS {
             q.record_at(QuotaType::Produce, ANONYMOUS, &format!("c{i}"), 1.0, 0);
         }
-        let count = |q: &ClientQuotas| q.managers[0].sensors.lock().unwrap().len();
+        let count = |q: &ClientQuotas| q.managers[0].sensors.lock().unwrap().rates.len();
         assert_eq!(count(&q), MAX_IDLE_SENSORS);
         // 2 s later every one of them is idle: a new client clears them.
         q.record_at(QuotaType::Produce, ANONYMOUS, "new", 1.0, 2000);

@@ -1089,9 +1089,12 @@ impl Log {
             // No batch at or past `offset` below `max_offset`.
             return Ok(None);
         }
+        // The first batch reaching `max_offset` is where the slice ends: a
+        // batch holding it (possible when the last stable offset is clamped
+        // to a log start offset inside a batch) is left out too, so only
+        // batches wholly below `max_offset` are returned.
         let bound = match seg.find(max_offset)? {
-            Some((pos, h)) if h.base_offset >= max_offset => pos,
-            Some((pos, h)) => pos + h.total_size() as u64,
+            Some((pos, _)) => pos,
             None => return Ok(Some(slice)),
         };
         if bound <= slice.position {

@@ -59,13 +59,16 @@ impl OffsetsStore for KeepOpen {
         producer_id: i64,
         producer_epoch: i16,
         timestamp_ms: i64,
-    ) -> Result<runnel::broker::group::store::Durable, runnel::broker::group::StoreError> {
+        guard: &mut dyn FnMut() -> Result<(), i16>,
+    ) -> Result<Result<runnel::broker::group::store::Durable, i16>, runnel::broker::group::StoreError>
+    {
         self.store.append_transactional(
             partition,
             records,
             producer_id,
             producer_epoch,
             timestamp_ms,
+            guard,
         )
     }
     fn close(&self) -> Result<(), runnel::broker::group::StoreError> {

@@ -242,8 +242,12 @@ impl OffsetsStore for LogStore {
         producer_id: i64,
         producer_epoch: i16,
         timestamp_ms: i64,
-    ) -> Result<Durable, StoreError> {
+        guard: &mut dyn FnMut() -> Result<(), i16>,
+    ) -> Result<Result<Durable, i16>, StoreError> {
         let log = self.log(partition)?;
+        if let Err(code) = guard() {
+            return Ok(Err(code));
+        }
         // The batch continues the producer's sequence in this partition (as
         // a producer would), so the log's producer state checks pass; a new
         // epoch starts at 0.
@@ -260,7 +264,7 @@ impl OffsetsStore for LogStore {
             builder.push(timestamp_ms, Some(&r.key), r.value.as_deref(), &[]);
         }
         let batch = builder.finish();
-        self.append_durably(partition, log, &batch)
+        self.append_durably(partition, log, &batch).map(Ok)
     }
 
     fn close(&self) -> Result<(), StoreError> {

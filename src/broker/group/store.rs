@@ -85,8 +85,11 @@ pub trait OffsetsStore: Send + Sync {
     ) -> Result<Durable, StoreError>;
 
     /// Appends `records` to `partition` as one transactional batch of
-    /// `producer_id` at `producer_epoch` (a TxnOffsetCommit, written as the
-    /// coordinator: no sequence numbers). Durability as [`Self::append`].
+    /// `producer_id` at `producer_epoch` (a TxnOffsetCommit). `guard` runs
+    /// with the partition locked just before the write (transaction markers
+    /// are written under the same lock, so what it checks cannot change
+    /// before the records land); its error code refuses the append.
+    /// Durability as [`Self::append`].
     fn append_transactional(
         &self,
         partition: i32,
@@ -94,7 +97,8 @@ pub trait OffsetsStore: Send + Sync {
         producer_id: i64,
         producer_epoch: i16,
         timestamp_ms: i64,
-    ) -> Result<Durable, StoreError>;
+        guard: &mut dyn FnMut() -> Result<(), i16>,
+    ) -> Result<Result<Durable, i16>, StoreError>;
 
     /// Flushes and closes the partitions (clean shutdown).
     fn close(&self) -> Result<(), StoreError>;

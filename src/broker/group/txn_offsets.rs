@@ -24,10 +24,15 @@ impl GroupCoordinator {
     /// group member's generation and member id are checked as for
     /// OffsetCommit (KIP-447). The response comes once the records are
     /// durable; the offsets count when the transaction commits.
+    ///
+    /// `verify` checks that the group's partition is in the producer's
+    /// ongoing transaction (the transaction coordinator's answer); it runs
+    /// with that partition locked, just before the write.
     pub async fn txn_offset_commit(
         &self,
         req: TxnOffsetCommitRequest,
         version: i16,
+        verify: impl Fn() -> Result<(), i16>,
     ) -> TxnOffsetCommitResponse {
         let _ = version;
         let group_id = req.group_id.as_str().to_string();
@@ -72,40 +77,60 @@ impl GroupCoordinator {
                 .map(|((t, p), v)| offset_record(&group_id, t, *p, Some(v)))
                 .collect();
             let partition = self.offsets_partition_for(&group_id);
+            // With the partition locked: the transaction is checked and the
+            // offsets become pending before the records are written, so a
+            // marker (written under the same lock) always comes after both
+            // and completes them.
+            let mut guard = || {
+                verify()?;
+                let mut groups = self.inner.lock();
+                groups
+                    .entry(group_id.clone())
+                    .or_insert_with(|| Group::new(&group_id, now))
+                    .pending_txn_offsets
+                    .entry(producer_id)
+                    .or_default()
+                    .extend(valid.iter().cloned());
+                Ok(())
+            };
             let appended = self.inner.store.append_transactional(
                 partition,
                 &records,
                 producer_id,
                 req.producer_epoch,
                 now,
+                &mut guard,
             );
+            let unavailable = ResponseError::CoordinatorNotAvailable.code();
             result = match appended {
-                Ok(durable) => durable.await,
-                Err(e) => Err(e),
-            }
-            .map_err(|e| {
-                tracing::error!("group {group_id}: transactional offsets not persisted: {e}");
-                ResponseError::CoordinatorNotAvailable.code()
-            });
-        }
-        match result {
-            Ok(()) if !valid.is_empty() => {
+                Ok(Ok(durable)) => durable.await.map_err(|e| {
+                    tracing::error!("group {group_id}: transactional offsets not persisted: {e}");
+                    unavailable
+                }),
+                Ok(Err(code)) => Err(code),
+                Err(e) => {
+                    tracing::error!("group {group_id}: transactional offsets not written: {e}");
+                    Err(unavailable)
+                }
+            };
+            if result == Err(unavailable) {
+                // Not written or not durable: not pending either (Kafka's
+                // failPendingTxnOffsetCommit).
                 let mut groups = self.inner.lock();
-                let group = groups
-                    .entry(group_id.clone())
-                    .or_insert_with(|| Group::new(&group_id, now));
-                group
-                    .pending_txn_offsets
-                    .entry(producer_id)
-                    .or_default()
-                    .extend(valid);
-            }
-            Ok(()) => {}
-            Err(code) => {
-                for e in errors.values_mut() {
-                    if *e == 0 {
-                        *e = code;
+                if let Some(pending) = groups
+                    .get_mut(&group_id)
+                    .and_then(|g| g.pending_txn_offsets.get_mut(&producer_id))
+                {
+                    for (key, _) in &valid {
+                        pending.remove(key);
                     }
+                }
+            }
+        }
+        if let Err(code) = result {
+            for e in errors.values_mut() {
+                if *e == 0 {
+                    *e = code;
                 }
             }
         }

@@ -253,6 +253,11 @@ fn validate_value(
     let Some((_, kind)) = keys.iter().find(|(k, _)| *k == key) else {
         return Err(invalid(format!("Invalid configuration key {key}")));
     };
+    if !value.is_finite() {
+        // NaN passes every comparison below, and neither it nor infinity
+        // can be stored (JSON has no such numbers).
+        return Err(invalid(format!("Quota {key} must be a finite number")));
+    }
     if value <= 0.0 {
         return Err(invalid(format!("Quota {key} must be greater than 0")));
     }
@@ -433,6 +438,16 @@ mod tests {
             "Proposed value for consumer_byte_rate is too large for a LONG."
         );
         assert!(msg("request_percentage", 12.5).is_none());
+        // NaN passes every comparison and neither it nor infinity can be
+        // stored in client-quotas.json: refused.
+        for bad in [f64::NAN, f64::INFINITY] {
+            for key in ["producer_byte_rate", "request_percentage"] {
+                assert_eq!(
+                    msg(key, bad).unwrap(),
+                    format!("Quota {key} must be a finite number")
+                );
+            }
+        }
         assert_eq!(
             msg("connection_creation_rate", 5.0).unwrap(),
             "Invalid configuration key connection_creation_rate"

@@ -62,40 +62,17 @@ pub async fn find_coordinator(
 
 /// TxnOffsetCommit: the group's `__consumer_offsets` partition must be in
 /// the producer's ongoing transaction (AddOffsetsToTxn first; KIP-890's
-/// verification), then the group coordinator writes the offsets.
+/// verification, which the group coordinator runs with the partition
+/// locked), then the group coordinator writes the offsets.
 pub async fn txn_offset_commit(
     c: &Coordinators,
     req: TxnOffsetCommitRequest,
     version: i16,
 ) -> anyhow::Result<TxnOffsetCommitResponse> {
     let groups = c.groups().await?;
+    let txn = c.txn().await?;
     let partition = groups.offsets_partition_for(req.group_id.as_str());
-    let verified = c.txn().await?.verify_partition(
-        req.producer_id.0,
-        req.producer_epoch,
-        OFFSETS_TOPIC,
-        partition,
-    );
-    if let Err(code) = verified {
-        let topics = req
-            .topics
-            .iter()
-            .map(|t| {
-                txn_offset_commit_response::TxnOffsetCommitResponseTopic::default()
-                    .with_name(t.name.clone())
-                    .with_partitions(
-                        t.partitions
-                            .iter()
-                            .map(|p| {
-                                txn_offset_commit_response::TxnOffsetCommitResponsePartition::default()
-                                    .with_partition_index(p.partition_index)
-                                    .with_error_code(code)
-                            })
-                            .collect(),
-                    )
-            })
-            .collect();
-        return Ok(TxnOffsetCommitResponse::default().with_topics(topics));
-    }
-    Ok(groups.txn_offset_commit(req, version).await)
+    let (producer_id, producer_epoch) = (req.producer_id.0, req.producer_epoch);
+    let verify = || txn.verify_partition(producer_id, producer_epoch, OFFSETS_TOPIC, partition);
+    Ok(groups.txn_offset_commit(req, version, verify).await)
 }

@@ -99,11 +99,13 @@ fn append(
             )
         })?;
     }
-    verify_transaction(coordinators, partition, &records)?;
     // An offline partition (its log could not be opened) takes nothing.
     let mut log = partition
         .log()
         .map_err(|e| (log_error_code(&e), e.to_string(), Vec::new()))?;
+    // Checked under the log's lock, which markers are written under too: a
+    // batch verified here cannot land after its transaction's marker.
+    verify_transaction(coordinators, partition, &records)?;
     if partition.is_deleted() {
         return Err((
             ResponseError::UnknownTopicOrPartition.code(),
