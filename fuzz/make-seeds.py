@@ -71,6 +71,18 @@ put("time_index", "v2-padded", struct.pack(">QB", 28, 0) + v2_time + bytes(36))
 put("time_index", "legacy", struct.pack(">QB", 10, 0) + legacy_time)
 
 
+# txn_index: u64 end offset past the base, base flag, the file (34-byte entries: version,
+# producer id, first offset, last offset, last stable offset).
+def txn_entry(pid, first, last, lso):
+    return struct.pack(">hqqqq", 0, pid, first, last, lso)
+
+
+two_aborts = txn_entry(7, 0, 4, 0) + txn_entry(9, 5, 12, 5)
+put("txn_index", "two-aborts", struct.pack(">QB", 20, 0) + two_aborts)
+put("txn_index", "torn", struct.pack(">QB", 20, 1) + two_aborts[:-5])
+put("txn_index", "empty", struct.pack(">QB", 0, 0))
+
+
 # request: frame bodies (header then body), as the dispatcher receives them.
 def string(s):
     return struct.pack(">h", len(s)) + s.encode()

@@ -24,6 +24,9 @@
 //!   read-only view the command line uses.
 //! - [`offset_index`] / [`time_index`]: one index file opened writable and
 //!   read-only, sanity-checked and looked up.
+//! - [`txn_index`]: a transaction index file (`.txnindex`) decoded,
+//!   sanity-checked, searched for aborted transactions as a read_committed
+//!   fetch does, then appended to and truncated as the log does.
 //! - [`batch_validator`]: a produce request's records for one partition
 //!   through [`validator::validate_records`], what `Log::append` runs; what
 //!   it accepts must then decode cleanly with every record decoder.
@@ -37,6 +40,7 @@ use crate::log::segment::{
     BatchReader, INDEX_SUFFIX, LOG_SUFFIX, LogSegment, ReadOutcome, TIME_INDEX_SUFFIX, segment_file,
 };
 use crate::log::time_index::TimeIndex;
+use crate::log::txn_index::{self, TransactionIndex, TxnIndexEntry};
 use crate::log::validator;
 use crate::protocol::{FrameReader, RequestPreamble, SupportedApis};
 use crate::record::legacy::{self, LegacyMessage};
@@ -56,6 +60,7 @@ pub const TARGETS: &[&str] = &[
     "offset_index",
     "time_index",
     "batch_validator",
+    "txn_index",
 ];
 
 /// Runs the target named `target` on `data`; false if there is no such target.
@@ -75,6 +80,9 @@ pub fn run(target: &str, data: &[u8]) -> bool {
             time_index(data);
         }
         "batch_validator" => batch_validator(data),
+        "txn_index" => {
+            txn_index(data);
+        }
         _ => return false,
     }
     true
@@ -477,6 +485,47 @@ fn look_up_times(index: &TimeIndex, next_offset: i64) {
         let _ = index.lookup(k);
         let _ = index.lookup_before(k);
     }
+}
+
+/// A transaction index file (`.txnindex`, input as for the other indexes:
+/// the parameter is the end offset past the base): decoded, read through a
+/// read-only index (entries, last offset, sanity check, the aborted
+/// transactions of a few ranges), then through a writable one (an entry
+/// appended after the last, truncated at the end offset). Returns whether
+/// the file decoded.
+pub fn txn_index(data: &[u8]) -> bool {
+    let Some((parameter, base, file)) = index_input(data) else {
+        return false;
+    };
+    let end = base + (parameter % (i32::MAX as u64 + 1)) as i64;
+    let decoded = txn_index::decode_entries(file).is_ok();
+    let dir = scratch_dir("txn_index");
+    let path = txn_index::txn_index_file(&dir, base);
+    std::fs::write(&path, file).expect("write fuzz index file");
+    let index = TransactionIndex::read_only(path.clone(), base);
+    let _ = index.entries();
+    let last = index.last_offset().ok().flatten();
+    let _ = index.sanity_check(end);
+    for (start, upper) in [
+        (base, end),
+        (i64::MIN, i64::MAX),
+        (end, base),
+        (base, base + 1),
+    ] {
+        let _ = index.collect_aborted_txns(start, upper);
+    }
+    let mut index = TransactionIndex::new(path, base);
+    let next = last.map_or(base, |o| o.saturating_add(1)).max(base);
+    let _ = index.append(TxnIndexEntry {
+        producer_id: 1,
+        first_offset: next,
+        last_offset: next.saturating_add(1),
+        last_stable_offset: next,
+    });
+    let _ = index.collect_aborted_txns(base, i64::MAX);
+    let _ = index.truncate_to(end);
+    let _ = index.entries();
+    decoded
 }
 
 /// The corpus folders of `target` under the fuzz crate at `fuzz_dir`:
