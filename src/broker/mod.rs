@@ -21,6 +21,7 @@ pub mod handlers;
 pub mod legacy_produce;
 pub mod producer_id_manager;
 pub mod quota;
+pub mod schema_reader;
 pub mod server;
 pub mod state;
 pub mod topic_config;

@@ -13,6 +13,7 @@
 //! Keys of later record types (KIP-848 consumer groups, versions 3+) are
 //! recognised and skipped.
 
+use crate::broker::schema_reader::{FieldError, Reader, put_string};
 use bytes::{BufMut, Bytes};
 
 /// Why a `__consumer_offsets` record could not be decoded.
@@ -35,6 +36,16 @@ pub enum SchemaError {
         /// The version found.
         version: i16,
     },
+}
+
+impl From<FieldError> for SchemaError {
+    fn from(e: FieldError) -> Self {
+        match e {
+            FieldError::Truncated(what) => SchemaError::Truncated(what),
+            FieldError::Utf8(what) => SchemaError::Utf8(what),
+            FieldError::InvalidLength(what) => SchemaError::InvalidLength(what),
+        }
+    }
 }
 
 /// A decoded record key of `__consumer_offsets`.
@@ -193,7 +204,7 @@ impl OffsetValue {
                 version,
             });
         }
-        r.flexible = version >= 4;
+        r.set_flexible(version >= 4);
         let offset = r.i64("offset")?;
         let leader_epoch = if version >= 3 {
             r.i32("leader epoch")?
@@ -251,7 +262,7 @@ impl GroupValue {
                 version,
             });
         }
-        r.flexible = version >= 4;
+        r.set_flexible(version >= 4);
         let protocol_type = r.string("protocol type")?;
         let generation = r.i32("generation")?;
         let protocol = r.nullable_string("protocol")?;
@@ -310,11 +321,6 @@ impl GroupValue {
     }
 }
 
-fn put_string(out: &mut Vec<u8>, s: &str) {
-    out.put_i16(s.len() as i16);
-    out.put_slice(s.as_bytes());
-}
-
 fn put_nullable_string(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
         Some(s) => put_string(out, s),
@@ -325,113 +331,6 @@ fn put_nullable_string(out: &mut Vec<u8>, s: Option<&str>) {
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.put_i32(b.len() as i32);
     out.put_slice(b);
-}
-
-/// A cursor over a record's bytes, in classic or flexible (compact) encoding.
-struct Reader<'a> {
-    buf: &'a [u8],
-    flexible: bool,
-}
-
-impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8], flexible: bool) -> Self {
-        Reader { buf, flexible }
-    }
-
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], SchemaError> {
-        if self.buf.len() < n {
-            return Err(SchemaError::Truncated(what));
-        }
-        let (head, rest) = self.buf.split_at(n);
-        self.buf = rest;
-        Ok(head)
-    }
-
-    fn i16(&mut self, what: &'static str) -> Result<i16, SchemaError> {
-        let b = self.take(2, what)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
-    }
-
-    fn i32(&mut self, what: &'static str) -> Result<i32, SchemaError> {
-        let b = self.take(4, what)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn i64(&mut self, what: &'static str) -> Result<i64, SchemaError> {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(self.take(8, what)?);
-        Ok(i64::from_be_bytes(a))
-    }
-
-    fn uvarint(&mut self, what: &'static str) -> Result<u64, SchemaError> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.take(1, what)?[0];
-            value |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(SchemaError::InvalidLength(what))
-    }
-
-    /// Length of a string or bytes field; `None` for null.
-    fn len(&mut self, what: &'static str, wide: bool) -> Result<Option<usize>, SchemaError> {
-        let n: i64 = if self.flexible {
-            self.uvarint(what)? as i64 - 1
-        } else if wide {
-            self.i32(what)? as i64
-        } else {
-            self.i16(what)? as i64
-        };
-        match n {
-            -1 => Ok(None),
-            n if n < -1 => Err(SchemaError::InvalidLength(what)),
-            n => Ok(Some(n as usize)),
-        }
-    }
-
-    fn nullable_string(&mut self, what: &'static str) -> Result<Option<String>, SchemaError> {
-        match self.len(what, false)? {
-            None => Ok(None),
-            Some(n) => {
-                let b = self.take(n, what)?;
-                String::from_utf8(b.to_vec())
-                    .map(Some)
-                    .map_err(|_| SchemaError::Utf8(what))
-            }
-        }
-    }
-
-    fn string(&mut self, what: &'static str) -> Result<String, SchemaError> {
-        self.nullable_string(what)?
-            .ok_or(SchemaError::InvalidLength(what))
-    }
-
-    fn bytes(&mut self, what: &'static str) -> Result<Bytes, SchemaError> {
-        let n = self
-            .len(what, true)?
-            .ok_or(SchemaError::InvalidLength(what))?;
-        Ok(Bytes::copy_from_slice(self.take(n, what)?))
-    }
-
-    fn array_len(&mut self, what: &'static str) -> Result<usize, SchemaError> {
-        self.len(what, true)?
-            .ok_or(SchemaError::InvalidLength(what))
-    }
-
-    fn skip_tagged_fields(&mut self) -> Result<(), SchemaError> {
-        if !self.flexible {
-            return Ok(());
-        }
-        let count = self.uvarint("tagged fields")?;
-        for _ in 0..count {
-            self.uvarint("tag")?;
-            let size = self.uvarint("tagged field size")? as usize;
-            self.take(size, "tagged field")?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@
 //! partitions, as Kafka does.
 
 use super::state::TransactionState;
+use crate::broker::schema_reader::{FieldError, Reader, put_string};
 use bytes::BufMut;
 
 /// Why a `__transaction_state` record could not be decoded.
@@ -54,6 +55,16 @@ pub enum SchemaError {
     /// A transaction status id outside Kafka's states.
     #[error("unknown transaction status {0}")]
     UnknownStatus(i8),
+}
+
+impl From<FieldError> for SchemaError {
+    fn from(e: FieldError) -> Self {
+        match e {
+            FieldError::Truncated(what) => SchemaError::Truncated(what),
+            FieldError::Utf8(what) => SchemaError::Utf8(what),
+            FieldError::InvalidLength(what) => SchemaError::InvalidLength(what),
+        }
+    }
 }
 
 /// Version of `TransactionLogKey` written (the only one).
@@ -152,7 +163,7 @@ impl TxnValue {
         if !(0..=1).contains(&version) {
             return Err(SchemaError::UnsupportedVersion(version));
         }
-        r.flexible = version >= 1;
+        r.set_flexible(version >= 1);
         let producer_id = r.i64("producer_id")?;
         let producer_epoch = r.i16("producer_epoch")?;
         let transaction_timeout_ms = r.i32("transaction_timeout_ms")?;
@@ -171,7 +182,7 @@ impl TxnValue {
                     for _ in 0..count {
                         ids.push(r.i32("partition_id")?);
                     }
-                    r.tagged_fields(|_, _| Ok(()))?;
+                    r.skip_tagged_fields()?;
                     topics.push((topic, ids));
                 }
                 Some(topics)
@@ -199,111 +210,9 @@ impl TxnValue {
                 2 => value.client_transaction_version = t.i16("client_transaction_version")?,
                 _ => {}
             }
-            Ok(())
+            Ok::<(), SchemaError>(())
         })?;
         Ok(value)
-    }
-}
-
-fn put_string(out: &mut Vec<u8>, s: &str) {
-    out.put_i16(s.len() as i16);
-    out.put_slice(s.as_bytes());
-}
-
-/// A cursor over a record's bytes, in classic or flexible (compact) encoding.
-struct Reader<'a> {
-    buf: &'a [u8],
-    flexible: bool,
-}
-
-impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8], flexible: bool) -> Self {
-        Reader { buf, flexible }
-    }
-
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], SchemaError> {
-        if self.buf.len() < n {
-            return Err(SchemaError::Truncated(what));
-        }
-        let (head, rest) = self.buf.split_at(n);
-        self.buf = rest;
-        Ok(head)
-    }
-
-    fn i8(&mut self, what: &'static str) -> Result<i8, SchemaError> {
-        Ok(self.take(1, what)?[0] as i8)
-    }
-
-    fn i16(&mut self, what: &'static str) -> Result<i16, SchemaError> {
-        let b = self.take(2, what)?;
-        Ok(i16::from_be_bytes([b[0], b[1]]))
-    }
-
-    fn i32(&mut self, what: &'static str) -> Result<i32, SchemaError> {
-        let b = self.take(4, what)?;
-        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn i64(&mut self, what: &'static str) -> Result<i64, SchemaError> {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(self.take(8, what)?);
-        Ok(i64::from_be_bytes(a))
-    }
-
-    fn uvarint(&mut self, what: &'static str) -> Result<u64, SchemaError> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.take(1, what)?[0];
-            value |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(SchemaError::InvalidLength(what))
-    }
-
-    /// Length of a string (int16) or array (`wide`, int32); compact
-    /// (unsigned varint + 1) when flexible. `None` for null.
-    fn len(&mut self, what: &'static str, wide: bool) -> Result<Option<usize>, SchemaError> {
-        let n: i64 = if self.flexible {
-            self.uvarint(what)? as i64 - 1
-        } else if wide {
-            self.i32(what)? as i64
-        } else {
-            self.i16(what)? as i64
-        };
-        match n {
-            -1 => Ok(None),
-            n if n < -1 => Err(SchemaError::InvalidLength(what)),
-            n => Ok(Some(n as usize)),
-        }
-    }
-
-    fn string(&mut self, what: &'static str) -> Result<String, SchemaError> {
-        let n = self
-            .len(what, false)?
-            .ok_or(SchemaError::InvalidLength(what))?;
-        let b = self.take(n, what)?;
-        String::from_utf8(b.to_vec()).map_err(|_| SchemaError::Utf8(what))
-    }
-
-    /// Reads a tagged-field section (flexible only), handing each field's
-    /// tag and bytes to `f`.
-    fn tagged_fields(
-        &mut self,
-        mut f: impl FnMut(u64, &[u8]) -> Result<(), SchemaError>,
-    ) -> Result<(), SchemaError> {
-        if !self.flexible {
-            return Ok(());
-        }
-        let count = self.uvarint("tagged fields")?;
-        for _ in 0..count {
-            let tag = self.uvarint("tag")?;
-            let size = self.uvarint("tagged field size")? as usize;
-            let data = self.take(size, "tagged field")?;
-            f(tag, data)?;
-        }
-        Ok(())
     }
 }
 
