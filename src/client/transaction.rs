@@ -31,14 +31,15 @@ use std::time::Duration;
 
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::{
-    AddPartitionsToTxnRequest, ApiKey, EndTxnRequest, FindCoordinatorRequest,
-    InitProducerIdRequest, ProducerId, TopicName, TransactionalId,
+    AddPartitionsToTxnRequest, ApiKey, EndTxnRequest, InitProducerIdRequest, ProducerId, TopicName,
+    TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::cluster::{BrokerInfo, Cluster};
+use super::cluster::Cluster;
 use super::connection::Connection;
 use super::error::ClientError;
+use super::group::coordinator::coordinator_addr;
 
 /// Kafka error codes the transaction manager reacts to.
 pub mod codes {
@@ -689,45 +690,21 @@ pub async fn find_transaction_coordinator(
 ) -> Result<Arc<Connection>, ClientError> {
     let conn = cluster.any_connection().await?;
     let version = conn.version(ApiKey::FindCoordinator)?;
-    let key = StrBytes::from_string(transactional_id.to_string());
-    let mut request = FindCoordinatorRequest::default().with_key_type(KEY_TYPE_TRANSACTION);
-    if version >= 4 {
-        request.coordinator_keys = vec![key];
-    } else {
-        request.key = key;
+    if version < 1 {
+        // Key types came with v1: a v0 broker has no transactions.
+        return Err(ClientError::Invalid(format!(
+            "{context}: the broker's FindCoordinator v0 cannot look up a transactional id"
+        )));
     }
-    let response = conn.request(&request, version).await?;
-    let (code, message, node_id, host, port) = if version >= 4 {
-        let Some(c) = response.coordinators.into_iter().next() else {
-            return Err(ClientError::Protocol {
-                addr: conn.addr().to_string(),
-                message: format!("{context}: the FindCoordinator response has no coordinator"),
-            });
-        };
-        (c.error_code, c.error_message, c.node_id.0, c.host, c.port)
-    } else {
-        (
-            response.error_code,
-            response.error_message,
-            response.node_id.0,
-            response.host,
-            response.port,
-        )
-    };
-    if let Some(e) = ClientError::kafka(
-        format!("{context}: find the transaction coordinator"),
-        code,
-        message.as_deref(),
-    ) {
-        return Err(e);
-    }
-    let broker = BrokerInfo {
-        node_id,
-        host: host.to_string(),
-        port,
-        rack: None,
-    };
-    cluster.connection_to_addr(&broker.addr()).await
+    let addr = coordinator_addr(
+        &conn,
+        version,
+        KEY_TYPE_TRANSACTION,
+        transactional_id,
+        &format!("{context}: find the transaction coordinator"),
+    )
+    .await?;
+    cluster.connection_to_addr(&addr).await
 }
 
 #[cfg(test)]

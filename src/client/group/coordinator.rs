@@ -85,7 +85,20 @@ pub async fn find_coordinator_addr(cluster: &Cluster, group: &str) -> Result<Str
 async fn find_once(cluster: &Cluster, group: &str, context: &str) -> Result<String, ClientError> {
     let conn = cluster.any_connection().await?;
     let version = group_version(&conn, ApiKey::FindCoordinator)?;
-    let key = StrBytes::from_string(group.to_string());
+    coordinator_addr(&conn, version, KEY_TYPE_GROUP, group, context).await
+}
+
+/// One FindCoordinator on `conn` at `version` for `key` of `key_type`
+/// (0 group, 1 transactional id; v4+ in the batched form): the
+/// coordinator's address, or its error with `context`.
+pub(crate) async fn coordinator_addr(
+    conn: &Connection,
+    version: i16,
+    key_type: i8,
+    key: &str,
+    context: &str,
+) -> Result<String, ClientError> {
+    let key = StrBytes::from_string(key.to_string());
     let mut request = FindCoordinatorRequest::default();
     if version >= 4 {
         request.coordinator_keys = vec![key];
@@ -93,14 +106,14 @@ async fn find_once(cluster: &Cluster, group: &str, context: &str) -> Result<Stri
         request.key = key;
     }
     if version >= 1 {
-        request.key_type = KEY_TYPE_GROUP;
+        request.key_type = key_type;
     }
     let response = conn.request(&request, version).await?;
     let (code, message, node_id, host, port) = if version >= 4 {
         let Some(c) = response.coordinators.into_iter().next() else {
             return Err(ClientError::Protocol {
                 addr: conn.addr().to_string(),
-                message: format!("{context}: the response has no coordinator"),
+                message: format!("{context}: the FindCoordinator response has no coordinator"),
             });
         };
         (c.error_code, c.error_message, c.node_id.0, c.host, c.port)
